@@ -1,0 +1,30 @@
+# keyplane's two set-up commands: `make demo` and `make test`.
+# Each creates the virtualenv on first use and reuses it afterwards.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.keyplane-installed
+
+.PHONY: demo test lint typecheck clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/keyplane validate
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check keyplane tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict keyplane/model keyplane/policy
+
+clean:
+	rm -rf $(VENV) cdktf.out .pytest_cache .mypy_cache .ruff_cache

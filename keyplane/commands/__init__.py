@@ -1,0 +1,1 @@
+"""keyplane's subcommands, one module each, imported lazily by `keyplane.cli`."""

@@ -1,0 +1,61 @@
+"""`keyplane validate`: load and cross-check the inventory, print it per environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
+from keyplane.model.summary import environment_summary, next_due, protection, rotation
+from keyplane.output import deliver, set_format, to_json
+
+
+@click.command()
+@click.argument("envs", nargs=-1)
+@click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
+              default=DEFAULT_DIR, show_default=True, help="Where the environment files are.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write to this file (atomically) instead of stdout.")
+def validate(envs: tuple[str, ...], environments_dir: Path, fmt: str,
+             output: Path | None) -> None:
+    """Validate ENVS (names or files; default: every file in environments/).
+
+    Exit 0 when valid, 2 when any file has a problem (all problems are listed).
+    """
+    set_format(fmt)
+    files = resolve_targets(envs, environments_dir)
+    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
+    estate = load_estate(files, isolation_scope=scope)
+    if fmt == "json":
+        deliver(to_json({"valid": True, "environments": [
+            environment_summary(env) for env in estate.environments]}), output)
+        return
+    import sys
+
+    wide = output is not None or not sys.stdout.isatty()
+    console = Console(record=output is not None, width=150 if wide else None)
+    for env in estate.environments:
+        where = []
+        if env.aws:
+            where.append(f"aws {env.aws.account_id} {env.aws.region}")
+        if env.gcp:
+            where.append(f"gcp {env.gcp.project_id} {env.gcp.location}")
+        table = Table(title=f"{env.name} ({env.kind.value}) — {'; '.join(where)}",
+                      title_justify="left")
+        for col in ("key", "tier", "cloud", "usage / spec", "protection", "rotation",
+                    "next due"):
+            table.add_column(col)
+        for key in env.keys:
+            table.add_row(key.name, key.tier.value, key.cloud.value,
+                          f"{key.usage.value} / {key.spec}", protection(key), rotation(key),
+                          next_due(key))
+        console.print(table)
+    n_keys = sum(len(e.keys) for e in estate.environments)
+    console.print(f"valid: {len(estate.environments)} environment(s), {n_keys} key(s)")
+    if output is not None:
+        deliver(console.export_text(), output)

@@ -1,0 +1,116 @@
+"""Reading YAML with positions: every value keeps the line and column it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from keyplane.errors import Problem
+
+Path_ = tuple[str | int, ...]
+
+
+def dotted(path: Path_) -> str:
+    """`keys[3].tier` for ("keys", 3, "tier")."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+@dataclass
+class SourceDoc:
+    """A parsed YAML document as plain data, with the position of every path in it."""
+
+    file: str
+    data: Any
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path_) -> tuple[int | None, int | None]:
+        """1-based (line, column) of `path`, or of its nearest located parent."""
+        p = tuple(path)
+        while p:
+            if p in self.positions:
+                return self.positions[p]
+            p = p[:-1]
+        return self.positions.get((), (None, None))
+
+    def problem(self, code: str, message: str, path: Path_ = ()) -> Problem:
+        """A problem located at `path` in this file."""
+        line, col = self.where(path)
+        return Problem(code=code, message=message, file=self.file, line=line, column=col,
+                       path=dotted(path) or None)
+
+
+def _plain(node: Any, path: Path_, pos: dict[Path_, tuple[int, int]]) -> Any:
+    if isinstance(node, CommentedMap):
+        out: dict[Any, Any] = {}
+        for k, v in node.items():
+            try:
+                line, col = node.lc.key(k)
+                pos[(*path, k)] = (line + 1, col + 1)
+            except (KeyError, TypeError, IndexError):
+                pass
+            out[k] = _plain(v, (*path, k), pos)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, v in enumerate(node):
+            try:
+                line, col = node.lc.item(i)
+                pos[(*path, i)] = (line + 1, col + 1)
+            except (KeyError, TypeError, IndexError):
+                pass
+            items.append(_plain(v, (*path, i), pos))
+        return items
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        return None, Problem("KP102", f"file is not valid utf-8 (byte 0x{raw[exc.start]:02x}); "
+                                      "save it as utf-8", file, line, col)
+
+
+def parse_yaml(path: Path, display: str | None = None) -> tuple[SourceDoc | None, list[Problem]]:
+    """Parse one YAML file; on any syntax or encoding problem return no document."""
+    file = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem("KP101", f"cannot read file: {exc.strerror or exc}", file)]
+    text, problem = _decode(raw, file)
+    if problem is not None or text is None:
+        return None, [problem] if problem else []
+    if "\x00" in text:
+        idx = text.index("\x00")
+        line = text.count("\n", 0, idx) + 1
+        return None, [Problem("KP102", "file contains a nul byte; is it binary?", file, line)]
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        node = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = (exc.problem or exc.context or "invalid yaml").strip()
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        return None, [Problem("KP101", f"yaml syntax error: {what}", file, line, col)]
+    except YAMLError as exc:
+        return None, [Problem("KP101", f"yaml syntax error: {str(exc).splitlines()[0]}", file)]
+    pos: dict[Path_, tuple[int, int]] = {(): (1, 1)}
+    data = _plain(node, (), pos)
+    return SourceDoc(file=file, data=data, positions=pos), []
