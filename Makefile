@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keyplane-installed
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test lint typecheck checkov-venv clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict keyplane/model keyplane/policy
+
+# checkov (a general IaC scanner) in its own virtualenv, for the scanner comparison and
+# the benchmarks; it is never a dependency of keyplane.
+checkov-venv: .venv-checkov/bin/checkov
+.venv-checkov/bin/checkov:
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet 'checkov==3.3.30'
 
 clean:
 	rm -rf $(VENV) cdktf.out .pytest_cache .mypy_cache .ruff_cache
