@@ -14,7 +14,7 @@ from typing import Any
 
 from keyplane.errors import Problem
 from keyplane.model import limits
-from keyplane.model.environment import NAME_PATTERN, AWS_REGION_PATTERN, Environment, KeyDecl
+from keyplane.model.environment import AWS_REGION_PATTERN, NAME_PATTERN, Environment, KeyDecl
 from keyplane.model.source import Path_, SourceDoc
 from keyplane.model.specs import (
     DEFAULT_SPEC,

@@ -235,7 +235,7 @@ def load_estate(paths: Iterable[Path], *, isolation_scope: Iterable[Path] = ()) 
             env, _ = load_document(doc, expected_name=path.stem)
             if env is not None:
                 extra.append((env, doc))
-    iso = _isolation(loaded + extra)
+    iso = _isolation(extra + loaded)  # a clash is reported in the file being validated
     problems += [p for p in iso if any(p.file == d.file for _, d in loaded)]
     if problems:
         raise InventoryError(problems)

@@ -107,8 +107,10 @@ def parse_yaml(path: Path, display: str | None = None) -> tuple[SourceDoc | None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = (exc.problem or exc.context or "invalid yaml").strip()
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        return None, [Problem("KP101", f"yaml syntax error: {what}", file, line, col)]
+        if mark is None:
+            return None, [Problem("KP101", f"yaml syntax error: {what}", file)]
+        return None, [Problem("KP101", f"yaml syntax error: {what}", file, mark.line + 1,
+                              mark.column + 1)]
     except YAMLError as exc:
         return None, [Problem("KP101", f"yaml syntax error: {str(exc).splitlines()[0]}", file)]
     pos: dict[Path_, tuple[int, int]] = {(): (1, 1)}

@@ -42,6 +42,7 @@ def next_due(key: KeyDecl) -> str:
 def key_row(key: KeyDecl) -> dict[str, Any]:
     """One key as a flat record (the JSON form of a table row)."""
     cur = key.current_generation()
+    due = key.next_rotation_due()
     return {
         "name": key.name,
         "tier": key.tier.value,
@@ -61,8 +62,7 @@ def key_row(key: KeyDecl) -> dict[str, Any]:
              "created_on": g.created_on.isoformat(),
              "verify_until": g.verify_until.isoformat() if g.verify_until else None}
             for g in key.generations],
-        "next_rotation_due": key.next_rotation_due().isoformat()
-        if key.next_rotation_due() else None,
+        "next_rotation_due": due.isoformat() if due else None,
         "next_rotation": next_due(key),
         "deletion_window_in_days": key.deletion_window_in_days,
         "replica_regions": list(key.replica_regions or ()),

@@ -1,0 +1,87 @@
+"""Shared test helpers: the example estate and small environment files written on the fly."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_ENVIRONMENTS = REPO / "environments"
+
+# A small valid production environment; tests edit it to produce one fault at a time.
+BASE_ENV = textwrap.dedent("""\
+    name: prod
+    kind: production
+    aws:
+      account_id: "111122223333"
+      region: us-east-1
+      replica_regions: [us-west-2]
+    gcp:
+      project_id: acme-test-prod
+      location: us-east1
+    principals:
+      key_admins:
+        aws: [arn:aws:iam::111122223333:role/admins]
+        gcp: [group:admins@example.com]
+      backup_operators:
+        aws: [arn:aws:iam::111122223333:role/backup]
+      auditors:
+        aws: [arn:aws:iam::111122223333:role/audit]
+      break_glass:
+        aws: [arn:aws:iam::111122223333:role/break-glass]
+    workloads:
+      - name: signer
+        aws:
+          oidc:
+            provider: token.actions.githubusercontent.com
+            audience: sts.amazonaws.com
+            subject: repo:acme/app:environment:production
+        gcp:
+          member: serviceAccount:signer@acme-test-prod.iam.gserviceaccount.com
+    keys:
+      - name: data
+        tier: production
+        cloud: aws
+        usage: encrypt
+        users: [signer]
+      - name: code-signing
+        tier: production
+        cloud: aws
+        usage: sign
+        spec: ECC_NIST_P384
+        users: [signer]
+        generation: 2
+        generations:
+          - generation: 2
+            created_on: 2026-06-01
+          - generation: 1
+            created_on: 2025-06-01
+            verify_until: 2026-07-01
+      - name: attest
+        tier: production
+        cloud: gcp
+        usage: sign
+        spec: EC_SIGN_P384_SHA384
+        users: [signer]
+        generation: 1
+        generations:
+          - generation: 1
+            created_on: 2026-01-01
+    """)
+
+
+@pytest.fixture
+def env_dir(tmp_path: Path) -> Path:
+    """An empty environments directory."""
+    d = tmp_path / "environments"
+    d.mkdir()
+    return d
+
+
+def write_env(directory: Path, text: str, name: str = "prod") -> Path:
+    """Write an environment file and return its path."""
+    path = directory / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
