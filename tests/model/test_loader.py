@@ -309,6 +309,16 @@ def test_fails_on_exportable_production_key(env_dir: Path) -> None:
                  "non-production keys")
 
 
+def test_fails_on_hsm_in_a_location_without_cloud_hsm(env_dir: Path) -> None:
+    text = BASE_ENV.replace("    spec: EC_SIGN_P384_SHA384\n",
+                            "    spec: EC_SIGN_P384_SHA384\n    location: global\n")
+    p = only(problems_of(write_env(env_dir, text)))
+    assert p.code == "KP117"
+    assert p.message.startswith("protection_level HSM is not offered in gcp location 'global'; "
+                                "choose a regional or multi-regional location (https://")
+    assert p.path == "keys[2].location"
+
+
 # ---- 7. rotation asked of a key that cannot rotate ----
 
 def test_fails_on_rotation_for_asymmetric_key_pointing_to_generations(env_dir: Path) -> None:

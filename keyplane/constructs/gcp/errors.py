@@ -1,0 +1,51 @@
+"""Errors of the GCP constructs: a declaration keyplane refuses to synthesize.
+
+Each is raised before any resource exists, with a stable code and a message that
+says what was given and what is allowed.
+"""
+
+from __future__ import annotations
+
+from keyplane.errors import KeyplaneError
+
+
+class GcpDeclarationError(KeyplaneError):
+    """A GCP key, key ring or environment setting that Cloud KMS would refuse or keyplane forbids."""
+
+    code = "KP420"
+
+
+class HsmUnavailableError(GcpDeclarationError):
+    """A key asks for protection level HSM in a location known not to offer it."""
+
+    code = "KP421"
+
+
+class GcpIdError(GcpDeclarationError):
+    """A Cloud KMS id (key ring, crypto key, import job) outside `[a-zA-Z0-9_-]{1,63}`."""
+
+    code = "KP422"
+
+
+class GcpIamMemberError(GcpDeclarationError):
+    """A Cloud IAM member or role keyplane never grants on keys (public, primitive, malformed)."""
+
+    code = "KP423"
+
+
+class GcpLocationError(GcpDeclarationError):
+    """A location that cannot hold what keyplane must put there (audit or escrow bucket)."""
+
+    code = "KP424"
+
+
+class GcpEscrowError(GcpDeclarationError):
+    """An imported key whose escrow copy cannot be kept in a locked, CMEK-encrypted bucket."""
+
+    code = "KP425"
+
+
+class GcpRotationError(GcpDeclarationError):
+    """A rotation or destroy-scheduled setting Cloud KMS does not accept for this key."""
+
+    code = "KP426"
