@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from gcp_envs import HAND_MADE, build
+from tests.constructs.gcp.gcp_envs import HAND_MADE, build
 
 from keyplane.constructs.node import ensure_node
 from keyplane.model import Environment

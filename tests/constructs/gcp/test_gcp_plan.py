@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gcp_envs import (
+from tests.constructs.gcp.gcp_envs import (
     base_env,
     build,
     ca_production_env,
