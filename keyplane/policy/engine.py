@@ -1,0 +1,148 @@
+"""Run the rules of each resource's tier pack, isolated, and decide the gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from keyplane.errors import Problem
+from keyplane.model.tiers import TIERS, Tier
+from keyplane.policy.errors import RULE_ERRORED
+from keyplane.policy.index import Index, inherit_context
+from keyplane.policy.model import Action, Finding, Outcome, Resource, Severity, Status, today
+from keyplane.policy.packs import PACKS
+from keyplane.policy.registry import ANY_TYPE, Rule, RuleContext, discover
+
+# For these tiers an UNKNOWN on a guardrail fails the gate (fail closed).
+FAIL_CLOSED_TIERS = frozenset({Tier.CA, Tier.PRODUCTION})
+
+
+@dataclass
+class Report:
+    """The findings of one run, the rules that ran, and what was read."""
+
+    findings: list[Finding]
+    rules: dict[str, Rule]
+    files: list[str]
+    resources: int
+    fail_level: Severity
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the gate fails (exit 1)."""
+        return any(f.gate for f in self.findings)
+
+    def counts(self) -> dict[str, int]:
+        """How many findings per status."""
+        out: dict[str, int] = defaultdict(int)
+        for f in self.findings:
+            out[f.status.value] += 1
+        return {s.value: out.get(s.value, 0) for s in Status}
+
+    def gating(self) -> list[Finding]:
+        """The findings that fail the gate."""
+        return [f for f in self.findings if f.gate]
+
+
+def gate_fails(finding: Finding, rule: Rule | None, fail_level: Severity) -> bool:
+    """FAIL at or above the level, any ERROR, and UNKNOWN on a ca/production guardrail."""
+    if finding.waived_by is not None:
+        return False
+    if finding.status is Status.ERROR:
+        return True
+    if finding.severity.rank < fail_level.rank:
+        return False
+    if finding.status is Status.FAIL:
+        return True
+    return (finding.status is Status.UNKNOWN and finding.tier in FAIL_CLOSED_TIERS
+            and (rule is None or rule.guardrail))
+
+
+def _covered(rules: Mapping[str, Rule]) -> frozenset[str]:
+    return frozenset(t for r in rules.values() for t in r.resource_types if t != ANY_TYPE)
+
+
+def run(resources: Iterable[Resource], *, rules: Mapping[str, Rule] | None = None,
+        packs: Mapping[Tier, Mapping[str, Severity]] | None = None,
+        on: dt.date | None = None, fail_level: Severity = Severity.HIGH,
+        only: Iterable[str] | None = None) -> list[Finding]:
+    """Every finding of every applicable rule on every resource; a raising rule is ERROR."""
+    rules = dict(rules if rules is not None else discover())
+    if only is not None:
+        keep = set(only)
+        rules = {k: v for k, v in rules.items() if k in keep}
+    packs = packs if packs is not None else PACKS
+    index = Index(resources)
+    inherit_context(index)
+    by_type: dict[str, list[Rule]] = defaultdict(list)
+    any_type: list[Rule] = []
+    for r in rules.values():
+        if ANY_TYPE in r.resource_types:
+            any_type.append(r)
+        for t in r.resource_types - {ANY_TYPE}:
+            by_type[t].append(r)
+    covered = _covered(discover())
+    day = on or today()
+    contexts = {t: RuleContext(policy=TIERS[t], tier=t, index=index, today=day,
+                               covered_types=covered) for t in Tier}
+    no_tier = RuleContext(policy=None, tier=None, index=index, today=day, covered_types=covered)
+    # Per tier and type, the rules to run with their severity: computed once, not per resource.
+    plan: dict[Tier | None, dict[str, list[tuple[Rule, Severity, bool]]]] = {}
+    fail_rank = fail_level.rank
+
+    def rules_for(tier: Tier | None, rtype: str) -> list[tuple[Rule, Severity, bool]]:
+        by_tier = plan.setdefault(tier, {})
+        found = by_tier.get(rtype)
+        if found is None:
+            found = []
+            pack = packs.get(tier) if tier is not None else None
+            for rule in (*by_type.get(rtype, ()), *any_type):
+                if pack is not None:
+                    severity = pack.get(rule.rule_id)
+                    if severity is None:
+                        continue
+                elif rule.needs_tier:
+                    continue  # reported once by the tier-context rule instead
+                else:
+                    severity = rule.severity
+                closed = rule.guardrail and tier in FAIL_CLOSED_TIERS
+                found.append((rule, severity, closed))
+            by_tier[rtype] = found
+        return found
+
+    findings: list[Finding] = []
+    for res in index.resources:
+        tier = res.context.tier
+        ctx = contexts[tier] if tier is not None else no_tier
+        deleting = res.action is Action.DELETE
+        for rule, severity, closed in rules_for(tier, res.type):
+            if res.input_kind not in rule.inputs:
+                continue
+            if deleting and not rule.include_deleted:
+                continue  # a resource being deleted has no configuration left to check
+            try:
+                outcome = rule.func(res, ctx)
+            except Exception as exc:  # isolation: a broken rule fails the gate, never passes
+                outcome = Outcome(Status.ERROR, f"rule errored ({RULE_ERRORED}): "
+                                                f"{type(exc).__name__}: {exc}")
+            if outcome is None:
+                continue
+            status = outcome.status
+            gate = status is Status.ERROR or (severity.rank >= fail_rank and (
+                status is Status.FAIL or (status is Status.UNKNOWN and closed)))
+            findings.append(Finding(
+                rule_id=rule.rule_id, status=status, severity=severity,
+                address=res.address, message=outcome.message, tier=tier,
+                resource_type=res.type, attribute=outcome.attribute,
+                construct_path=res.construct_path, source=res.source, area=rule.area,
+                gate=gate))
+    return findings
+
+
+def regate(findings: Iterable[Finding], rules: Mapping[str, Rule],
+           fail_level: Severity) -> list[Finding]:
+    """Recompute each finding's gate flag (after waivers were applied)."""
+    return [replace(f, gate=gate_fails(f, rules.get(f.rule_id), fail_level)) for f in findings]

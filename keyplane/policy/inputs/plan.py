@@ -1,0 +1,260 @@
+"""`terraform show -json PLANFILE` -> Resources.
+
+Follows Terraform's documented JSON output format
+(https://developer.hashicorp.com/terraform/internals/json-format): `format_version`,
+`planned_values`, `resource_changes[].change` (`actions`, `before`, `after`,
+`after_unknown`, `before_sensitive`, `after_sensitive`), `prior_state` and
+`configuration`. Unknown properties of a known major version are ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from keyplane.errors import Problem
+from keyplane.model.limits import TERRAFORM_PLAN_FORMAT_MAJOR
+from keyplane.policy.errors import (
+    INPUT_MALFORMED,
+    INPUT_UNSUPPORTED_FORMAT,
+    PLAN_MINOR_VERSION,
+    CheckInputError,
+)
+from keyplane.policy.inputs.context import context_from, tag_map
+from keyplane.policy.model import SENSITIVE, AttrPath, Resource, fold_actions, walk_paths
+
+# The newest minor of format 1 this reader was written against (Terraform 1.8+: "1.2").
+KNOWN_PLAN_MINOR = 2
+_NOT_RESOURCES = frozenset({"var", "local", "each", "count", "path", "terraform", "self",
+                            "module"})
+
+
+def is_plan(doc: Any) -> bool:
+    """Whether `doc` looks like `terraform show -json` output of a plan."""
+    return isinstance(doc, Mapping) and "format_version" in doc and (
+        "planned_values" in doc or "resource_changes" in doc)
+
+
+def check_version(doc: Mapping[str, Any], source: str) -> list[Problem]:
+    """Reject an unsupported major `format_version`; warn about an unknown minor."""
+    raw = doc.get("format_version")
+    parts = str(raw).split(".") if isinstance(raw, str) else []
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise CheckInputError(f"format_version must be '<major>.<minor>', got {raw!r}",
+                              code=INPUT_MALFORMED, file=source, path="format_version")
+    major, minor = int(parts[0]), int(parts[1])
+    if major != TERRAFORM_PLAN_FORMAT_MAJOR:
+        raise CheckInputError(
+            f"plan format_version {raw} is not supported; supported: "
+            f"{TERRAFORM_PLAN_FORMAT_MAJOR}.x (terraform show -json of terraform >= 1.0)",
+            code=INPUT_UNSUPPORTED_FORMAT, file=source, path="format_version")
+    if minor > KNOWN_PLAN_MINOR:
+        return [Problem(PLAN_MINOR_VERSION,
+                        f"plan format_version {raw} is newer than {major}.{KNOWN_PLAN_MINOR}; "
+                        "unknown properties are ignored", file=source, path="format_version")]
+    return []
+
+
+def _expr_refs(expr: Any, out: set[str], prefix: str) -> None:
+    """Resource addresses named by `references` anywhere inside one expression tree."""
+    if isinstance(expr, Mapping):
+        refs = expr.get("references")
+        if isinstance(refs, list):
+            for ref in refs:
+                if not isinstance(ref, str):
+                    continue
+                parts = ref.split(".")
+                if parts[0] in _NOT_RESOURCES:
+                    continue
+                if parts[0] == "data" and len(parts) >= 3:
+                    out.add(prefix + ".".join(parts[:3]))
+                elif len(parts) >= 2:
+                    out.add(prefix + ".".join(parts[:2]).split("[")[0])
+        for k, v in expr.items():
+            if k != "references":
+                _expr_refs(v, out, prefix)
+    elif isinstance(expr, list):
+        for v in expr:
+            _expr_refs(v, out, prefix)
+
+
+def config_refs(doc: Mapping[str, Any]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Config address -> attribute -> referenced resource addresses, from `configuration`."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+
+    def visit(module: Any, prefix: str) -> None:
+        if not isinstance(module, Mapping):
+            return
+        for res in module.get("resources") or []:
+            if not isinstance(res, Mapping) or not isinstance(res.get("address"), str):
+                continue
+            exprs = res.get("expressions")
+            attrs: dict[str, tuple[str, ...]] = {}
+            if isinstance(exprs, Mapping):
+                for attr, expr in exprs.items():
+                    found: set[str] = set()
+                    _expr_refs(expr, found, prefix)
+                    if found:
+                        attrs[attr] = tuple(sorted(found))
+            out[prefix + res["address"]] = attrs
+        calls = module.get("module_calls")
+        if isinstance(calls, Mapping):
+            for name, call in calls.items():
+                if isinstance(call, Mapping):
+                    visit(call.get("module"), f"{prefix}module.{name}.")
+
+    config = doc.get("configuration")
+    if isinstance(config, Mapping):
+        visit(config.get("root_module"), "")
+    return out
+
+
+def _redact(values: Any, paths: list[AttrPath], secrets: set[str]) -> Any:
+    """A copy of `values` with every sensitive path replaced by SENSITIVE."""
+    values = copy.deepcopy(values)
+    for path in paths:
+        if not path:
+            return {}
+        node = values
+        for step in path[:-1]:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if node is None:
+            continue
+        last = path[-1]
+        try:
+            _collect_strings(node[last], secrets)
+            node[last] = SENSITIVE
+        except (KeyError, IndexError, TypeError):
+            continue
+    return values
+
+
+def _collect_strings(value: Any, out: set[str]) -> None:
+    if isinstance(value, str):
+        if len(value) >= 4:
+            out.add(value)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            _collect_strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _collect_strings(v, out)
+
+
+def _module_resources(module: Any) -> Iterator[Mapping[str, Any]]:
+    if not isinstance(module, Mapping):
+        return
+    for res in module.get("resources") or []:
+        if isinstance(res, Mapping):
+            yield res
+    for child in module.get("child_modules") or []:
+        yield from _module_resources(child)
+
+
+def _provider(name: Any, rtype: str) -> str:
+    """`registry.terraform.io/hashicorp/aws` -> `aws`."""
+    if isinstance(name, str) and name:
+        return name.rsplit("/", 1)[-1]
+    return rtype.split("_", 1)[0]
+
+
+def read_plan(doc: Mapping[str, Any], *, source: str,
+              secrets: set[str]) -> tuple[list[Resource], list[Problem]]:
+    """Every managed resource of a plan, with its action, unknown and sensitive paths."""
+    warnings = check_version(doc, source)
+    refs = config_refs(doc)
+    changes = doc.get("resource_changes")
+    out: list[Resource] = []
+    if changes is not None and not isinstance(changes, list):
+        raise CheckInputError(f"resource_changes must be a list, got {type(changes).__name__}",
+                              code=INPUT_MALFORMED, file=source, path="resource_changes")
+    if changes:
+        for i, rc in enumerate(changes):
+            where = f"resource_changes[{i}]"
+            if not isinstance(rc, Mapping) or not isinstance(rc.get("change"), Mapping):
+                raise CheckInputError("each resource change must be an object with a 'change' "
+                                      "object", code=INPUT_MALFORMED, file=source, path=where)
+            if rc.get("mode", "managed") != "managed":
+                continue
+            address, rtype = rc.get("address"), rc.get("type")
+            if not isinstance(address, str) or not isinstance(rtype, str):
+                raise CheckInputError("a resource change needs a string 'address' and 'type'",
+                                      code=INPUT_MALFORMED, file=source, path=where)
+            change = rc["change"]
+            actions = change.get("actions")
+            try:
+                action = fold_actions(actions if isinstance(actions, list) else [])
+            except ValueError as exc:
+                raise CheckInputError(str(exc), code=INPUT_MALFORMED, file=source,
+                                      path=f"{where}.change.actions") from None
+            if action is None:
+                raise CheckInputError("change.actions must be a non-empty list",
+                                      code=INPUT_MALFORMED, file=source,
+                                      path=f"{where}.change.actions")
+            after = change.get("after")
+            deleting = after is None
+            values = change.get("before") if deleting else after
+            if not isinstance(values, Mapping):
+                values = {}
+            sens_tree = change.get("before_sensitive" if deleting else "after_sensitive")
+            sensitive = list(walk_paths(sens_tree))
+            if sensitive:
+                values = _redact(values, sensitive, secrets)
+            unknown = frozenset() if deleting else frozenset(
+                walk_paths(change.get("after_unknown")))
+            if rc.get("deposed"):
+                address = f"{address} (deposed)"
+            provider = _provider(rc.get("provider_name"), rtype)
+            # Configuration addresses carry no instance keys (count, for_each, modules).
+            cfg_key = _config_address(str(rc["address"]))
+            out.append(Resource(
+                address=address, type=rtype, name=str(rc.get("name", "")), provider=provider,
+                values=values, source=source, input_kind="plan", unknown=unknown,
+                sensitive=frozenset(sensitive), action=action,
+                module=rc.get("module_address") if isinstance(rc.get("module_address"), str)
+                else None,
+                refs=refs.get(cfg_key, {}),
+                context=context_from(tag_map(values, provider), provider)))
+        return out, warnings
+    planned = doc.get("planned_values")
+    if planned is not None and not isinstance(planned, Mapping):
+        raise CheckInputError(f"planned_values must be an object, got {type(planned).__name__}",
+                              code=INPUT_MALFORMED, file=source, path="planned_values")
+    for res in _module_resources((planned or {}).get("root_module")):
+        if res.get("mode", "managed") != "managed":
+            continue
+        address, rtype = res.get("address"), res.get("type")
+        if not isinstance(address, str) or not isinstance(rtype, str):
+            continue
+        values = res.get("values") if isinstance(res.get("values"), Mapping) else {}
+        sensitive = list(walk_paths(res.get("sensitive_values")))
+        if sensitive:
+            values = _redact(values, sensitive, secrets)
+        provider = _provider(res.get("provider_name"), rtype)
+        out.append(Resource(
+            address=address, type=rtype, name=str(res.get("name", "")), provider=provider,
+            values=values or {}, source=source, input_kind="plan",
+            sensitive=frozenset(sensitive),
+            refs=refs.get(_config_address(address), {}),
+            context=context_from(tag_map(values or {}, provider), provider)))
+    return out, warnings
+
+
+def _config_address(address: str) -> str:
+    """`module.a["x"].aws_kms_key.k[0]` -> `module.a.aws_kms_key.k` (the configuration address)."""
+    if "[" not in address:
+        return address
+    out, depth = [], 0
+    for ch in address:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)

@@ -1,0 +1,77 @@
+"""Tier packs, as data: which rules run for a tier and at what severity.
+
+One row per rule: (ca, production, non-production, ephemeral); None leaves the rule
+out of that tier's pack. `PACKS` is the same table turned into tier -> {rule_id: severity}.
+"""
+
+from __future__ import annotations
+
+from keyplane.model.tiers import Tier
+from keyplane.policy.model import Severity
+
+C, H, M, L = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
+_ORDER = (Tier.CA, Tier.PRODUCTION, Tier.NON_PRODUCTION, Tier.EPHEMERAL)
+
+TABLE: dict[str, tuple[Severity | None, Severity | None, Severity | None, Severity | None]] = {
+    # inventory
+    "inventory_tier_context_present": (H, H, H, H),
+    "inventory_resource_type_covered": (H, H, M, M),
+    # kms
+    "aws_kms_key_rotation_enabled": (H, H, H, M),
+    "aws_kms_key_rotation_period": (H, H, M, M),
+    "aws_kms_key_deletion_window": (H, H, M, L),
+    "aws_kms_key_spec_allowed": (H, H, M, M),
+    "aws_kms_key_ca_custom_key_store": (C, None, None, None),
+    "aws_kms_key_multi_region_replicas": (H, H, None, M),
+    "kms_key_generation_age": (H, H, M, M),
+    # key policy
+    "aws_kms_key_policy_no_public_principal": (C, C, H, H),
+    "aws_kms_key_policy_no_wildcard_actions": (C, C, H, M),
+    "aws_kms_key_policy_admins_cannot_use": (C, C, None, None),
+    "aws_kms_key_policy_admin_keeps_put_key_policy": (C, C, H, H),
+    "aws_kms_key_policy_lockout_check_not_bypassed": (C, C, H, H),
+    "aws_kms_key_policy_grants_declared": (H, H, M, M),
+    "aws_kms_key_policy_deletion_window_floor": (H, H, None, None),
+    # iam
+    "aws_iam_oidc_trust_pinned": (C, C, H, H),
+    "aws_iam_human_role_mfa_session": (H, H, M, M),
+    "aws_iam_no_passrole_wildcard": (H, H, H, M),
+    # audit
+    "aws_cloudtrail_multi_region": (H, H, M, None),
+    "aws_cloudtrail_log_validation": (H, H, M, None),
+    "aws_cloudtrail_kms_encrypted": (H, H, M, None),
+    "aws_cloudtrail_kms_events_included": (H, H, M, None),
+    "aws_cloudwatch_log_group_kms_encrypted": (H, H, M, L),
+    "aws_cloudwatch_log_group_retention": (H, H, M, L),
+    "aws_s3_audit_bucket_object_lock": (H, H, None, None),
+    "gcp_kms_data_access_logs": (H, H, None, None),
+    "gcp_audit_sink_locked": (H, H, M, None),
+    # alarms
+    "kms_alarms_required": (H, H, M, None),
+    # backup
+    "aws_backup_vault_customer_key": (H, H, M, L),
+    "aws_backup_vault_lock": (H, H, M, None),
+    "aws_backup_plan_retention": (H, H, M, None),
+    # lifecycle
+    "lifecycle_destroy_blocked": (C, C, H, M),
+    "lifecycle_prevent_destroy": (H, H, None, None),
+    # gcp
+    "gcp_kms_protection_level": (H, H, M, M),
+    "gcp_kms_rotation_period": (H, H, M, M),
+    "gcp_kms_destroy_scheduled_duration": (H, H, M, L),
+    "gcp_kms_iam_no_public_or_primitive": (C, C, H, H),
+    "gcp_kms_admin_user_separation": (H, H, M, None),
+    "gcp_kms_algorithm_allowed": (H, H, M, M),
+}
+
+
+def _packs() -> dict[Tier, dict[str, Severity]]:
+    out: dict[Tier, dict[str, Severity]] = {tier: {} for tier in _ORDER}
+    for rule_id, sevs in TABLE.items():
+        for tier, sev in zip(_ORDER, sevs, strict=True):
+            if sev is not None:
+                out[tier][rule_id] = sev
+    return out
+
+
+PACKS: dict[Tier, dict[str, Severity]] = _packs()

@@ -1,0 +1,249 @@
+"""IAM policy documents (key policies, trust policies, identity policies), statement by statement.
+
+A document is parsed once into Statements; rules ask questions of each statement
+with its conditions, never of the raw JSON.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from keyplane.model.tags import ROLE_KEY_ADMIN, ROLE_KEY_USER, ROLES
+from keyplane.policy.index import Index
+from keyplane.policy.model import UNKNOWN, Resource
+
+
+def document(res: Resource, *path: str | int) -> Any:
+    """A policy attribute as text: JSON with embedded `${...}` references still parses
+    (its references are resolved per principal); a bare expression is UNKNOWN."""
+    value = res.get(*path)
+    if value is not UNKNOWN:
+        return value
+    raw = res.raw(*path)
+    if isinstance(raw, str) and raw.lstrip().startswith("{"):
+        return raw
+    return UNKNOWN
+
+# Condition keys that pin a wildcard principal to one organization or account.
+ACCOUNT_PINNING_KEYS = frozenset({"aws:principalorgid", "aws:principalaccount",
+                                  "kms:calleraccount"})
+# Operators that require the key to be present and equal (no IfExists escape hatch).
+_EXACT_OPS = frozenset({"stringequals", "stringequalsignorecase", "forallvalues:stringequals",
+                        "foranyvalue:stringequals", "arnequals"})
+_LIKE_OPS = frozenset({"stringlike", "foranyvalue:stringlike", "arnlike"})
+
+# Actions that use key material (what "use the key" means for separation of duties).
+CRYPTO_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+                  "kms:GenerateDataKey", "kms:GenerateDataKeyPair",
+                  "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPairWithoutPlaintext",
+                  "kms:Sign", "kms:GenerateMac", "kms:DeriveSharedSecret")
+
+
+class PolicyParseError(ValueError):
+    """A policy document that is not a JSON object with statements."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """One principal of a statement: kind is AWS, Service, Federated or CanonicalUser; '*' any."""
+
+    kind: str
+    value: str
+
+    @property
+    def is_wildcard(self) -> bool:
+        """`"Principal": "*"` or `{"AWS": "*"}`."""
+        return self.value == "*"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition: operator, key (both lowercased) and values."""
+
+    operator: str
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a policy document, normalized."""
+
+    index: int
+    sid: str | None
+    effect: str
+    principals: tuple[Principal, ...]
+    not_principal: bool
+    actions: tuple[str, ...]
+    not_action: bool
+    resources: tuple[str, ...]
+    conditions: tuple[Condition, ...]
+
+    @property
+    def allow(self) -> bool:
+        """Whether this statement allows (rather than denies)."""
+        return self.effect == "Allow"
+
+    @property
+    def where(self) -> str:
+        """`Statement[2]` (or with its Sid): the attribute path of this statement."""
+        return f"Statement[{self.index}]" + (f" ({self.sid})" if self.sid else "")
+
+    @cached_property
+    def _action_pattern(self) -> re.Pattern[str]:
+        # One compiled pattern per statement: rules ask each statement about many actions.
+        return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.actions)
+                          if self.actions else "(?!)")
+
+    def grants(self, action: str) -> bool:
+        """Whether the statement's action list covers `action` (wildcards, NotAction)."""
+        hit = self._action_pattern.match(action.lower()) is not None
+        return not hit if self.not_action else hit
+
+    def grants_wildcard(self, service: str = "kms") -> bool:
+        """Whether it grants `*`, `<service>:*` or everything but a few (NotAction)."""
+        if self.not_action:
+            return True
+        return any(pat in ("*", f"{service}:*") for pat in self.actions)
+
+    def condition_values(self, key: str, ops: frozenset[str] | None = None) -> list[str]:
+        """Values the statement requires for `key` under `ops` (exact operators by default)."""
+        ops = ops if ops is not None else _EXACT_OPS
+        out: list[str] = []
+        for cond in self.conditions:
+            if cond.key == key.lower() and cond.operator in ops:
+                out.extend(cond.values)
+        return out
+
+    def pins_account(self) -> bool:
+        """Whether a condition pins callers to an organization or account (no wildcard)."""
+        for cond in self.conditions:
+            if cond.key not in ACCOUNT_PINNING_KEYS:
+                continue
+            if cond.operator in _EXACT_OPS and cond.values and \
+                    all(v and "*" not in v and "?" not in v for v in cond.values):
+                return True
+            if cond.operator in _LIKE_OPS and cond.values and \
+                    all(v and "*" not in v and "?" not in v for v in cond.values):
+                return True
+        return False
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    if value is None:
+        return ()
+    return (str(value),)
+
+
+def _principals(value: Any) -> tuple[Principal, ...]:
+    if value == "*":
+        return (Principal("AWS", "*"),)
+    if isinstance(value, Mapping):
+        return tuple(Principal(str(kind), v) for kind, vals in value.items()
+                     for v in _strings(vals))
+    return tuple(Principal("AWS", v) for v in _strings(value))
+
+
+def parse(document: Any) -> list[Statement]:
+    """The statements of a policy given as a JSON string or an already-decoded object."""
+    doc = document
+    if isinstance(document, str):
+        try:
+            doc = json.loads(document)
+        except json.JSONDecodeError as exc:
+            raise PolicyParseError(f"policy is not valid json: {exc.msg.lower()}") from None
+    if not isinstance(doc, Mapping):
+        raise PolicyParseError(f"policy must be a json object, got {type(doc).__name__}")
+    raw = doc.get("Statement", [])
+    items = raw if isinstance(raw, list) else [raw]
+    out: list[Statement] = []
+    for i, st in enumerate(items):
+        if not isinstance(st, Mapping):
+            raise PolicyParseError(f"Statement[{i}] must be an object")
+        conds: list[Condition] = []
+        cblock = st.get("Condition") or {}
+        if isinstance(cblock, Mapping):
+            for op, kv in cblock.items():
+                if isinstance(kv, Mapping):
+                    for k, v in kv.items():
+                        conds.append(Condition(str(op).lower(), str(k).lower(), _strings(v)))
+        not_principal = "NotPrincipal" in st
+        not_action = "NotAction" in st
+        out.append(Statement(
+            index=i, sid=st.get("Sid") if isinstance(st.get("Sid"), str) else None,
+            effect=str(st.get("Effect", "")),
+            principals=_principals(st.get("NotPrincipal" if not_principal else "Principal")),
+            not_principal=not_principal,
+            actions=tuple(a.lower() for a in _strings(st.get("NotAction" if not_action
+                                                             else "Action"))),
+            not_action=not_action,
+            resources=_strings(st.get("Resource")),
+            conditions=tuple(conds)))
+    return out
+
+
+# ---- principals -> separation-of-duties roles ----
+
+_ROLE_NAME = re.compile(r"^keyplane-(?P<env>[a-z0-9-]+?)-(?P<role>"
+                        + "|".join(re.escape(r) for r in ROLES) + r")$")
+_USER_NAME = re.compile(r"^keyplane-(?P<env>[a-z0-9-]+?)-user-(?P<workload>[a-z0-9-]+)$")
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):")
+_REF = re.compile(r"^\$\{((?:data\.)?[a-z][a-z0-9_]*\.[A-Za-z_][\w-]*)(?:\.[\w.\[\]\"]+)?\}$")
+ACCOUNT_ROOT = "account-root"
+
+
+def role_from_name(name: str) -> str | None:
+    """The keyplane role a role name stands for (`keyplane-prod-key-admin` -> key-admin)."""
+    m = _ROLE_NAME.match(name)
+    if m:
+        return m.group("role")
+    if _USER_NAME.match(name):
+        return ROLE_KEY_USER
+    return None
+
+
+def account_of(value: str) -> str | None:
+    """The account a principal ARN (or bare account id) belongs to."""
+    if re.fullmatch(r"\d{12}", value):
+        return value
+    m = _ARN_ACCOUNT.match(value)
+    return m.group(1) if m else None
+
+
+def principal_role(principal: Principal, res: Resource, index: Index) -> Any:
+    """The keyplane role of an AWS principal; ACCOUNT_ROOT, None (other) or UNKNOWN."""
+    value = principal.value
+    if principal.kind != "AWS" or value == "*":
+        return None
+    if "${" in value:
+        m = _REF.match(value)
+        if not m:
+            return UNKNOWN
+        targets = [t for t in index.by_base.get(m.group(1), ()) if t.source == res.source]
+        if not targets:
+            return UNKNOWN
+        target = targets[0]
+        if target.context.role:
+            return target.context.role
+        name = target.get("name")
+        return role_from_name(name) if isinstance(name, str) else UNKNOWN
+    if re.fullmatch(r"\d{12}", value) or value.endswith(":root"):
+        return ACCOUNT_ROOT
+    if ":role/" in value:
+        return role_from_name(value.rsplit("/", 1)[-1])
+    return None
+
+
+def is_admin(role: Any) -> bool:
+    """Whether a principal_role() result is the key-admin role."""
+    return role is not UNKNOWN and role == ROLE_KEY_ADMIN
