@@ -19,6 +19,9 @@ from keyplane.output import emit_error
 # command name -> "module:attribute"; the module is imported on first use only.
 COMMANDS: dict[str, str] = {
     "validate": "keyplane.commands.validate:validate",
+    "synth": "keyplane.commands.synth:synth",
+    "rotate": "keyplane.commands.rotate:rotate",
+    "check": "keyplane.commands.check:check",
 }
 
 

@@ -6,12 +6,12 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from policy_support import AS_OF, FIXTURES
 
 from keyplane.cli import main
 from keyplane.policy.api import check
 from keyplane.policy.model import Finding, Severity, Status
 from keyplane.policy.reporters import markdown
+from tests.policy.policy_support import AS_OF, FIXTURES
 
 PLAN = FIXTURES / "plans" / "destroy.plan.json"
 

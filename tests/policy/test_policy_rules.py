@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from policy_support import AS_OF, FIXTURES
 
 from keyplane.policy.engine import run
 from keyplane.policy.inputs import load_inputs
 from keyplane.policy.model import Status
 from keyplane.policy.packs import TABLE
 from keyplane.policy.registry import discover
+from tests.policy.policy_support import AS_OF, FIXTURES
 
 RULE_FIXTURES = sorted((FIXTURES / "rules").glob("*.tf.json"))
 PREFIX = {"pass_": Status.PASS, "fail_": Status.FAIL, "unknown_": Status.UNKNOWN}

@@ -7,9 +7,9 @@ import shutil
 from dataclasses import dataclass
 
 import pytest
-from policy_support import AS_OF, FIXTURES
 
 from keyplane.cli import main
+from tests.policy.policy_support import AS_OF, FIXTURES
 
 PLANS = FIXTURES / "plans"
 RULES = FIXTURES / "rules"
