@@ -21,7 +21,11 @@ _EXPORTS = {
     "policy_for": "tiers",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "TIERS", "Cloud", "Environment", "Estate", "Generation", "GenerationState", "KeyDecl",
+    "KeyFamily", "KeyUsage", "Origin", "RotationMode", "Tier", "TierPolicy", "Workload",
+    "load_environment", "load_estate", "policy_for", "resolve_targets", "rotation_eligibility",
+]
 
 if TYPE_CHECKING:
     from keyplane.model.environment import (

@@ -66,6 +66,7 @@ CLOUDWATCH_LOG_RETENTION_DAYS = frozenset({
 
 # Terraform's machine-readable plan: https://developer.hashicorp.com/terraform/internals/json-format
 TERRAFORM_PLAN_FORMAT_MAJOR = 1
+TERRAFORM_PLAN_FORMAT_KNOWN_MINOR = 2  # newer minors are read with a warning
 
 
 def cloudwatch_retention_at_least(days: int) -> int:

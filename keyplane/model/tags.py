@@ -38,6 +38,10 @@ AWS_TAG_CREATED_ON = "keyplane:created-on"
 GCP_LABEL_GENERATION = "keyplane-generation"
 GCP_LABEL_CREATED_ON = "keyplane-created-on"
 
+# Cross-account access the inventory declares (e.g. the ca backup copy account): AWS
+# account ids separated by spaces. The PR gate allows principals of these accounts only.
+AWS_TAG_DECLARED_ACCOUNTS = "keyplane:declared-accounts"
+
 # Separation-of-duties roles: IAM roles carry `keyplane:role` with one of these values and
 # are named `keyplane-<env>-<role>` (workload key-user roles: `keyplane-<env>-user-<workload>`).
 AWS_TAG_ROLE = "keyplane:role"
@@ -47,8 +51,9 @@ ROLE_BACKUP_OPERATOR = "backup-operator"
 ROLE_AUDITOR = "auditor"
 ROLE_BREAK_GLASS = "break-glass"
 ROLE_CEREMONY = "ceremony"
+ROLE_SERVICE = "service"  # roles AWS services assume for keyplane (CloudTrail to Logs, Backup)
 ROLES = (ROLE_KEY_ADMIN, ROLE_KEY_USER, ROLE_BACKUP_OPERATOR, ROLE_AUDITOR, ROLE_BREAK_GLASS,
-         ROLE_CEREMONY)
+         ROLE_CEREMONY, ROLE_SERVICE)
 
 
 def role_name(env: str, role: str, workload: str | None = None) -> str:

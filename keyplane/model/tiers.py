@@ -100,6 +100,10 @@ class TierPolicy:
         return True
 
 
+# Human role sessions (ceremony, break-glass, admins) are short: one hour is enough for a
+# ceremony or a break-glass action, and a leaked session expires soon.
+HUMAN_SESSION_MAX_SECONDS = 3600
+
 DESTRUCTIVE_EVENTS = frozenset({"DisableKey", "ScheduleKeyDeletion", "DestroyCryptoKeyVersion"})
 POLICY_EVENTS = frozenset({"PutKeyPolicy", "CreateGrant", "SetIamPolicy"})
 SIGN_OUTSIDE_CEREMONY = "SignOutsideCeremony"

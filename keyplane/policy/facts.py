@@ -48,7 +48,7 @@ class AwsKeyFacts:
 
 def aws_key_facts(res: Resource, index: Index) -> AwsKeyFacts:
     """Read spec, origin and key store of an AWS key; a replica reads its primary's spec."""
-    memo_key = ("aws_key_facts", res.address)
+    memo_key = ("aws_key_facts", res.uid)
     found = index.memo.get(memo_key)
     if found is None:
         found = index.memo[memo_key] = _aws_key_facts(res, index)

@@ -33,7 +33,7 @@ class KeyPolicy:
 
 def key_policy(res: Resource, index: Index) -> KeyPolicy:
     """The effective key policy of `res` (a KMS key resource), parsed once per run."""
-    memo_key = ("key_policy", res.address)
+    memo_key = ("key_policy", res.uid)
     found = index.memo.get(memo_key)
     if found is None:
         found = index.memo[memo_key] = _key_policy(res, index)

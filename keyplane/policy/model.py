@@ -118,6 +118,7 @@ class TierContext:
     generation: str | None = None
     created_on: str | None = None
     role: str | None = None
+    declared_accounts: frozenset[str] = frozenset()  # cross-account access the inventory declares
     inherited_from: str | None = None  # address whose tags this context came from
 
 
@@ -147,6 +148,11 @@ class Resource:
     prevent_destroy: bool | None = None  # None: the input does not say (plan JSON)
     refs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # attr -> addresses
     context: TierContext = field(default_factory=TierContext)
+
+    @property
+    def uid(self) -> str:
+        """Unique within a run: stacks of one cdktf.out reuse addresses, files may too."""
+        return f"{self.source}|{self.stack or ''}|{self.address}"
 
     @property
     def base_address(self) -> str:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from keyplane.model import Cloud
 from tests.conftest import BASE_ENV, EXAMPLE_ENVIRONMENTS, REPO, write_env
 
 
@@ -21,29 +20,12 @@ def run(*args: str, cwd: Path = REPO) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def _gcp_ready() -> bool:
-    try:
-        from keyplane.constructs.gcp import environment  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, str]:
-    """The example estate synthesized once through the CLI (GCP keys only when GCP exists)."""
+    """The example estate synthesized once through the CLI."""
     tmp = tmp_path_factory.mktemp("synth")
     envs = tmp / "environments"
     shutil.copytree(EXAMPLE_ENVIRONMENTS, envs)
-    if not _gcp_ready():  # keep the AWS half testable on its own
-        from ruamel.yaml import YAML
-
-        yaml = YAML()
-        for path in envs.glob("*.yaml"):
-            data = yaml.load(path.read_text())
-            data["keys"] = [k for k in data["keys"] if k["cloud"] != Cloud.GCP.value]
-            with path.open("w") as fh:
-                yaml.dump(data, fh)
     out = tmp / "cdktf.out"
     code, stdout, stderr = run("synth", "--out", str(out), "--environments-dir", str(envs))
     return out, code, stdout, stderr
@@ -96,3 +78,14 @@ def test_fails_unknown_environment(env_dir: Path) -> None:
     code, _, stderr = run("synth", "nope", "-d", str(env_dir))
     assert code == 2
     assert "keyplane: error KP003: unknown environment 'nope'" in stderr
+
+
+@pytest.mark.synth
+def test_synthesized_estate_passes_keyplanes_own_gate(synthesized) -> None:
+    out, code, _, stderr = synthesized
+    assert code == 0, stderr[-3000:]
+    gate, stdout, stderr = run("check", str(out), "--format", "json", "--fail-level", "low")
+    report = json.loads(stdout)
+    failing = [f for f in report["findings"] if f["status"] in ("FAIL", "ERROR", "UNKNOWN")]
+    assert failing == []
+    assert gate == 0, stderr

@@ -40,7 +40,12 @@ from keyplane.constructs.aws.errors import ConstructConfigError
 from keyplane.constructs.aws.iam import SeparationOfDuties, backup_service_role_name
 from keyplane.model import limits
 from keyplane.model.environment import AwsBackup
-from keyplane.model.tags import AWS_TAG_ENV, ROLE_BACKUP_OPERATOR, aws_tags
+from keyplane.model.tags import (
+    AWS_TAG_DECLARED_ACCOUNTS,
+    AWS_TAG_ENV,
+    ROLE_BACKUP_OPERATOR,
+    aws_tags,
+)
 from keyplane.model.tiers import Tier, policy_for
 
 # Tiers whose drills restore from backups (shared/TIERS.md, restore drill cadence).
@@ -149,8 +154,12 @@ class BackupVault(Construct):
         statements += pol.auditing(p)
         statements.append(pol.statement(
             "BackupServiceUse", "Allow", {"AWS": service_role_arn},
-            ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt",
-             "kms:GenerateDataKey*", "kms:ReEncrypt*"], via_backup))
+            ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*",
+             "kms:ReEncrypt*"], via_backup))
+        # Grants only for AWS resources (the vault's recovery points), never to a principal.
+        statements.append(pol.statement(
+            "BackupServiceGrants", "Allow", {"AWS": service_role_arn}, ["kms:CreateGrant"],
+            {**via_backup, "Bool": {"kms:GrantIsForAWSResource": "true"}}))
         if p.has_backup_operator:
             statements.append(pol.statement(
                 "BackupOperatorGrantsForBackup", "Allow",
@@ -163,13 +172,17 @@ class BackupVault(Construct):
                 "CrossAccountCopy", "Allow", {"AWS": f"arn:{part}:iam::{copy_account}:root"},
                 ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"],
                 {"StringEquals": {"kms:ViaService": f"backup.{region}.amazonaws.com",
-                                  "kms:CallerAccount": copy_account}}))
+                                  "kms:CallerAccount": copy_account},
+                 "Bool": {"kms:GrantIsForAWSResource": "true"}}))
+            key_tags = {**tags, AWS_TAG_DECLARED_ACCOUNTS: copy_account}
+        else:
+            key_tags = tags
         self.key = KmsKey(
             self, "key", description=f"keyplane {env}: backup vault",
             customer_master_key_spec="SYMMETRIC_DEFAULT", key_usage="ENCRYPT_DECRYPT",
             enable_key_rotation=True, rotation_period_in_days=tier.max_rotation_period_in_days,
             deletion_window_in_days=tier.default_deletion_window_in_days,
-            policy=pol.to_json(pol.document(statements)), tags=tags, lifecycle=keep,
+            policy=pol.to_json(pol.document(statements)), tags=key_tags, lifecycle=keep,
             depends_on=list(sod.roles.values()))
         KmsAlias(self, "key-alias", name=f"alias/keyplane-{env}-backup",
                  target_key_id=self.key.key_id)

@@ -28,15 +28,11 @@ from keyplane.model.tags import (
     ROLE_CEREMONY,
     ROLE_KEY_ADMIN,
     ROLE_KEY_USER,
+    ROLE_SERVICE,
     aws_tags,
     role_name,
 )
-from keyplane.model.tiers import Tier, policy_for
-
-# Role sessions are short: one hour is enough for a ceremony or a break-glass action.
-MAX_SESSION_DURATION_IN_SECONDS = 3600
-# Service roles (CloudTrail delivery, AWS Backup) carry this `keyplane:role` value.
-ROLE_SERVICE = "service"
+from keyplane.model.tiers import HUMAN_SESSION_MAX_SECONDS, Tier, policy_for
 
 
 def slug(text: str) -> str:
@@ -186,7 +182,7 @@ class SeparationOfDuties(Construct):
         resource = IamRole(self, cid, name=role_name(self.env.name, role, workload),
                            description=f"keyplane {self.env.name}: {description}",
                            assume_role_policy=pol.to_json(trust),
-                           max_session_duration=MAX_SESSION_DURATION_IN_SECONDS,
+                           max_session_duration=HUMAN_SESSION_MAX_SECONDS,
                            tags=self._tags(role))
         self.roles[cid] = resource
         if statements:
@@ -249,7 +245,7 @@ class SeparationOfDuties(Construct):
                                                           f"{description}",
                        assume_role_policy=pol.to_json(pol.trust_policy(
                            {"Service": service}, condition=cond)),
-                       max_session_duration=MAX_SESSION_DURATION_IN_SECONDS,
+                       max_session_duration=HUMAN_SESSION_MAX_SECONDS,
                        tags=self._tags(ROLE_SERVICE))
         self.roles[id_] = role
         return role

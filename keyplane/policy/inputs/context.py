@@ -44,4 +44,6 @@ def context_from(tags: Mapping[str, str], provider: str) -> TierContext:
     return TierContext(
         env=tags.get(env), tier=_TIERS.get(raw) if raw else None, tier_raw=raw,
         key=tags.get(key), generation=tags.get(gen), created_on=tags.get(created),
-        role=tags.get(role) if role else None)
+        role=tags.get(role) if role else None,
+        declared_accounts=frozenset(tags.get(T.AWS_TAG_DECLARED_ACCOUNTS, "").split())
+        if provider != "google" else frozenset())

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from keyplane.errors import Problem
+from keyplane.model.limits import TERRAFORM_PLAN_FORMAT_KNOWN_MINOR as KNOWN_PLAN_MINOR
 from keyplane.model.limits import TERRAFORM_PLAN_FORMAT_MAJOR
 from keyplane.policy.errors import (
     INPUT_MALFORMED,
@@ -24,8 +25,6 @@ from keyplane.policy.errors import (
 from keyplane.policy.inputs.context import context_from, tag_map
 from keyplane.policy.model import SENSITIVE, AttrPath, Resource, fold_actions, walk_paths
 
-# The newest minor of format 1 this reader was written against (Terraform 1.8+: "1.2").
-KNOWN_PLAN_MINOR = 2
 _NOT_RESOURCES = frozenset({"var", "local", "each", "count", "path", "terraform", "self",
                             "module"})
 

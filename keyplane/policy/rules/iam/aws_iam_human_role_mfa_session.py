@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from keyplane.model import tags as T
+from keyplane.model.tiers import HUMAN_SESSION_MAX_SECONDS
 from keyplane.policy import policydoc
 from keyplane.policy.facts import as_int
 from keyplane.policy.model import (
@@ -23,8 +24,6 @@ HUMAN_ROLES = frozenset({T.ROLE_KEY_ADMIN, T.ROLE_BACKUP_OPERATOR, T.ROLE_AUDITO
 # IAM Identity Center permission-set roles: MFA is enforced at sign-in, and
 # aws:MultiFactorAuthPresent is not in the context of a session chained from them.
 SSO_ROLE_PATH = ":role/aws-reserved/sso.amazonaws.com/"
-# IAM's minimum session (one hour): the shortest a human role can be set to.
-MAX_HUMAN_SESSION_SECONDS = 3600
 
 
 @rule(title="Human roles require MFA and a short session", severity=Severity.HIGH,
@@ -69,8 +68,8 @@ def aws_iam_human_role_mfa_session(res: Resource, ctx: RuleContext) -> Outcome |
     value = res.get("max_session_duration")
     if value is UNKNOWN:
         return unknown("max_session_duration is known only after apply", "max_session_duration")
-    session = as_int(value) if value is not None else MAX_HUMAN_SESSION_SECONDS
-    if session is None or session > MAX_HUMAN_SESSION_SECONDS:
+    session = as_int(value) if value is not None else HUMAN_SESSION_MAX_SECONDS
+    if session is None or session > HUMAN_SESSION_MAX_SECONDS:
         return failed(f"max_session_duration is {value} seconds, above "
-                      f"{MAX_HUMAN_SESSION_SECONDS} for a human role", "max_session_duration")
+                      f"{HUMAN_SESSION_MAX_SECONDS} for a human role", "max_session_duration")
     return passed(f"{role} role requires mfa, sessions of {session} seconds")

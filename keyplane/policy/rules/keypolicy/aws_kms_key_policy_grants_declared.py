@@ -16,7 +16,8 @@ _GRANT_ACTIONS = ("kms:CreateGrant",)
       severity=Severity.HIGH, types=KEY_TYPES)
 def aws_kms_key_policy_grants_declared(res: Resource, ctx: RuleContext) -> Outcome | None:
     """`kms:CreateGrant` is allowed only with `kms:GrantIsForAWSResource = true`, and no
-    statement names a principal of another account than the key's own.
+    statement names a principal of another account than the key's own, unless the key's
+    `keyplane:declared-accounts` tag (written from the inventory) declares that account.
 
     Why: a grant is a second, invisible key policy; limited to AWS services acting for the
     key's users, it cannot be used to hand the key to someone else. A principal in another
@@ -50,7 +51,7 @@ def aws_kms_key_policy_grants_declared(res: Resource, ctx: RuleContext) -> Outco
                               "kms:GrantIsForAWSResource = true", f"policy.{st.where}")
         for p in st.principals:
             acct = account_of(p.value) if p.kind == "AWS" else None
-            if acct and home and acct != home:
+            if acct and home and acct != home and acct not in res.context.declared_accounts:
                 return failed(f"{st.where} names principal {p.value} of account {acct}, not "
                               f"the key's account {home}", f"policy.{st.where}")
     return passed("grants are for aws resources only and no foreign account is named")
