@@ -23,14 +23,14 @@ from keyplane.constructs.gcp.errors import (
     GcpRotationError,
     HsmUnavailableError,
 )
+from keyplane.model import limits
+from keyplane.model.environment import Environment, KeyDecl
 from keyplane.model.gcp_locations import (
     hsm_available,
     hsm_source,
     is_region,
     storage_location,
 )
-from keyplane.model import limits
-from keyplane.model.environment import Environment, KeyDecl
 from keyplane.model.specs import (
     DEFAULT_SPEC,
     GCP_ALGORITHMS,

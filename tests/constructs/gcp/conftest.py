@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.constructs.gcp.gcp_envs import HAND_MADE, build
 
 from keyplane.constructs.node import ensure_node
 from keyplane.model import Environment
+from tests.constructs.gcp.gcp_envs import HAND_MADE, build
 
 # jsii starts Node when cdktn is first imported: point it at the supported one first.
 ensure_node()

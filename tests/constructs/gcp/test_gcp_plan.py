@@ -8,15 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.constructs.gcp.gcp_envs import (
-    base_env,
-    build,
-    ca_production_env,
-    ephemeral_env,
-    gen,
-    load,
-    non_production_env,
-)
 
 from keyplane.constructs.gcp.errors import (
     GcpEscrowError,
@@ -28,6 +19,15 @@ from keyplane.constructs.gcp.errors import (
 )
 from keyplane.constructs.gcp.plan import check_role, plan_environment
 from keyplane.model import Environment
+from tests.constructs.gcp.gcp_envs import (
+    base_env,
+    build,
+    ca_production_env,
+    ephemeral_env,
+    gen,
+    load,
+    non_production_env,
+)
 
 
 def _key(env: Environment, key_name: str, /, **update: Any) -> Environment:
