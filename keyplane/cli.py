@@ -22,6 +22,12 @@ COMMANDS: dict[str, str] = {
     "synth": "keyplane.commands.synth:synth",
     "rotate": "keyplane.commands.rotate:rotate",
     "check": "keyplane.commands.check:check",
+    "rotation": "keyplane.commands.rotation:rotation",
+    "drift": "keyplane.commands.drift:drift",
+    "access-review": "keyplane.commands.access_review:access_review",
+    "discover": "keyplane.commands.discover:discover",
+    "post-apply": "keyplane.commands.post_apply:post_apply",
+    "sandbox": "keyplane.commands.sandbox:sandbox",
 }
 
 

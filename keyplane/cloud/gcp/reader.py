@@ -1,0 +1,154 @@
+"""The read-only GCP adapter: implements `keyplane.hooks.ports.GcpProjectReader`.
+
+List*, Get* and GetIamPolicy only. Pages are walked explicitly so a repeated page
+token is caught (the generated pagers would follow it forever); every call has the
+run's Retry and a per-attempt timeout. google-api-core errors become the ports'
+`ReadError` family.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.api_core.exceptions import RetryError
+from google.cloud import kms_v1
+from google.iam.v1 import iam_policy_pb2
+
+from keyplane.cloud.gcp.client import GcpConfig
+from keyplane.hooks.ports import (
+    AccessDenied,
+    CredentialsExpired,
+    CryptoKey,
+    CryptoKeyVersion,
+    IamBinding,
+    NotFound,
+    ReadError,
+    Throttled,
+)
+
+MAX_PAGES = 10_000
+
+
+def translate(exc: Exception, operation: str) -> Exception:
+    """The ports' error for a google-api-core exception."""
+    if isinstance(exc, RetryError):
+        cause = exc.cause if isinstance(exc.cause, Exception) else None
+        if isinstance(cause, gexc.ResourceExhausted):
+            return Throttled(operation, "RESOURCE_EXHAUSTED", str(cause.message)[:300])
+        return ReadError(operation, "RETRY_EXHAUSTED", str(exc)[:300])
+    if isinstance(exc, gexc.ResourceExhausted):
+        return Throttled(operation, "RESOURCE_EXHAUSTED", str(exc.message)[:300])
+    if isinstance(exc, gexc.PermissionDenied):
+        return AccessDenied(operation, "PERMISSION_DENIED", str(exc.message)[:300])
+    if isinstance(exc, gexc.Unauthenticated):
+        return CredentialsExpired(operation, "UNAUTHENTICATED", str(exc.message)[:300])
+    if isinstance(exc, gexc.NotFound):
+        return NotFound(operation, "NOT_FOUND", str(exc.message)[:300])
+    if isinstance(exc, gexc.GoogleAPIError):
+        return ReadError(operation, type(exc).__name__, str(exc)[:300])
+    return exc
+
+
+def _dt(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime) and value.timestamp() > 0:
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _seconds(value: Any) -> int | None:
+    if isinstance(value, dt.timedelta):
+        secs = int(value.total_seconds())
+        return secs or None
+    return None
+
+
+def version_of(v: Any) -> CryptoKeyVersion:
+    """A CryptoKeyVersion record from the proto-plus message."""
+    return CryptoKeyVersion(name=v.name, state=v.state.name, algorithm=v.algorithm.name,
+                            protection_level=v.protection_level.name,
+                            create_time=_dt(v.create_time), destroy_time=_dt(v.destroy_time))
+
+
+def crypto_key_of(k: Any) -> CryptoKey:
+    """A CryptoKey record from the proto-plus message."""
+    primary = version_of(k.primary) if k.primary and k.primary.name else None
+    return CryptoKey(name=k.name, purpose=k.purpose.name,
+                     algorithm=k.version_template.algorithm.name,
+                     protection_level=k.version_template.protection_level.name,
+                     labels=dict(k.labels), rotation_period_seconds=_seconds(k.rotation_period),
+                     next_rotation_time=_dt(k.next_rotation_time), primary=primary,
+                     create_time=_dt(k.create_time),
+                     destroy_scheduled_duration_seconds=_seconds(k.destroy_scheduled_duration))
+
+
+class GcpReader:
+    """Read-only view of one project's Cloud KMS, over google-cloud-kms."""
+
+    def __init__(self, client: Any, config: GcpConfig) -> None:
+        self._client = client
+        self._config = config
+        self.project = config.project
+
+    def _call(self, operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return fn(**kwargs, retry=self._config.retry(), timeout=self._config.call_timeout)
+        except Exception as exc:
+            raise translate(exc, operation) from None
+
+    def _pages(self, operation: str, fn: Callable[..., Any], request: Any, items: str
+               ) -> Iterator[Any]:
+        pager = self._call(operation, fn, request=request)
+        seen: set[str] = set()
+        pages = iter(pager.pages)
+        for n in range(MAX_PAGES):
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise translate(exc, operation) from None
+            yield from getattr(page, items)
+            token = page.next_page_token
+            if not token:
+                return
+            if token in seen:  # the generated pager would follow it forever
+                raise ReadError(operation, "RepeatedPageToken",
+                                f"the same page token was received twice after {n + 1} pages")
+            seen.add(token)
+        raise ReadError(operation, "TooManyPages", f"more than {MAX_PAGES} pages")
+
+    def check_project(self, location: str) -> None:
+        """One ListKeyRings page of the project: proves the credentials reach it."""
+        req = kms_v1.ListKeyRingsRequest(parent=f"projects/{self.project}/locations/{location}",
+                                         page_size=1)
+        self._call("ListKeyRings", self._client.list_key_rings, request=req)
+
+    def key_rings(self, location: str) -> list[str]:
+        """ListKeyRings."""
+        req = kms_v1.ListKeyRingsRequest(parent=f"projects/{self.project}/locations/{location}",
+                                         page_size=1000)
+        return [r.name for r in self._pages("ListKeyRings", self._client.list_key_rings, req,
+                                            "key_rings")]
+
+    def crypto_keys(self, key_ring: str) -> list[CryptoKey]:
+        """ListCryptoKeys."""
+        req = kms_v1.ListCryptoKeysRequest(parent=key_ring, page_size=1000)
+        return [crypto_key_of(k) for k in self._pages(
+            "ListCryptoKeys", self._client.list_crypto_keys, req, "crypto_keys")]
+
+    def versions(self, crypto_key: str) -> list[CryptoKeyVersion]:
+        """ListCryptoKeyVersions."""
+        req = kms_v1.ListCryptoKeyVersionsRequest(parent=crypto_key, page_size=1000)
+        return [version_of(v) for v in self._pages(
+            "ListCryptoKeyVersions", self._client.list_crypto_key_versions, req,
+            "crypto_key_versions")]
+
+    def iam_policy(self, resource: str) -> list[IamBinding]:
+        """GetIamPolicy."""
+        pol = self._call("GetIamPolicy", self._client.get_iam_policy,
+                         request=iam_policy_pb2.GetIamPolicyRequest(resource=resource))
+        return [IamBinding(role=b.role, members=tuple(b.members),
+                           condition=b.condition.expression or None) for b in pol.bindings]

@@ -1,0 +1,98 @@
+"""Building the readers a post-apply run uses, from the command line's options.
+
+The CLI calls this (the composition root); the hooks receive the readers and never
+see an SDK. Against a loopback endpoint without explicit credentials, the sandbox's
+per-account credentials are used, so the sandbox answers as the environment's account.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from keyplane.hooks.errors import HookSetupError
+from keyplane.hooks.expected import ExpectedState
+from keyplane.hooks.ports import AwsRegionReader, GcpProjectReader
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+SANDBOX_SECRET = "keyplane-sandbox"  # moto does not check signatures; not a secret
+SANDBOX_KEY_PREFIX = "KPSBX"
+
+
+def sandbox_access_key(account_id: str) -> str:
+    """The sandbox access key id that makes the sandbox answer as `account_id`."""
+    return f"{SANDBOX_KEY_PREFIX}{account_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloudOptions:
+    """The cloud options every post-apply command shares."""
+
+    regions: tuple[str, ...] = ()  # default: the home Region and the replica Regions
+    profile: str | None = None
+    endpoint_url: str | None = None
+    gcp_endpoint: str | None = None
+    gcp_project: str | None = None
+    retry_mode: str = "standard"
+    max_attempts: int = 5
+    concurrency: int = 8
+    gcp_retry_timeout: float = 30.0
+    skip_aws: bool = False
+    skip_gcp: bool = False
+
+
+def is_loopback(url: str | None) -> bool:
+    """Whether `url` (or `host:port`) points at this machine."""
+    if not url:
+        return False
+    host = urlparse(url if "://" in url else f"//{url}").hostname
+    return host in LOOPBACK
+
+
+def aws_readers(state: ExpectedState, opts: CloudOptions) -> dict[str, AwsRegionReader]:
+    """One reader per Region to scan (empty when the environment has no AWS section)."""
+    env = state.env
+    if env.aws is None or opts.skip_aws:
+        return {}
+    from keyplane.cloud.aws.reader import AwsReader
+    from keyplane.cloud.aws.session import AwsClients, AwsConfig
+
+    regions = opts.regions or state.aws_regions
+    creds: dict[str, str] = {}
+    if is_loopback(opts.endpoint_url) and not opts.profile \
+            and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        creds = {"access_key_id": sandbox_access_key(env.aws.account_id),
+                 "secret_access_key": SANDBOX_SECRET}
+    config = AwsConfig(region=regions[0], profile=opts.profile, endpoint_url=opts.endpoint_url,
+                       retry_mode=opts.retry_mode, max_attempts=opts.max_attempts,
+                       max_pool_connections=max(10, opts.concurrency), **creds)
+    clients = AwsClients(config)
+    return {r: AwsReader(clients, r) for r in regions}
+
+
+def gcp_reader(state: ExpectedState, opts: CloudOptions) -> GcpProjectReader | None:
+    """The Cloud KMS reader (None when the environment has no GCP section)."""
+    env = state.env
+    if env.gcp is None or opts.skip_gcp:
+        return None
+    from keyplane.cloud.gcp.client import GcpConfig, build_client
+    from keyplane.cloud.gcp.reader import GcpReader
+
+    project = opts.gcp_project or _adc_project(opts) or env.gcp.project_id
+    config = GcpConfig(project=project, endpoint=opts.gcp_endpoint,
+                       retry_timeout=opts.gcp_retry_timeout)
+    return GcpReader(build_client(config), config)
+
+
+def _adc_project(opts: CloudOptions) -> str | None:
+    """The project of Application Default Credentials (not consulted for a local endpoint)."""
+    if opts.gcp_endpoint:
+        return None
+    try:
+        import google.auth
+
+        _, project = google.auth.default()
+    except Exception as exc:
+        raise HookSetupError(f"cannot set up gcp credentials: {exc}") from None
+    return project

@@ -1,0 +1,149 @@
+"""`keyplane post-apply ENV`: rotation + drift + access review, one read, one report, one exit.
+
+Also home of the options and the runner the single-job commands (`rotation`,
+`drift`, `access-review`, `discover`) share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from keyplane.hooks.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, HookSetupError
+from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
+from keyplane.output import deliver, set_format
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every post-apply command takes."""
+    opts = [
+        click.argument("env"),
+        click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
+                     default=DEFAULT_DIR, show_default=True, help="Where the inventory is."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+                     default="text", show_default=True),
+        click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Write the report to this file (atomically) instead of stdout."),
+        click.option("--region", "regions", multiple=True,
+                     help="AWS Region to read (repeatable; default: home + replica Regions)."),
+        click.option("--profile", help="AWS named profile (default: the credential chain)."),
+        click.option("--endpoint-url", help="AWS endpoint (private endpoint or the sandbox)."),
+        click.option("--gcp-endpoint", help="Cloud KMS host:port (plaintext; the sandbox)."),
+        click.option("--gcp-project", help="GCP project the credentials act in "
+                                           "(default: from the credentials; checked)."),
+        click.option("--sandbox", "use_sandbox", is_flag=True,
+                     help="Read the endpoints of the running sandbox (.keyplane/sandbox.json)."),
+        click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+                     help="Parallel reads."),
+        click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
+                     help="Attempts per AWS call, retries included."),
+        click.option("--retry-mode", type=click.Choice(["standard", "adaptive"]),
+                     default="standard", show_default=True),
+        click.option("--synth-dir", type=click.Path(path_type=Path, file_okay=False),
+                     default=Path("cdktf.out"), show_default=True,
+                     help="Where `keyplane synth` wrote the stacks."),
+        click.option("--resume", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                     help="A partial json report: skip what it already checked."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def known_drift_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--known-drift FILE`."""
+    return click.option("--known-drift", type=click.Path(path_type=Path, dir_okay=False,
+                                                         exists=True),
+                        help="Acknowledged drift: resource, reason, owner, expires.")(fn)
+
+
+def _progress(enabled: bool) -> tuple[Any, Callable[[int, int], None] | None]:
+    """A rich progress bar on a terminal (stderr), nothing otherwise."""
+    if not enabled:
+        return None, None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("reading"), BarColumn(), MofNCompleteColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task("read", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+    return bar, update
+
+
+def execute(*, command: str, sections: list[str], env: str, environments_dir: Path, fmt: str,
+            output: Path | None, regions: tuple[str, ...], profile: str | None,
+            endpoint_url: str | None, gcp_endpoint: str | None, gcp_project: str | None,
+            use_sandbox: bool, concurrency: int, max_attempts: int, retry_mode: str,
+            synth_dir: Path, resume: Path | None, known_drift: Path | None = None,
+            now: dt.datetime | None = None) -> None:
+    """Load, wire, run, report; exit 0 clean, 1 findings, 2 setup error, 3 incomplete."""
+    set_format(fmt)
+    from keyplane.cloud.wiring import CloudOptions, aws_readers, gcp_reader
+    from keyplane.hooks import acks as acks_mod
+    from keyplane.hooks.expected import expected_state
+    from keyplane.hooks.report import render
+    from keyplane.hooks.run import run
+    from keyplane.hooks.synth import load_stack, stack_path
+
+    files = resolve_targets([env], environments_dir)
+    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
+    environment = load_estate(files, isolation_scope=scope).environments[0]
+    if use_sandbox:
+        from keyplane.sandbox.state import SandboxState, state_path
+
+        sb = SandboxState.read(state_path())
+        endpoint_url = endpoint_url or sb.aws_endpoint
+        gcp_endpoint = gcp_endpoint or sb.gcp_endpoint
+    stack = load_stack(stack_path(environment.name, synth_dir),
+                       account_id=environment.aws.account_id if environment.aws else None,
+                       region=environment.aws.region if environment.aws else None)
+    state = expected_state(environment, stack)
+    acks = acks_mod.load(known_drift) if known_drift else None
+    previous = None
+    if resume is not None:
+        try:
+            previous = json.loads(resume.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise HookSetupError(f"resume file {resume} is not readable json: {exc}",
+                                 code=RESUME_INVALID) from None
+    opts = CloudOptions(regions=regions, profile=profile, endpoint_url=endpoint_url,
+                        gcp_endpoint=gcp_endpoint, gcp_project=gcp_project,
+                        retry_mode=retry_mode, max_attempts=max_attempts,
+                        concurrency=concurrency)
+    aws = aws_readers(state, opts)
+    gcp = gcp_reader(state, opts)
+    bar, update = _progress(sys.stderr.isatty())
+    try:
+        if bar is not None:
+            bar.start()
+        report = run(command=command, sections=sections, state=state, aws=aws, gcp=gcp,
+                     now=now, concurrency=concurrency, acks=acks, resume=previous,
+                     progress=update)
+    finally:
+        if bar is not None:
+            bar.stop()
+    deliver(render(report, fmt), output)
+    if report.stopped:
+        click.echo(f"keyplane: error {CREDENTIALS_EXPIRED}: {report.stopped}", err=True)
+    sys.exit(report.outcome.exit_code)
+
+
+@click.command("post-apply")
+@common_options
+@known_drift_option
+def post_apply(**kwargs: Any) -> None:
+    """Run rotation, drift and access review for ENV after a deploy: one report, one exit code.
+
+    Read-only. Exit 0 clean, 1 findings, 2 bad input or setup error, 3 incomplete
+    (something could not be read: never reported as clean).
+    """
+    execute(command="post-apply", sections=["rotation", "drift", "access-review"], **kwargs)

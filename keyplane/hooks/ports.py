@@ -1,0 +1,339 @@
+"""The ports the post-apply hooks read the deployed state through.
+
+The hooks (rotation, drift, access review, discover) are written against these
+`typing.Protocol` classes and the plain records below; `keyplane.cloud.aws` and
+`keyplane.cloud.gcp` implement them with boto3 and google-cloud-kms. Every method
+is a read (Describe/Get/List): the ports have no way to change the cloud.
+
+Adapters translate SDK failures into the `ReadError` family, so the hooks can tell
+a throttled or denied read (that resource is UNKNOWN, the run INCOMPLETE) from
+expired credentials (the run stops, with a resumable partial report).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# --- what a read can fail with -------------------------------------------------------------
+
+
+class ReadError(Exception):
+    """A read of the deployed state failed; carries the operation and the provider's code."""
+
+    kind = "failed"
+
+    def __init__(self, operation: str, code: str, message: str, *, region: str | None = None
+                 ) -> None:
+        super().__init__(f"{operation}: {code}: {message}")
+        self.operation = operation
+        self.code = code
+        self.message = message
+        self.region = region
+
+    def describe(self) -> str:
+        """One line for a report: `ListGrants throttled (ThrottlingException) in us-east-1`."""
+        where = f" in {self.region}" if self.region else ""
+        return f"{self.operation} {self.kind} ({self.code}){where}"
+
+
+class Throttled(ReadError):
+    """Still throttled after the adapter's bounded retries."""
+
+    kind = "throttled"
+
+
+class AccessDenied(ReadError):
+    """The caller may not read this resource or Region."""
+
+    kind = "denied"
+
+
+class NotFound(ReadError):
+    """The resource does not exist (any more)."""
+
+    kind = "not found"
+
+
+class CredentialsExpired(ReadError):
+    """The credentials expired mid-run: stop, and keep what was checked."""
+
+    kind = "credentials expired"
+
+
+# --- AWS records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsKey:
+    """A KMS key as DescribeKey reports it."""
+
+    key_id: str
+    arn: str
+    region: str
+    key_state: str  # Enabled | Disabled | PendingDeletion | PendingImport | Unavailable ...
+    key_spec: str
+    key_usage: str
+    origin: str  # AWS_KMS | EXTERNAL | AWS_CLOUDHSM | EXTERNAL_KEY_STORE
+    key_manager: str = "CUSTOMER"
+    description: str = ""
+    creation_date: dt.datetime | None = None
+    deletion_date: dt.datetime | None = None
+    pending_deletion_window_in_days: int | None = None
+    custom_key_store_id: str | None = None
+    multi_region: bool = False
+    multi_region_role: str | None = None  # PRIMARY | REPLICA
+    primary_region: str | None = None
+    replica_regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RotationStatus:
+    """GetKeyRotationStatus: whether automatic rotation is on, its period and next date."""
+
+    enabled: bool
+    period_in_days: int | None = None
+    next_rotation_date: dt.datetime | None = None
+    on_demand_rotation_start_date: dt.datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyRotation:
+    """One completed rotation from ListKeyRotations."""
+
+    rotation_date: dt.datetime | None
+    rotation_type: str  # AUTOMATIC | ON_DEMAND
+
+
+@dataclass(frozen=True, kw_only=True)
+class Grant:
+    """One grant on a key (ListGrants)."""
+
+    grant_id: str
+    grantee_principal: str
+    operations: tuple[str, ...]
+    retiring_principal: str | None = None
+    name: str | None = None
+    constraints: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alias:
+    """An alias and the key it points to."""
+
+    name: str
+    target_key_id: str | None
+    region: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomKeyStore:
+    """A CloudHSM custom key store and whether KMS is connected to it."""
+
+    id: str
+    name: str
+    connection_state: str  # CONNECTED | DISCONNECTED | FAILED ...
+    cloud_hsm_cluster_id: str | None = None
+    connection_error_code: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trail:
+    """A CloudTrail trail, its logging status and event selectors."""
+
+    name: str
+    arn: str
+    home_region: str
+    is_logging: bool | None
+    multi_region: bool
+    log_file_validation: bool
+    kms_key_id: str | None = None
+    data_resource_types: tuple[str, ...] = ()  # e.g. AWS::KMS::Key from (advanced) selectors
+    management_events: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogGroup:
+    """A CloudWatch Logs log group."""
+
+    name: str
+    retention_in_days: int | None  # None = never expire
+    kms_key_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupVault:
+    """An AWS Backup vault and its Vault Lock."""
+
+    name: str
+    arn: str
+    encryption_key_arn: str | None
+    locked: bool
+    min_retention_days: int | None = None
+    max_retention_days: int | None = None
+    lock_date: dt.datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloudHsmCluster:
+    """A CloudHSM cluster and its backup retention."""
+
+    cluster_id: str
+    state: str
+    backup_retention_in_days: int | None
+    hsm_availability_zones: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IamRole:
+    """An IAM role with its trust policy and the KMS-relevant statements of its policies."""
+
+    name: str
+    arn: str
+    tags: dict[str, str] = field(default_factory=dict)
+    trust_policy: dict[str, Any] = field(default_factory=dict)
+    policies: tuple[dict[str, Any], ...] = ()  # inline and attached policy documents
+
+
+class AwsRegionReader(Protocol):
+    """Read-only view of one AWS account in one Region."""
+
+    region: str
+
+    def caller_account(self) -> str:
+        """The account the credentials belong to (sts:GetCallerIdentity)."""
+        ...
+
+    def list_key_ids(self) -> list[str]:
+        """Every key id in the Region (ListKeys, paginated)."""
+        ...
+
+    def describe_key(self, key_id: str) -> AwsKey:
+        """DescribeKey."""
+        ...
+
+    def key_tags(self, key_id: str) -> dict[str, str]:
+        """ListResourceTags, paginated."""
+        ...
+
+    def rotation_status(self, key_id: str) -> RotationStatus:
+        """GetKeyRotationStatus."""
+        ...
+
+    def key_rotations(self, key_id: str) -> list[KeyRotation]:
+        """ListKeyRotations, paginated."""
+        ...
+
+    def key_policy(self, key_id: str) -> dict[str, Any]:
+        """GetKeyPolicy (the `default` policy), parsed."""
+        ...
+
+    def grants(self, key_id: str) -> list[Grant]:
+        """ListGrants, paginated."""
+        ...
+
+    def aliases(self) -> list[Alias]:
+        """ListAliases, paginated."""
+        ...
+
+    def custom_key_stores(self) -> list[CustomKeyStore]:
+        """DescribeCustomKeyStores, paginated."""
+        ...
+
+    def trails(self) -> list[Trail]:
+        """DescribeTrails with GetTrailStatus and GetEventSelectors."""
+        ...
+
+    def log_groups(self, prefix: str | None = None) -> list[LogGroup]:
+        """DescribeLogGroups, paginated."""
+        ...
+
+    def backup_vaults(self) -> list[BackupVault]:
+        """ListBackupVaults with DescribeBackupVault."""
+        ...
+
+    def cloudhsm_clusters(self) -> list[CloudHsmCluster]:
+        """DescribeClusters, paginated."""
+        ...
+
+    def roles(self, name_prefix: str | None = None) -> list[IamRole]:
+        """ListRoles with GetRole/GetRolePolicy/GetPolicyVersion (IAM is global)."""
+        ...
+
+
+# --- GCP records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CryptoKeyVersion:
+    """A Cloud KMS CryptoKeyVersion."""
+
+    name: str
+    state: str  # ENABLED | DISABLED | DESTROY_SCHEDULED | DESTROYED ...
+    algorithm: str
+    protection_level: str
+    create_time: dt.datetime | None = None
+    destroy_time: dt.datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CryptoKey:
+    """A Cloud KMS CryptoKey with its template, rotation and labels."""
+
+    name: str  # projects/P/locations/L/keyRings/R/cryptoKeys/K
+    purpose: str
+    algorithm: str
+    protection_level: str
+    labels: dict[str, str] = field(default_factory=dict)
+    rotation_period_seconds: int | None = None
+    next_rotation_time: dt.datetime | None = None
+    primary: CryptoKeyVersion | None = None
+    create_time: dt.datetime | None = None
+    destroy_scheduled_duration_seconds: int | None = None
+
+    @property
+    def key_id(self) -> str:
+        """The last path segment: the crypto key id."""
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def key_ring(self) -> str:
+        """The key ring's full name."""
+        return self.name.rsplit("/cryptoKeys/", 1)[0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class IamBinding:
+    """One role binding of an IAM policy."""
+
+    role: str
+    members: tuple[str, ...]
+    condition: str | None = None
+
+
+class GcpProjectReader(Protocol):
+    """Read-only view of one GCP project's Cloud KMS."""
+
+    project: str
+
+    def check_project(self, location: str) -> None:
+        """Read one key-ring page of the project, to prove access before scanning it."""
+        ...
+
+    def key_rings(self, location: str) -> list[str]:
+        """Every key ring's full name in `location` (ListKeyRings, paginated)."""
+        ...
+
+    def crypto_keys(self, key_ring: str) -> list[CryptoKey]:
+        """Every crypto key of a key ring (ListCryptoKeys, paginated)."""
+        ...
+
+    def versions(self, crypto_key: str) -> list[CryptoKeyVersion]:
+        """Every version of a crypto key (ListCryptoKeyVersions, paginated)."""
+        ...
+
+    def iam_policy(self, resource: str) -> list[IamBinding]:
+        """GetIamPolicy of a key ring or crypto key."""
+        ...

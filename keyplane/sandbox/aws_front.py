@@ -1,0 +1,487 @@
+"""The sandbox's AWS endpoint: a small HTTP front that forwards to moto's server.
+
+moto answers most of what keyplane reads, but it is laxer than AWS in places that
+matter to keyplane's checks. The front, on the same port the SDK talks to, adds:
+
+- accounts: an access key `KPSBX<12 digits>` makes moto answer as that account
+  (moto's `x-moto-account-id` header), so `sts:GetCallerIdentity` returns the
+  environment's declared account;
+- KMS behaviours moto does not have: `RotationPeriodInDays` (stored, validated 90-2560,
+  returned with `NextRotationDate`), rotation refused for asymmetric, HMAC, imported
+  and custom-key-store keys (`UnsupportedOperationException`), deletion windows
+  outside 7-30 days refused, CloudHSM custom key stores (create, describe, connect,
+  disconnect) and keys in them, and paginated ListKeys / ListAliases (`Limit`, `Marker`);
+- fault injection by rule: throttling, AccessDenied, expired credentials, a repeated
+  NextToken, for one operation, Region or key, always or a number of times;
+- a fixed per-request latency, so concurrency matters against a local server.
+
+It is a test bed and a playground, not AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from keyplane.cloud.wiring import SANDBOX_KEY_PREFIX, sandbox_access_key
+
+__all__ = ["AwsEndpoint", "AwsFront", "FaultRule", "sandbox_access_key"]
+
+_CRED = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
+_ACCOUNT_KEY = re.compile(rf"^{SANDBOX_KEY_PREFIX}(\d{{12}})$")
+CONTROL_PREFIX = "/_keyplane/"
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+_QUERY_SERVICES = {"sts", "iam", "ec2"}
+
+
+@dataclass
+class FaultRule:
+    """Answer matching requests with an error (or a misbehaving page) instead of forwarding.
+
+    service/operation/region/account/match: which requests (None = any); `match` is a
+    substring of the request body (e.g. a key id). error: the AWS error code, or
+    `RepeatNextToken` for a list page that hands back the same token forever.
+    times: how many matching requests to fail (None = all).
+    """
+
+    error: str
+    service: str | None = None
+    operation: str | None = None
+    region: str | None = None
+    account: str | None = None
+    match: str | None = None
+    times: int | None = None
+    status: int = 400
+    message: str = "injected by the keyplane sandbox"
+    hits: int = 0
+
+    def matches(self, req: _Call) -> bool:
+        """Whether this rule applies to `req` (and has failures left)."""
+        if self.times is not None and self.hits >= self.times:
+            return False
+        return ((self.service is None or self.service == req.service)
+                and (self.operation is None or self.operation == req.operation)
+                and (self.region is None or self.region == req.region)
+                and (self.account is None or self.account == req.account)
+                and (self.match is None or self.match in req.body.decode("utf-8", "replace")))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultRule:
+        """A rule from its JSON form (the control endpoint's input)."""
+        allowed = set(cls.__dataclass_fields__) - {"hits"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown fault rule fields: {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class _Call:
+    """One request as the front sees it."""
+
+    service: str
+    operation: str
+    region: str
+    account: str | None
+    access_key: str
+    target: str | None
+    body: bytes
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _KeyStore:
+    id: str
+    name: str
+    cluster_id: str
+    state: str = "DISCONNECTED"
+    created: float = field(default_factory=time.time)
+
+
+class KmsExtras:
+    """KMS state moto does not keep: rotation periods and custom key stores."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rotation: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self.stores: dict[tuple[str, str], dict[str, _KeyStore]] = {}
+        self.key_store_of: dict[tuple[str, str, str], str] = {}
+
+
+class AwsFront:
+    """The WSGI front: control endpoints, faults, KMS extras, then moto."""
+
+    def __init__(self, moto_host: str, moto_port: int, *, latency_ms: float = 0.0) -> None:
+        self.moto = (moto_host, moto_port)
+        self.latency_ms = latency_ms
+        self.rules: list[FaultRule] = []
+        self.calls: list[tuple[str, str, str]] = []  # (service, operation, region), for tests
+        self.record_calls = False
+        self.kms = KmsExtras()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection(*self.moto, timeout=60)
+            self._local.conn = conn
+        return conn
+
+    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes
+                 ) -> tuple[int, list[tuple[str, str]], bytes]:
+        for attempt in range(2):  # a kept-alive connection the server closed: reconnect once
+            conn = self._conn()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                return resp.status, [(k, v) for k, v in resp.getheaders()
+                                     if k.lower() not in _HOP], data
+            except (http.client.HTTPException, ConnectionError, OSError):
+                conn.close()
+                self._local.conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _moto_json(self, call: _Call, headers: dict[str, str], operation: str,
+                   params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Ask moto one KMS question on the caller's behalf (same account, Region)."""
+        h = dict(headers)
+        h["X-Amz-Target"] = f"TrentService.{operation}"
+        status, _, data = self._forward("POST", "/", h, json.dumps(params).encode())
+        try:
+            return status, json.loads(data or b"{}")
+        except ValueError:
+            return status, {}
+
+    @staticmethod
+    def _error(call: _Call, code: str, message: str, status: int = 400) -> Response:
+        if call.service in _QUERY_SERVICES:
+            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+                    f"<Message>{message}</Message></Error>"
+                    f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+            return Response(body, status=status, content_type="text/xml")
+        if call.target is None:  # rest-json (backup)
+            return Response(json.dumps({"message": message, "Message": message}), status=status,
+                            headers={"x-amzn-ErrorType": code},
+                            content_type="application/json")
+        return Response(json.dumps({"__type": code, "message": message}), status=status,
+                        content_type="application/x-amz-json-1.1")
+
+    @staticmethod
+    def _json(data: Any) -> Response:
+        return Response(json.dumps(data, default=str), status=200,
+                        content_type="application/x-amz-json-1.1")
+
+    def _parse(self, request: Request, body: bytes) -> _Call:
+        auth = request.headers.get("Authorization", "")
+        m = _CRED.search(auth)
+        access_key, region, service = (m.group(1), m.group(2), m.group(3)) if m else \
+            ("", "us-east-1", "")
+        target = request.headers.get("X-Amz-Target")
+        params: dict[str, Any] = {}
+        if target:
+            operation = target.rsplit(".", 1)[-1]
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError:
+                params = {}
+        elif service in _QUERY_SERVICES:
+            form = parse_qs(body.decode("utf-8", "replace"))
+            operation = (form.get("Action") or [""])[0]
+        else:
+            operation = f"{request.method} {request.path}"
+        acct = _ACCOUNT_KEY.match(access_key)
+        return _Call(service=service, operation=operation, region=region,
+                     account=acct.group(1) if acct else None, access_key=access_key,
+                     target=target, body=body, params=params if isinstance(params, dict) else {})
+
+    # --- the application --------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if request.path.startswith(CONTROL_PREFIX):
+            return self._control(request)(environ, start_response)
+        body = request.get_data()
+        call = self._parse(request, body)
+        if self.record_calls:
+            with self._lock:
+                self.calls.append((call.service, call.operation, call.region))
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000.0)
+        with self._lock:
+            rule = next((r for r in self.rules if r.matches(call)), None)
+            if rule is not None:
+                rule.hits += 1
+        if rule is not None:
+            if rule.error == "RepeatNextToken":
+                resp = self._repeat_token(call)
+            else:
+                resp = self._error(call, rule.error, rule.message, rule.status)
+            return resp(environ, start_response)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        if call.account:
+            headers["x-moto-account-id"] = call.account
+        if call.service == "kms":
+            special = self._kms(call, headers)
+            if special is not None:
+                return special(environ, start_response)
+        path = request.full_path if request.query_string else request.path
+        status, out_headers, data = self._forward(request.method, path, headers, body)
+        if call.service == "kms" and status == 200:
+            data = self._kms_after(call, headers, data)
+        resp = Response(data, status=status, headers=out_headers)
+        return resp(environ, start_response)
+
+    def _control(self, request: Request) -> Response:
+        """`/_keyplane/health`, `/_keyplane/faults` (GET/PUT/DELETE), `/_keyplane/latency`."""
+        what = request.path[len(CONTROL_PREFIX):]
+        if what == "health":
+            return Response(json.dumps({"ok": True}), content_type="application/json")
+        if what == "faults":
+            if request.method == "PUT":
+                try:
+                    rules = [FaultRule.from_dict(r) for r in json.loads(request.get_data())]
+                except (ValueError, TypeError) as exc:
+                    return Response(json.dumps({"error": str(exc)}), status=400)
+                with self._lock:
+                    self.rules = rules
+            elif request.method == "DELETE":
+                with self._lock:
+                    self.rules = []
+            return Response(json.dumps([{**r.__dict__} for r in self.rules]),
+                            content_type="application/json")
+        if what == "latency" and request.method == "PUT":
+            self.latency_ms = float(json.loads(request.get_data()).get("latency_ms", 0))
+            return Response(json.dumps({"latency_ms": self.latency_ms}))
+        return Response("not found", status=404)
+
+    def _repeat_token(self, call: _Call) -> Response:
+        """A list page that is never the last: the same token again and again."""
+        items = {"ListKeys": "Keys", "ListAliases": "Aliases", "ListGrants": "Grants",
+                 "ListResourceTags": "Tags", "ListKeyRotations": "Rotations"}
+        name = items.get(call.operation, "Items")
+        return self._json({name: [], "Truncated": True, "NextMarker": "keyplane-same-token"})
+
+    # --- KMS behaviours ---------------------------------------------------------------------
+
+    def _key_scope(self, call: _Call) -> tuple[str, str]:
+        return (call.account or "123456789012", call.region)
+
+    def _describe(self, call: _Call, headers: dict[str, str], key_id: str
+                  ) -> dict[str, Any] | None:
+        status, data = self._moto_json(call, headers, "DescribeKey", {"KeyId": key_id})
+        return data.get("KeyMetadata") if status == 200 else None
+
+    def _kms(self, call: _Call, headers: dict[str, str]) -> Response | None:
+        op, p = call.operation, call.params
+        scope = self._key_scope(call)
+        if op == "CreateCustomKeyStore":
+            store = _KeyStore(id=f"cks-{uuid.uuid4().hex[:17]}", name=p.get("CustomKeyStoreName", ""),
+                              cluster_id=p.get("CloudHsmClusterId", ""))
+            with self.kms.lock:
+                self.kms.stores.setdefault(scope, {})[store.id] = store
+            return self._json({"CustomKeyStoreId": store.id})
+        if op in ("ConnectCustomKeyStore", "DisconnectCustomKeyStore"):
+            with self.kms.lock:
+                store = self.kms.stores.get(scope, {}).get(p.get("CustomKeyStoreId", ""))
+                if store is None:
+                    return self._error(call, "CustomKeyStoreNotFoundException",
+                                       "custom key store not found")
+                store.state = "CONNECTED" if op.startswith("Connect") else "DISCONNECTED"
+            return self._json({})
+        if op == "DescribeCustomKeyStores":
+            with self.kms.lock:
+                stores = sorted(self.kms.stores.get(scope, {}).values(), key=lambda s: s.created)
+            return self._json({"CustomKeyStores": [
+                {"CustomKeyStoreId": s.id, "CustomKeyStoreName": s.name,
+                 "CloudHsmClusterId": s.cluster_id, "ConnectionState": s.state,
+                 "CustomKeyStoreType": "AWS_CLOUDHSM",
+                 "CreationDate": s.created} for s in stores], "Truncated": False})
+        if op == "CreateKey" and p.get("CustomKeyStoreId"):
+            with self.kms.lock:
+                store = self.kms.stores.get(scope, {}).get(p["CustomKeyStoreId"])
+            if store is None:
+                return self._error(call, "CustomKeyStoreNotFoundException",
+                                   "custom key store not found")
+            if store.state != "CONNECTED":
+                return self._error(call, "CustomKeyStoreInvalidStateException",
+                                   "custom key store is not connected")
+            if p.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+                return self._error(call, "UnsupportedOperationException",
+                                   "custom key stores hold symmetric encryption keys only")
+            params = {k: v for k, v in p.items() if k not in ("CustomKeyStoreId", "Origin")}
+            status, data = self._moto_json(call, headers, "CreateKey", params)
+            if status != 200:
+                return self._json(data)
+            md = data["KeyMetadata"]
+            with self.kms.lock:
+                self.kms.key_store_of[(*scope, md["KeyId"])] = store.id
+            md.update(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store.id,
+                      CloudHsmClusterId=store.cluster_id)
+            return self._json(data)
+        if op == "ScheduleKeyDeletion":
+            days = p.get("PendingWindowInDays", 30)
+            if not isinstance(days, int) or not 7 <= days <= 30:
+                return self._error(call, "ValidationException",
+                                   f"PendingWindowInDays must be between 7 and 30, got {days}")
+            return None
+        if op in ("EnableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
+                  "DisableKeyRotation"):
+            md = self._describe(call, headers, p.get("KeyId", ""))
+            if md is None:
+                return None  # moto answers NotFound in its own words
+            in_store = (*scope, md["KeyId"]) in self.kms.key_store_of
+            if md.get("KeySpec") != "SYMMETRIC_DEFAULT" or md.get("Origin") != "AWS_KMS" \
+                    or in_store:
+                return self._error(call, "UnsupportedOperationException",
+                                   f"{md['Arn']} key rotation is not supported for this key "
+                                   "(asymmetric, hmac, imported or custom key store)")
+            if op == "EnableKeyRotation":
+                period = p.get("RotationPeriodInDays", 365)
+                if not isinstance(period, int) or not 90 <= period <= 2560:
+                    return self._error(call, "ValidationException",
+                                       f"RotationPeriodInDays must be between 90 and 2560, "
+                                       f"got {period}")
+                with self.kms.lock:
+                    self.kms.rotation[(*scope, md["KeyId"])] = (period, time.time())
+            if op == "DisableKeyRotation":
+                with self.kms.lock:
+                    self.kms.rotation.pop((*scope, md["KeyId"]), None)
+            if op == "GetKeyRotationStatus":
+                call.params["_KeyId"] = md["KeyId"]
+            return None
+        if op in ("ListKeys", "ListAliases"):
+            return self._paginate(call, headers)
+        return None
+
+    def _paginate(self, call: _Call, headers: dict[str, str]) -> Response:
+        """ListKeys / ListAliases with Limit (1-1000, default 100) and an opaque Marker."""
+        p = call.params
+        limit = p.get("Limit", 100)
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            return self._error(call, "ValidationException",
+                               f"Limit must be between 1 and 1000, got {limit}")
+        inner = {k: v for k, v in p.items() if k not in ("Limit", "Marker")}
+        status, data = self._moto_json(call, headers, call.operation, inner)
+        if status != 200:
+            return self._error(call, data.get("__type", "InternalFailure"),
+                               data.get("message", ""), status)
+        name = "Keys" if call.operation == "ListKeys" else "Aliases"
+        items = data.get(name, [])
+        start = 0
+        if p.get("Marker"):
+            try:
+                start = int(str(p["Marker"]).removeprefix("kp-"))
+            except ValueError:
+                return self._error(call, "InvalidMarkerException", "the marker is not valid")
+        page = items[start:start + limit]
+        more = start + limit < len(items)
+        out: dict[str, Any] = {name: page, "Truncated": more}
+        if more:
+            out["NextMarker"] = f"kp-{start + limit}"
+        return self._json(out)
+
+    def _kms_after(self, call: _Call, headers: dict[str, str], data: bytes) -> bytes:
+        """Add what moto leaves out to its successful answers."""
+        op = call.operation
+        scope = self._key_scope(call)
+        try:
+            doc = json.loads(data or b"{}")
+        except ValueError:
+            return data
+        if op == "GetKeyRotationStatus" and isinstance(doc, dict):
+            key_id = call.params.get("_KeyId")
+            with self.kms.lock:
+                got = self.kms.rotation.get((*scope, key_id)) if key_id else None
+            if got and doc.get("KeyRotationEnabled"):
+                period, since = got
+                nxt = dt.datetime.fromtimestamp(since, tz=dt.UTC) + dt.timedelta(days=period)
+                doc["RotationPeriodInDays"] = period
+                doc["NextRotationDate"] = nxt.timestamp()
+                doc["KeyId"] = key_id
+            return json.dumps(doc).encode()
+        if op == "DescribeKey" and isinstance(doc, dict) and "KeyMetadata" in doc:
+            md = doc["KeyMetadata"]
+            mr = md.get("MultiRegionConfiguration")
+            if isinstance(mr, dict) and (mr.get("PrimaryKey") or {}).get("Arn") == md.get("Arn"):
+                # moto shares this record between a primary and its replicas and marks the
+                # primary REPLICA once a replica was described; AWS never does
+                mr["MultiRegionKeyType"] = "PRIMARY"
+                data = json.dumps(doc).encode()
+            with self.kms.lock:
+                store_id = self.kms.key_store_of.get((*scope, md.get("KeyId", "")))
+                store = self.kms.stores.get(scope, {}).get(store_id or "")
+            if store is not None:
+                md.update(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store.id,
+                          CloudHsmClusterId=store.cluster_id)
+                return json.dumps(doc).encode()
+        return data
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler without a log line per request (the sandbox prints its own)."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        """Drop request logs."""
+
+
+class AwsEndpoint:
+    """moto's ThreadedMotoServer plus the front, both on 127.0.0.1 with OS-assigned ports."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0) -> None:
+        self.host = host
+        self.port = port
+        self.latency_ms = latency_ms
+        self._moto: Any = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.front: AwsFront | None = None
+
+    def start(self) -> str:
+        """Start both servers; the URL of the front."""
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no log line per request
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        self.front = AwsFront(moto_host, moto_port, latency_ms=self.latency_ms)
+        self._server = make_server(self.host, self.port, self.front, threaded=True,
+                                   request_handler=QuietRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="keyplane-sandbox-aws")
+        self._thread.start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>`."""
+        assert self._server is not None, "start() first"
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def stop(self) -> None:
+        """Stop both servers."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None

@@ -1,0 +1,90 @@
+"""`keyplane post-apply`: rotation + drift + access review, one report, one exit code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keyplane.sandbox.server import Sandbox
+from tests.conftest import EXAMPLE_ENVIRONMENTS, REPO
+from tests.sandbox.helpers import applied_env, aws, key_arn, run_cli, start_sandbox
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    s = start_sandbox()
+    yield s
+    s.stop()
+
+
+def test_one_report_across_sections_and_formats(sb: Sandbox, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    envs, acct, _ = applied_env(sb, tmp_path)
+    base = ["post-apply", "prod", "-d", str(envs), "--endpoint-url", sb.aws.url,
+            "--gcp-endpoint", sb.gcp.target]
+    code, out, _ = run_cli(capsys, *base)
+    assert code == 0 and out.startswith("post-apply prod: CLEAN")
+    kms = aws(sb, acct, "kms")
+    kms.disable_key_rotation(KeyId=key_arn(sb, acct, "alias/release-artifacts"))
+    kms.disable_key(KeyId=key_arn(sb, acct, "alias/code-signing").rsplit("/", 1)[-1])
+    kms.create_grant(KeyId=key_arn(sb, acct, "alias/release-artifacts"),
+                     GranteePrincipal="arn:aws:iam::999999999999:role/outsider",
+                     Operations=["Decrypt"])
+    report_file = tmp_path / "out" / "report.json"
+    code, out, _ = run_cli(capsys, *base, "--format", "json", "--output", str(report_file))
+    report = json.loads(report_file.read_text())
+    assert (code, out, report["sections"]) == (1, "", ["rotation", "drift", "access-review"])
+    assert {f["check"] for f in report["findings"]} == {
+        "rotation.disabled", "drift.key_disabled", "drift.grant_not_declared",
+        "access.cross_account"}
+    code, md, _ = run_cli(capsys, *base, "--format", "markdown")
+    assert code == 1 and md.startswith("### keyplane post-apply `prod`: **FINDINGS**")
+    assert "| critical | `drift.key_disabled` | `code-signing@g4 us-east-1` |" in md
+
+
+def test_findings_never_carry_secret_material(sb: Sandbox, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    envs, _, _ = applied_env(sb, tmp_path)
+    code, out, _ = run_cli(capsys, "post-apply", "prod", "-d", str(envs), "--format", "json",
+                           "--endpoint-url", sb.aws.url, "--gcp-endpoint", sb.gcp.target)
+    assert code == 0
+    for needle in ("keyplane-sandbox", "KPSBX", "sandbox-only", "PRIVATE KEY"):
+        assert needle not in out
+
+
+def test_fails_with_exit_2_for_an_unknown_environment(capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path) -> None:
+    code, out, err = run_cli(capsys, "post-apply", "nope", "-d", str(tmp_path),
+                             "--endpoint-url", "http://127.0.0.1:9")
+    assert code == 2 and "Traceback" not in err and out == ""
+    assert "KP00" in err
+
+
+STACK = REPO / "cdktf.out" / "stacks" / "prod" / "cdk.tf.json"
+
+
+@pytest.mark.skipif(not STACK.is_file(), reason="run `keyplane synth` first")
+def test_sandbox_built_from_the_synthesized_stack_has_no_drift(
+        sb: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    """The expected state comes from `cdktf.out` (policies, per-generation aliases, log group)."""
+    from keyplane.hooks.expected import expected_state
+    from keyplane.hooks.synth import load_stack
+    from keyplane.model import load_estate
+    from keyplane.sandbox.apply import apply_state
+
+    env = load_estate([EXAMPLE_ENVIRONMENTS / "prod.yaml"]).get("prod")
+    state = expected_state(env, load_stack(STACK, account_id="210987654321",
+                                           region="us-east-1"))
+    assert state.source.startswith("synth ")
+    apply_state(state, aws_endpoint=sb.aws.url, gcp_endpoint=sb.gcp.target)
+    code, out, _ = run_cli(capsys, "post-apply", "prod", "-d", str(EXAMPLE_ENVIRONMENTS),
+                           "--format", "json", "--endpoint-url", sb.aws.url, "--gcp-endpoint",
+                           sb.gcp.target, "--synth-dir", str(REPO / "cdktf.out"))
+    report = json.loads(out)
+    assert (code, report["findings"]) == (0, [])
+    assert any(n.startswith("expected state: synth ") for n in report["notes"])
