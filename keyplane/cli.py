@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "discover": "keyplane.commands.discover:discover",
     "post-apply": "keyplane.commands.post_apply:post_apply",
     "sandbox": "keyplane.commands.sandbox:sandbox",
+    "report": "keyplane.commands.report:report",
 }
 
 

@@ -98,7 +98,7 @@ def _key_node(data: Any, name: str) -> CommentedMap:
     for item in data.get("keys") or []:
         if isinstance(item, CommentedMap) and item.get("name") == name:
             return item
-    raise UsageError(f"key '{name}' is not declared", code="KP520")
+    raise UsageError(f"key '{name}' is not declared", code="KP401")
 
 
 def plan_rotation(key: KeyDecl, env_name: str, reason: Reason, today: dt.date) -> Rotation:
@@ -107,7 +107,7 @@ def plan_rotation(key: KeyDecl, env_name: str, reason: Reason, today: dt.date) -
         raise UsageError(f"key '{key.name}' rotates automatically every "
                          f"{key.rotation_period_in_days} days; keyplane rotate is for keys "
                          "managed as generations (asymmetric, hmac, imported, custom key store)",
-                         code="KP521")
+                         code="KP402")
     assert key.generation is not None
     overlap = 0 if reason is Reason.COMPROMISE else \
         policy_for(key.tier).generation_overlap_in_days
@@ -123,7 +123,7 @@ def apply_rotation(data: Any, rot: Rotation) -> None:
     node["generation"] = rot.new
     gens = node.get("generations")
     if not isinstance(gens, CommentedSeq):
-        raise UsageError(f"key '{rot.key}' has no generations list to extend", code="KP520")
+        raise UsageError(f"key '{rot.key}' has no generations list to extend", code="KP401")
     for entry in gens:
         if isinstance(entry, CommentedMap) and entry.get("generation") == rot.previous:
             pos = list(entry).index("created_on") + 1 if "created_on" in entry else len(entry)
@@ -149,7 +149,7 @@ def rotate_file(path: Path, key_name: str, reason: Reason, today: dt.date) -> Ro
     except KeyError:
         names = ", ".join(k.name for k in env.keys) or "none"
         raise UsageError(f"key '{key_name}' is not declared in {path}; declared: {names}",
-                         code="KP520") from None
+                         code="KP401") from None
     rot = plan_rotation(key, env.name, reason, today)
     text = path.read_text(encoding="utf-8")
     yaml, data = _load_round_trip(text)

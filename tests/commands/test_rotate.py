@@ -82,7 +82,7 @@ def test_fails_key_that_rotates_automatically(envs: Path) -> None:
     result = rotate(envs, "release-artifacts", "--env", "prod", "--reason", "calendar")
     assert result.exit_code != 0
     assert isinstance(result.exception, Exception)
-    assert result.exception.code == "KP521"
+    assert result.exception.code == "KP402"
     assert result.exception.message == (
         "key 'release-artifacts' rotates automatically every 180 days; keyplane rotate is for "
         "keys managed as generations (asymmetric, hmac, imported, custom key store)")
@@ -91,7 +91,7 @@ def test_fails_key_that_rotates_automatically(envs: Path) -> None:
 
 def test_fails_unknown_key(envs: Path) -> None:
     result = rotate(envs, "nope", "--env", "prod", "--reason", "calendar")
-    assert result.exception.code == "KP520"
+    assert result.exception.code == "KP401"
     assert result.exception.message.startswith(
         f"key 'nope' is not declared in {envs / 'prod.yaml'}; declared: pki-root-ca, ")
 
@@ -128,4 +128,4 @@ def test_exit_code_through_the_entry_point(envs: Path) -> None:
                            "calendar", "-d", str(envs)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("keyplane: error KP521: key 'release-artifacts' rotates")
+    assert proc.stderr.startswith("keyplane: error KP402: key 'release-artifacts' rotates")

@@ -83,21 +83,21 @@ class KeyAlarmsConfig:
         if self.ceremony_keys and SIGN_OUTSIDE_CEREMONY not in tier.alarms:
             raise ConstructConfigError(f"the {self.tier.value} tier has no "
                                        f"{SIGN_OUTSIDE_CEREMONY} alarm; ceremony_keys apply to "
-                                       "ca only", code="KP511")
+                                       "ca only", code="KP311")
         if self.ceremony_keys and not self.principals.has_ceremony:
             raise ConstructConfigError(f"{SIGN_OUTSIDE_CEREMONY} needs principals.ceremony.aws",
-                                       code="KP511")
+                                       code="KP311")
         for name, arns in self.ceremony_keys.items():
             if not arns:
                 raise ConstructConfigError(f"ca key '{name}' has no key arns to watch",
-                                           code="KP511")
+                                           code="KP311")
             # ARNs are tokens here; size the pattern with full-length key ARNs.
             longest = ceremony_pattern(self.principals.role_arn("ceremony"),
                                        [_KEY_ARN_LENGTH * "x"] * len(arns))
             if len(longest) > METRIC_FILTER_PATTERN_MAX:
                 raise ConstructConfigError(
                     f"ca key '{name}' has {len(arns)} key arns; the ceremony filter pattern "
-                    f"would exceed {METRIC_FILTER_PATTERN_MAX} characters", code="KP511")
+                    f"would exceed {METRIC_FILTER_PATTERN_MAX} characters", code="KP311")
 
     @property
     def events(self) -> list[str]:

@@ -81,11 +81,11 @@ class AuditSinkConfig:
         if len(name) > S3_BUCKET_NAME_MAX:
             raise ConstructConfigError(f"audit bucket name '{name}' is longer than "
                                        f"{S3_BUCKET_NAME_MAX} characters; shorten the "
-                                       "environment name", code="KP508")
+                                       "environment name", code="KP308")
         days = policy_for(self.tier).log_retention_in_days
         if days > max(limits.CLOUDWATCH_LOG_RETENTION_DAYS):
             raise ConstructConfigError(f"log retention {days} days is above what cloudwatch "
-                                       "logs accepts", code="KP508")
+                                       "logs accepts", code="KP308")
 
     @property
     def log_retention_in_days(self) -> int:

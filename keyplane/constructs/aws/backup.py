@@ -67,7 +67,7 @@ def restore_testing_schedule(cadence_in_days: int) -> str:
     """A cron expression that runs every `cadence_in_days` (a whole number of months)."""
     if cadence_in_days % 30:
         raise ConstructConfigError(f"restore testing cadence must be a multiple of 30 days, "
-                                   f"got {cadence_in_days}", code="KP509")
+                                   f"got {cadence_in_days}", code="KP309")
     months = cadence_in_days // 30
     return f"cron(0 6 1 {'*' if months == 1 else f'*/{months}'} ? *)"
 
@@ -77,7 +77,7 @@ def resource_type(arn: str) -> str:
     service = arn.split(":")[2] if arn.count(":") >= 5 else ""
     if service not in RESOURCE_TYPES:
         raise ConstructConfigError(f"cannot back up '{arn}': service '{service}' is not one "
-                                   f"of {', '.join(sorted(RESOURCE_TYPES))}", code="KP509")
+                                   f"of {', '.join(sorted(RESOURCE_TYPES))}", code="KP309")
     return RESOURCE_TYPES[service]
 
 
@@ -98,19 +98,19 @@ class BackupVaultConfig:
         tier = policy_for(self.tier)
         if tier.vault_lock_mode is None or tier.vault_min_retention_in_days is None:
             raise ConstructConfigError(f"the {self.tier.value} tier has no backup vault",
-                                       code="KP509")
+                                       code="KP309")
         if not limits.BACKUP_VAULT_RETENTION.contains(tier.vault_min_retention_in_days):
             raise ConstructConfigError(
                 f"min retention must be {limits.BACKUP_VAULT_RETENTION.describe()}, got "
-                f"{tier.vault_min_retention_in_days}", code="KP509")
+                f"{tier.vault_min_retention_in_days}", code="KP309")
         if tier.cross_account_backup_copy and (self.backup is None
                                                or self.backup.copy_to_account_id is None):
             raise ConstructConfigError(f"the {self.tier.value} tier copies backups to another "
                                        "account; set aws.backup.copy_to_account_id",
-                                       code="KP509")
+                                       code="KP309")
         if not limits.BACKUP_RESTORE_VALIDATION_WINDOW.contains(
                 RESTORE_VALIDATION_WINDOW_HOURS):
-            raise ConstructConfigError("restore validation window out of range", code="KP509")
+            raise ConstructConfigError("restore validation window out of range", code="KP309")
         for res in self.resources:
             resource_type(res.arn)
         if self.tier in RESTORE_TESTING_TIERS and tier.drill_cadence_in_days is not None:

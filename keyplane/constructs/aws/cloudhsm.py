@@ -46,25 +46,25 @@ class CloudHsmKeyStoreConfig:
         hsm = self.cloudhsm
         if self.hsm_type not in HSM_TYPES:
             raise ConstructConfigError(f"hsm_type must be one of {', '.join(HSM_TYPES)}, got "
-                                       f"'{self.hsm_type}'", code="KP507")
+                                       f"'{self.hsm_type}'", code="KP307")
         zones = {h.availability_zone for h in hsm.hsms}
         need = limits.CLOUDHSM_MIN_HSMS_FOR_KEY_STORE
         if len(zones) < need:
             raise ConstructConfigError(
                 f"a custom key store needs at least {need} hsms in distinct availability "
-                f"zones, got {len(hsm.hsms)} in {len(zones)}", code="KP507")
+                f"zones, got {len(hsm.hsms)} in {len(zones)}", code="KP307")
         retention = hsm.backup_retention_in_days
         lim = limits.CLOUDHSM_BACKUP_RETENTION
         floor = policy_for(Tier.CA).cloudhsm_backup_retention_in_days or lim.minimum
         if retention is None or not lim.contains(retention) or retention < floor:
             raise ConstructConfigError(
                 f"backup_retention_in_days must be between {floor} and {lim.maximum} days for "
-                f"the ca tier, got {retention}", code="KP507")
+                f"the ca tier, got {retention}", code="KP307")
         for name in (hsm.key_store_password_ssm_parameter,
                      hsm.trust_anchor_certificate_ssm_parameter):
             if not name.startswith("/"):
                 raise ConstructConfigError(f"ssm parameter names must start with '/', got "
-                                           f"'{name}'", code="KP507")
+                                           f"'{name}'", code="KP307")
 
     def hsms(self) -> list[tuple[str, str]]:
         """(availability zone, subnet) of the HSMs to create: the first declared per zone."""

@@ -34,11 +34,11 @@ class AwsEnvironmentConfig:
     def __post_init__(self) -> None:
         if self.env.aws is None:
             raise ConstructConfigError(f"environment '{self.env.name}' has aws keys but no aws "
-                                       "section", code="KP510")
+                                       "section", code="KP310")
         if not self.env.keys_on(Cloud.AWS):
             raise ConstructConfigError(f"environment '{self.env.name}' has no aws keys; "
                                        "keyplane creates no aws resources for it",
-                                       code="KP510")
+                                       code="KP310")
 
     @property
     def tier(self) -> Tier:
@@ -69,7 +69,7 @@ class AwsEnvironment(Construct):
         if any(k.origin is Origin.CLOUDHSM for k in keys):
             if env.aws.cloudhsm is None:
                 raise ConstructConfigError("origin cloudhsm needs an aws.cloudhsm section",
-                                           code="KP507")
+                                           code="KP307")
             self.cloudhsm = CloudHsmKeyStore(self, "cloudhsm", config=CloudHsmKeyStoreConfig(
                 env_name=env.name, cloudhsm=env.aws.cloudhsm))
             key_store_id = self.cloudhsm.key_store_id

@@ -8,9 +8,9 @@ from keyplane.errors import KeyplaneError
 class ConstructConfigError(KeyplaneError):
     """A construct was given a configuration it cannot build; the code names the rule broken.
 
-    Codes: KP501 key material/spec, KP502 rotation, KP503 deletion window, KP504 replicas,
-    KP505 generations, KP506 principals, KP507 cloudhsm, KP508 audit, KP509 backup,
-    KP510 provider/regions, KP511 alarms.
+    Codes: KP301 key material/spec, KP302 rotation, KP303 deletion window, KP304 replicas,
+    KP305 generations, KP306 principals, KP307 cloudhsm, KP308 audit, KP309 backup,
+    KP310 provider/regions, KP311 alarms.
     """
 
-    code = "KP500"
+    code = "KP300"

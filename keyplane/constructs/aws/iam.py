@@ -56,27 +56,27 @@ class SeparationOfDutiesConfig:
         env = self.env
         if env.aws is None:
             raise ConstructConfigError(f"environment '{env.name}' has no aws section",
-                                       code="KP506")
+                                       code="KP306")
         for duty in ("key_admins", "break_glass"):
             if not _aws_principals(env, duty):
                 raise ConstructConfigError(
                     f"principals.{duty}.aws is empty; an environment with aws keys needs at "
-                    "least one", code="KP506")
+                    "least one", code="KP306")
         aws_keys = env.keys_on(Cloud.AWS)
         if any(k.tier is Tier.CA for k in aws_keys) and not _aws_principals(env, "ceremony"):
             raise ConstructConfigError("ca keys need principals.ceremony.aws (the ceremony "
-                                       "role, mfa required)", code="KP506")
+                                       "role, mfa required)", code="KP306")
         for wl in self.users():
             if wl.aws is None or (wl.aws.oidc is None) == (wl.aws.role_arn is None):
                 raise ConstructConfigError(f"workload '{wl.name}' needs exactly one aws "
-                                           "identity (oidc or role_arn)", code="KP506")
+                                           "identity (oidc or role_arn)", code="KP306")
             if wl.aws.oidc is not None and any(c in wl.aws.oidc.subject for c in "*?"):
                 raise ConstructConfigError(f"oidc subject of '{wl.name}' must be exact, got "
-                                           f"'{wl.aws.oidc.subject}'", code="KP506")
+                                           f"'{wl.aws.oidc.subject}'", code="KP306")
             if wl.human and any(not policy_for(k.tier).human_use_allowed
                                 for k in aws_keys if wl.name in k.users):
                 raise ConstructConfigError(f"human workload '{wl.name}' may use "
-                                           "non-production keys only", code="KP506")
+                                           "non-production keys only", code="KP306")
 
     def users(self) -> list[Workload]:
         """The workloads that use at least one aws key, by name."""

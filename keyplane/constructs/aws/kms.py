@@ -43,53 +43,53 @@ def _check_key(key: KeyDecl, *, custom_key_store_id: str | None,
     """Eager checks shared by single keys and generations; returns the key's family."""
     if key.cloud is not Cloud.AWS:
         raise ConstructConfigError(f"key '{key.name}' is on {key.cloud.value}; this construct "
-                                   "builds aws keys only", code="KP501")
+                                   "builds aws keys only", code="KP301")
     if key.spec not in AWS_KEY_SPECS:
         raise ConstructConfigError(f"key '{key.name}': spec '{key.spec}' is not an aws key "
-                                   f"spec; allowed: {', '.join(AWS_KEY_SPECS)}", code="KP501")
+                                   f"spec; allowed: {', '.join(AWS_KEY_SPECS)}", code="KP301")
     info = AWS_KEY_SPECS[key.spec]
     if key.usage not in info.usages:
         raise ConstructConfigError(f"key '{key.name}': spec '{key.spec}' cannot be used to "
-                                   f"{key.usage.value}", code="KP501")
+                                   f"{key.usage.value}", code="KP301")
     tier = policy_for(key.tier)
     if key.origin is Origin.CLOUDHSM:
         if custom_key_store_id is None:
             raise ConstructConfigError(f"key '{key.name}' has origin cloudhsm and needs a "
-                                       "custom_key_store_id", code="KP501")
+                                       "custom_key_store_id", code="KP301")
         if key.spec != "SYMMETRIC_DEFAULT":
             raise ConstructConfigError(f"key '{key.name}': custom key stores hold only "
                                        f"SYMMETRIC_DEFAULT keys, got '{key.spec}'",
-                                       code="KP501")
+                                       code="KP301")
     elif custom_key_store_id is not None:
         raise ConstructConfigError(f"key '{key.name}' has origin "
                                    f"{key.origin.value if key.origin else 'none'}; "
                                    "custom_key_store_id applies to origin cloudhsm only",
-                                   code="KP501")
+                                   code="KP301")
     window = key.deletion_window_in_days
     if window is None or not limits.AWS_KMS_DELETION_WINDOW.contains(window):
         raise ConstructConfigError(
             f"key '{key.name}': deletion_window_in_days must be "
-            f"{limits.AWS_KMS_DELETION_WINDOW.describe()}, got {window}", code="KP503")
+            f"{limits.AWS_KMS_DELETION_WINDOW.describe()}, got {window}", code="KP303")
     if window < tier.min_deletion_window_in_days:
         raise ConstructConfigError(
             f"key '{key.name}': deletion_window_in_days must be at least "
             f"{tier.min_deletion_window_in_days} for the {key.tier.value} tier, got {window}",
-            code="KP503")
+            code="KP303")
     replicas = key.replica_regions or ()
     if replicas and not tier.replicas_allowed:
         raise ConstructConfigError(f"key '{key.name}': {key.tier.value} keys have no "
-                                   "multi-region replicas", code="KP504")
+                                   "multi-region replicas", code="KP304")
     if len(replicas) < tier.min_replica_regions:
         raise ConstructConfigError(
             f"key '{key.name}': {key.tier.value} keys need at least {tier.min_replica_regions} "
-            f"replica region(s), got {len(replicas)}", code="KP504")
+            f"replica region(s), got {len(replicas)}", code="KP304")
     if replicas and key.origin is Origin.EXTERNAL:
         raise ConstructConfigError(f"key '{key.name}': imported keys are single-region in "
-                                   "keyplane; remove replica_regions", code="KP504")
+                                   "keyplane; remove replica_regions", code="KP304")
     missing = [r for r in replicas if r not in replica_providers]
     if missing:
         raise ConstructConfigError(f"key '{key.name}': no provider for replica region(s) "
-                                   f"{', '.join(missing)}", code="KP504")
+                                   f"{', '.join(missing)}", code="KP304")
     return info.family
 
 
@@ -122,23 +122,23 @@ class TieredKmsKeyConfig:
         if key.rotation_period_in_days is not None:
             if not elig:
                 raise ConstructConfigError(f"key '{key.name}' cannot rotate automatically: "
-                                           f"{elig.reason}", code="KP502")
+                                           f"{elig.reason}", code="KP302")
             lim = limits.AWS_KMS_ROTATION_PERIOD
             if not lim.contains(key.rotation_period_in_days):
                 raise ConstructConfigError(
                     f"key '{key.name}': rotation_period_in_days must be {lim.describe()}, got "
-                    f"{key.rotation_period_in_days}", code="KP502")
+                    f"{key.rotation_period_in_days}", code="KP302")
             if self.generation is not None:
                 raise ConstructConfigError(f"key '{key.name}' rotates automatically; it has no "
-                                           "generations", code="KP505")
+                                           "generations", code="KP305")
         elif self.generation is None:
             raise ConstructConfigError(f"key '{key.name}' cannot rotate automatically "
                                        f"({elig.reason}) and needs a generation",
-                                       code="KP505")
+                                       code="KP305")
         elif self.generation not in key.generations:
             raise ConstructConfigError(f"key '{key.name}': generation "
                                        f"{self.generation.generation} is not declared",
-                                       code="KP505")
+                                       code="KP305")
 
     @property
     def rotates(self) -> bool:
@@ -250,17 +250,17 @@ class ManagedKeyConfig:
         if key.alias is None or not key.alias.startswith("alias/") \
                 or key.alias.startswith(limits.AWS_RESERVED_ALIAS_PREFIX):
             raise ConstructConfigError(f"key '{key.name}': alias must start with 'alias/' and "
-                                       f"not 'alias/aws/', got {key.alias!r}", code="KP501")
+                                       f"not 'alias/aws/', got {key.alias!r}", code="KP301")
         if key.rotation_period_in_days is None:
             if key.generation is None or key.current_generation() is None:
                 listed = ", ".join(str(g.generation) for g in key.generations) or "none"
                 raise ConstructConfigError(
                     f"key '{key.name}': current generation {key.generation} is not among the "
-                    f"declared generations ({listed})", code="KP505")
+                    f"declared generations ({listed})", code="KP305")
             numbers = [g.generation for g in key.generations]
             if len(set(numbers)) != len(numbers):
                 raise ConstructConfigError(f"key '{key.name}': generations must be distinct, "
-                                           f"got {', '.join(map(str, numbers))}", code="KP505")
+                                           f"got {', '.join(map(str, numbers))}", code="KP305")
 
 
 class ManagedKey(Construct):

@@ -38,17 +38,17 @@ class AwsProvidersConfig:
     def __post_init__(self) -> None:
         if not _ACCOUNT.match(self.account_id):
             raise ConstructConfigError(
-                f"account_id must be 12 digits, got '{self.account_id}'", code="KP510")
+                f"account_id must be 12 digits, got '{self.account_id}'", code="KP310")
         for region in (self.region, *self.replica_regions):
             if not _REGION.match(region):
                 raise ConstructConfigError(f"'{region}' is not an aws region name",
-                                           code="KP510")
+                                           code="KP310")
         if self.region in self.replica_regions:
             raise ConstructConfigError(
-                f"replica region '{self.region}' is the primary region", code="KP510")
+                f"replica region '{self.region}' is the primary region", code="KP310")
         if len(set(self.replica_regions)) != len(self.replica_regions):
             raise ConstructConfigError("replica regions must be distinct, got "
-                                       f"{', '.join(self.replica_regions)}", code="KP510")
+                                       f"{', '.join(self.replica_regions)}", code="KP310")
 
 
 class AwsProviders(Construct):

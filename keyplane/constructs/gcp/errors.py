@@ -12,40 +12,40 @@ from keyplane.errors import KeyplaneError
 class GcpDeclarationError(KeyplaneError):
     """A GCP key, key ring or environment setting that Cloud KMS would refuse or keyplane forbids."""
 
-    code = "KP420"
+    code = "KP320"
 
 
 class HsmUnavailableError(GcpDeclarationError):
     """A key asks for protection level HSM in a location known not to offer it."""
 
-    code = "KP421"
+    code = "KP321"
 
 
 class GcpIdError(GcpDeclarationError):
     """A Cloud KMS id (key ring, crypto key, import job) outside `[a-zA-Z0-9_-]{1,63}`."""
 
-    code = "KP422"
+    code = "KP322"
 
 
 class GcpIamMemberError(GcpDeclarationError):
     """A Cloud IAM member or role keyplane never grants on keys (public, primitive, malformed)."""
 
-    code = "KP423"
+    code = "KP323"
 
 
 class GcpLocationError(GcpDeclarationError):
     """A location that cannot hold what keyplane must put there (audit or escrow bucket)."""
 
-    code = "KP424"
+    code = "KP324"
 
 
 class GcpEscrowError(GcpDeclarationError):
     """An imported key whose escrow copy cannot be kept in a locked, CMEK-encrypted bucket."""
 
-    code = "KP425"
+    code = "KP325"
 
 
 class GcpRotationError(GcpDeclarationError):
     """A rotation or destroy-scheduled setting Cloud KMS does not accept for this key."""
 
-    code = "KP426"
+    code = "KP326"

@@ -139,7 +139,7 @@ def test_fails_without_a_break_glass_aws_principal(iam) -> None:
     pr = env.principals.model_copy(update={"break_glass": env.principals.break_glass.model_copy(
         update={"aws": ()})})
     env = env.model_copy(update={"principals": pr})
-    _fails(lambda: iam.SeparationOfDutiesConfig(env=env, tier=Tier.CA), "KP506",
+    _fails(lambda: iam.SeparationOfDutiesConfig(env=env, tier=Tier.CA), "KP306",
            "principals.break_glass.aws is empty; an environment with aws keys needs at least one")
 
 
@@ -147,7 +147,7 @@ def test_fails_ca_keys_without_a_ceremony_role(iam) -> None:
     env = example_estate()["prod"]
     env = env.model_copy(update={"principals": env.principals.model_copy(
         update={"ceremony": None})})
-    _fails(lambda: iam.SeparationOfDutiesConfig(env=env, tier=Tier.CA), "KP506",
+    _fails(lambda: iam.SeparationOfDutiesConfig(env=env, tier=Tier.CA), "KP306",
            "ca keys need principals.ceremony.aws (the ceremony role, mfa required)")
 
 
@@ -158,5 +158,5 @@ def test_fails_wildcard_oidc_subject(iam) -> None:
     wl = wl.model_copy(update={"aws": wl.aws.model_copy(update={"oidc": oidc})})
     env = env.model_copy(update={"workloads": tuple(
         wl if w.name == wl.name else w for w in env.workloads)})
-    _fails(lambda: iam.SeparationOfDutiesConfig(env=env, tier=Tier.CA), "KP506",
+    _fails(lambda: iam.SeparationOfDutiesConfig(env=env, tier=Tier.CA), "KP306",
            "oidc subject of 'release-pipeline' must be exact, got 'repo:acme/*'")

@@ -68,21 +68,21 @@ def cloudhsm():
 def test_fails_hsms_in_one_availability_zone(cloudhsm) -> None:
     hsm = example_estate()["prod"].aws.cloudhsm
     one = hsm.model_copy(update={"hsms": (hsm.hsms[0], hsm.hsms[0])})
-    _fails(lambda: cloudhsm.CloudHsmKeyStoreConfig(env_name="prod", cloudhsm=one), "KP507",
+    _fails(lambda: cloudhsm.CloudHsmKeyStoreConfig(env_name="prod", cloudhsm=one), "KP307",
            "a custom key store needs at least 2 hsms in distinct availability zones, got 2 in 1")
 
 
 def test_fails_backup_retention_below_the_ca_floor(cloudhsm) -> None:
     hsm = example_estate()["prod"].aws.cloudhsm.model_copy(
         update={"backup_retention_in_days": 30})
-    _fails(lambda: cloudhsm.CloudHsmKeyStoreConfig(env_name="prod", cloudhsm=hsm), "KP507",
+    _fails(lambda: cloudhsm.CloudHsmKeyStoreConfig(env_name="prod", cloudhsm=hsm), "KP307",
            "backup_retention_in_days must be between 365 and 379 days for the ca tier, got 30")
 
 
 def test_fails_unknown_hsm_type(cloudhsm) -> None:
     hsm = example_estate()["prod"].aws.cloudhsm
     _fails(lambda: cloudhsm.CloudHsmKeyStoreConfig(env_name="prod", cloudhsm=hsm,
-                                                   hsm_type="hsm9.huge"), "KP507",
+                                                   hsm_type="hsm9.huge"), "KP307",
            "hsm_type must be one of hsm2m.medium, hsm1.medium, got 'hsm9.huge'")
 
 
@@ -157,7 +157,7 @@ def audit():
 def test_fails_audit_bucket_name_too_long(audit) -> None:
     name = "e" * 40
     _fails(lambda: audit.AuditSinkConfig(env_name=name, account_id="210987654321",
-                                         region="us-east-1", tier=Tier.PRODUCTION), "KP508",
+                                         region="us-east-1", tier=Tier.PRODUCTION), "KP308",
            f"audit bucket name 'keyplane-{name}-audit-210987654321' is longer than 63 "
            "characters; shorten the environment name")
 
@@ -216,7 +216,7 @@ def test_fails_ceremony_alarm_outside_the_ca_tier(alarms) -> None:
     _fails(lambda: mod.KeyAlarmsConfig(
         env_name="prod", tier=Tier.PRODUCTION, log_group_name="g", topic_kms_key_arn="k",
         principals=pol.AccountPrincipals.of(env), ceremony_keys={"pki-root-ca": ["arn"]}),
-        "KP511", "the production tier has no SignOutsideCeremony alarm; ceremony_keys apply "
+        "KP311", "the production tier has no SignOutsideCeremony alarm; ceremony_keys apply "
                  "to ca only")
 
 
@@ -266,14 +266,14 @@ def backup():
 
 def test_fails_ca_vault_without_a_copy_account(backup) -> None:
     _fails(lambda: backup.BackupVaultConfig(env_name="prod", region="us-east-1", tier=Tier.CA),
-           "KP509", "the ca tier copies backups to another account; set "
+           "KP309", "the ca tier copies backups to another account; set "
                     "aws.backup.copy_to_account_id")
 
 
 def test_fails_vault_for_ephemeral_tier(backup) -> None:
     _fails(lambda: backup.BackupVaultConfig(env_name="dev", region="eu-west-1",
                                             tier=Tier.EPHEMERAL),
-           "KP509", "the ephemeral tier has no backup vault")
+           "KP309", "the ephemeral tier has no backup vault")
 
 
 def test_fails_resource_aws_backup_cannot_protect(backup) -> None:
@@ -282,5 +282,5 @@ def test_fails_resource_aws_backup_cannot_protect(backup) -> None:
         update={"arn": "arn:aws:sqs:us-east-1:345678901234:queue"}),)})
     _fails(lambda: backup.BackupVaultConfig(env_name="staging", region="us-east-1",
                                             tier=Tier.NON_PRODUCTION, backup=bad),
-           "KP509", "cannot back up 'arn:aws:sqs:us-east-1:345678901234:queue': service 'sqs' "
+           "KP309", "cannot back up 'arn:aws:sqs:us-east-1:345678901234:queue': service 'sqs' "
                     "is not one of docdb, dynamodb, ec2, elasticfilesystem, fsx, rds, s3")

@@ -156,14 +156,14 @@ def test_fails_rotation_on_an_asymmetric_key(kms) -> None:
         update={"rotation_period_in_days": 365})
     _fails(lambda: kms.TieredKmsKeyConfig(env_name="prod", key=key, policy={},
                                           replica_providers={"us-west-2": object()}),
-           "KP502", "key 'code-signing' cannot rotate automatically: asymmetric keys cannot "
+           "KP302", "key 'code-signing' cannot rotate automatically: asymmetric keys cannot "
                     "rotate automatically; use generations")
 
 
 def test_fails_cloudhsm_key_without_a_key_store(kms) -> None:
     key = example_estate()["prod"].key("pki-root-ca")
     _fails(lambda: kms.ManagedKeyConfig(env_name="prod", key=key, policy={}),
-           "KP501", "key 'pki-root-ca' has origin cloudhsm and needs a custom_key_store_id")
+           "KP301", "key 'pki-root-ca' has origin cloudhsm and needs a custom_key_store_id")
 
 
 def test_fails_deletion_window_below_the_tier_floor(kms) -> None:
@@ -171,7 +171,7 @@ def test_fails_deletion_window_below_the_tier_floor(kms) -> None:
         update={"deletion_window_in_days": 7, "tier": Tier.PRODUCTION, "replica_regions": ("us-west-2",)})
     _fails(lambda: kms.ManagedKeyConfig(env_name="staging", key=key, policy={},
                                         replica_providers={"us-west-2": object()}),
-           "KP503", "key 'staging-escrow-wrap': deletion_window_in_days must be at least 30 "
+           "KP303", "key 'staging-escrow-wrap': deletion_window_in_days must be at least 30 "
                     "for the production tier, got 7")
 
 
@@ -179,25 +179,25 @@ def test_fails_production_key_without_replica(kms) -> None:
     key = example_estate()["prod"].key("release-artifacts").model_copy(
         update={"replica_regions": ()})
     _fails(lambda: kms.ManagedKeyConfig(env_name="prod", key=key, policy={}),
-           "KP504", "key 'release-artifacts': production keys need at least 1 replica "
+           "KP304", "key 'release-artifacts': production keys need at least 1 replica "
                     "region(s), got 0")
 
 
 def test_fails_replica_region_without_provider(kms) -> None:
     key = example_estate()["prod"].key("release-artifacts")
     _fails(lambda: kms.ManagedKeyConfig(env_name="prod", key=key, policy={}),
-           "KP504", "key 'release-artifacts': no provider for replica region(s) us-west-2")
+           "KP304", "key 'release-artifacts': no provider for replica region(s) us-west-2")
 
 
 def test_fails_current_generation_not_declared(kms) -> None:
     key = example_estate()["dev"].key("webhook-hmac").model_copy(update={"generation": 8})
     _fails(lambda: kms.ManagedKeyConfig(env_name="dev", key=key, policy={}),
-           "KP505", "key 'webhook-hmac': current generation 8 is not among the declared "
+           "KP305", "key 'webhook-hmac': current generation 8 is not among the declared "
                     "generations (7)")
 
 
 def test_fails_generation_key_without_generation(kms) -> None:
     key = example_estate()["dev"].key("webhook-hmac")
     _fails(lambda: kms.TieredKmsKeyConfig(env_name="dev", key=key, policy={}),
-           "KP505", "key 'webhook-hmac' cannot rotate automatically (hmac keys cannot rotate "
+           "KP305", "key 'webhook-hmac' cannot rotate automatically (hmac keys cannot rotate "
                     "automatically; use generations) and needs a generation")

@@ -394,7 +394,7 @@ def test_fails_before_creating_anything(env_builder: Callable[[dict[str, Any]], 
     stack = cdktn.TerraformStack(app, "ci")
     with pytest.raises(GcpIamMemberError) as err:
         GcpEnvironment(stack, "gcp", env=bad)
-    assert err.value.code == "KP423"
+    assert err.value.code == "KP323"
     assert err.value.message == ("principals.auditors: member 'allUsers' is public; keyplane "
                                  "never grants key access to allUsers or allAuthenticatedUsers")
     assert [c.node.id for c in stack.node.children] == []

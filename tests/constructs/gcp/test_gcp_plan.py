@@ -72,7 +72,7 @@ def test_fails_hsm_in_a_location_known_not_to_offer_it() -> None:
         k.model_copy(update={"location": "global"}) for k in env.keys)})
     with pytest.raises(HsmUnavailableError) as err:
         plan_environment(moved)
-    assert err.value.code == "KP421"
+    assert err.value.code == "KP321"
     assert err.value.message == (
         "key 'release-sign' asks for protection_level HSM in gcp location 'global', which does "
         "not offer cloud hsm; choose a regional or multi-regional location "
@@ -106,7 +106,7 @@ def test_fails_rotation_on_an_asymmetric_key_that_bypassed_the_loader() -> None:
     env = _key(build(ca_production_env()), "release-sign", rotation_period_in_days=90)
     with pytest.raises(GcpRotationError) as err:
         plan_environment(env)
-    assert err.value.code == "KP426"
+    assert err.value.code == "KP326"
     assert err.value.message == ("key 'release-sign' cannot rotate automatically: asymmetric "
                                  "keys cannot rotate automatically; use generations")
 
@@ -140,7 +140,7 @@ def test_fails_ids_outside_the_pattern(field: str, value: str, message: str) -> 
     env = _key(build(ca_production_env()), "records-unwrap", **{field: value})
     with pytest.raises(GcpIdError) as err:
         plan_environment(env)
-    assert err.value.code == "KP422"
+    assert err.value.code == "KP322"
     assert err.value.message == message
 
 
@@ -171,7 +171,7 @@ def test_fails_public_or_malformed_members(member: str, message: str) -> None:
         "key_admins": pr.key_admins.model_copy(update={"gcp": (member,)})})})
     with pytest.raises(GcpIamMemberError) as err:
         plan_environment(env)
-    assert err.value.code == "KP423"
+    assert err.value.code == "KP323"
     assert err.value.message == message
 
 
@@ -200,7 +200,7 @@ def test_fails_escrow_location_outside_cloud_storage() -> None:
     data["keys"][1]["escrow"]["location"] = "s3://acme-escrow/partner/"
     with pytest.raises(GcpEscrowError) as err:
         plan_environment(build(data))
-    assert err.value.code == "KP425"
+    assert err.value.code == "KP325"
     assert err.value.message == ("key 'partner-signing': escrow location of a gcp key must be "
                                  "a gs:// uri, got 's3://acme-escrow/partner/'")
 
@@ -225,7 +225,7 @@ def test_fails_audit_bucket_in_the_global_location() -> None:
                      "usage": "encrypt"}]
     with pytest.raises(GcpLocationError) as err:
         plan_environment(build(data))
-    assert err.value.code == "KP424"
+    assert err.value.code == "KP324"
     assert err.value.message == (
         "gcp location 'global' cannot hold the audit bucket's cmek key: cloud storage needs the "
         "key in the bucket's region or multi-region (us, europe, asia, nam4, eur4, asia1); set "
@@ -238,7 +238,7 @@ def test_fails_key_named_like_the_audit_key() -> None:
                      "usage": "encrypt"}]
     with pytest.raises(Exception) as err:
         plan_environment(build(data))
-    assert getattr(err.value, "code", None) == "KP420"
+    assert getattr(err.value, "code", None) == "KP320"
     assert str(err.value) == ("key name 'keyplane-audit' is reserved for the audit trail's key "
                               "in key ring 'keyplane-stage'; rename the key")
 

@@ -1,0 +1,344 @@
+"""The control matrix: which evidence speaks to which control of which key, and the verdict.
+
+A control is `met` only when evidence says so (a passing check, drift, rotation or
+access-review result for that key, or a passed drill within the tier's cadence) and no
+evidence says otherwise; `not met` when any evidence fails; `unknown` when evidence is
+missing or could not be judged. Nothing is `met` by default. `n/a` is reserved for a
+control the tier table does not ask of the key (no backup for `ephemeral` keys).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from keyplane.model.environment import Environment, KeyDecl
+from keyplane.model.specs import Cloud, Origin
+from keyplane.model.tiers import TIERS, Tier
+
+
+class Mark(StrEnum):
+    """The verdict on one control of one key."""
+
+    MET = "met"
+    NOT_MET = "not met"
+    UNKNOWN = "unknown"
+    NOT_APPLICABLE = "n/a"
+
+    @property
+    def css(self) -> str:
+        """The CSS class of the mark."""
+        return {"met": "met", "not met": "notmet", "unknown": "unknown", "n/a": "na"}[self.value]
+
+    @property
+    def symbol(self) -> str:
+        """A glyph that reads without colour."""
+        return {"met": "\u2713", "not met": "\u2717", "unknown": "?", "n/a": "\u2013"}[self.value]
+
+
+class Control(StrEnum):
+    """The controls of the tier table, as the report groups them."""
+
+    PROTECTION = "protection"
+    ACCESS = "access"
+    AUDIT = "audit"
+    BACKUP = "backup"
+    ROTATION = "rotation"
+
+
+# The four columns of the matrix: backup and rotation share one, as in the tier table's
+# "backup/rotation" row of the product brief; the cell shows both parts.
+COLUMNS: tuple[tuple[str, tuple[Control, ...]], ...] = (
+    ("protection", (Control.PROTECTION,)),
+    ("access", (Control.ACCESS,)),
+    ("audit", (Control.AUDIT,)),
+    ("backup/rotation", (Control.BACKUP, Control.ROTATION)),
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of evidence about one control of one key."""
+
+    control: Control
+    mark: Mark  # MET (passed), NOT_MET (failed) or UNKNOWN (could not be judged)
+    source: str  # check, post-apply, drift, rotation, access-review, drill, inventory
+    ref: str  # rule id, check id or drill kind
+    message: str
+    when: str | None = None  # the date the evidence was produced, yyyy-mm-dd
+    note: str | None = None  # waived by / acknowledged by
+    scope: str = "key"  # key: about this key; environment: about a shared resource
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """The verdict on one control, with the evidence behind it."""
+
+    control: Control
+    mark: Mark
+    reason: str
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def failing(self) -> list[Evidence]:
+        """The evidence that makes the control not met."""
+        return [e for e in self.evidence if e.mark is Mark.NOT_MET]
+
+    @property
+    def last_proven(self) -> str | None:
+        """The newest date of passing evidence."""
+        dates = [e.when for e in self.evidence if e.mark is Mark.MET and e.when]
+        return max(dates) if dates else None
+
+
+def verdict(control: Control, evidence: Sequence[Evidence], *, applicable: bool = True,
+            not_applicable_reason: str = "") -> ControlResult:
+    """Fold evidence into a mark: any failure wins, then any unknown, then a pass."""
+    ev = tuple(evidence)
+    failed = [e for e in ev if e.mark is Mark.NOT_MET]
+    if not applicable and not failed:
+        # Passing results of rules that do not bear on this tier prove nothing here; a
+        # failure is still shown, since it points at something deployed that should not be.
+        return ControlResult(control, Mark.NOT_APPLICABLE, not_applicable_reason, ev)
+    unknown = [e for e in ev if e.mark is Mark.UNKNOWN]
+    passed = [e for e in ev if e.mark is Mark.MET]
+    if failed:
+        return ControlResult(control, Mark.NOT_MET, f"{len(failed)} failing: {failed[0].ref}",
+                             ev)
+    if unknown:
+        return ControlResult(control, Mark.UNKNOWN,
+                             f"{len(unknown)} not judged: {unknown[0].ref}", ev)
+    if passed:
+        sources = sorted({e.source for e in passed})
+        return ControlResult(control, Mark.MET,
+                             f"{len(passed)} passed ({', '.join(sources)})", ev)
+    return ControlResult(control, Mark.UNKNOWN, "no evidence", ev)
+
+
+def combine(results: Iterable[ControlResult]) -> Mark:
+    """The mark of a column made of several controls (backup/rotation)."""
+    marks = [r.mark for r in results if r.mark is not Mark.NOT_APPLICABLE]
+    if not marks:
+        return Mark.NOT_APPLICABLE
+    for m in (Mark.NOT_MET, Mark.UNKNOWN):
+        if m in marks:
+            return m
+    return Mark.MET
+
+
+# ---- which control a check rule speaks to ---------------------------------------------------
+
+RULE_CONTROL: dict[str, Control] = {
+    "aws_kms_key_rotation_enabled": Control.ROTATION,
+    "aws_kms_key_rotation_period": Control.ROTATION,
+    "kms_key_generation_age": Control.ROTATION,
+    "gcp_kms_rotation_period": Control.ROTATION,
+    "aws_kms_key_multi_region_replicas": Control.BACKUP,
+    "gcp_kms_admin_user_separation": Control.ACCESS,
+    "gcp_kms_iam_no_public_or_primitive": Control.ACCESS,
+}
+AREA_CONTROL: dict[str, Control] = {
+    "kms": Control.PROTECTION, "gcp": Control.PROTECTION, "lifecycle": Control.PROTECTION,
+    "keypolicy": Control.ACCESS, "iam": Control.ACCESS,
+    "audit": Control.AUDIT, "alarms": Control.AUDIT,
+    "backup": Control.BACKUP,
+}
+# Shared resources, by the construct that holds them (`<env>/aws/<component>/...`).
+COMPONENT_CONTROL: dict[str, Control] = {
+    "audit": Control.AUDIT, "alarms": Control.AUDIT, "backup": Control.BACKUP,
+    "iam": Control.ACCESS, "cloudhsm": Control.PROTECTION,
+}
+
+
+def rule_control(rule_id: str, area: str | None) -> Control | None:
+    """The control a check rule speaks to; None for rules about the gate itself (inventory)."""
+    if rule_id in RULE_CONTROL:
+        return RULE_CONTROL[rule_id]
+    return AREA_CONTROL.get(area or "")
+
+
+def shared_control(component: str, rule_id: str, area: str | None) -> Control | None:
+    """The control a finding on a shared resource speaks to (a vault is backup, a trail audit)."""
+    if component.startswith(("audit", "kms-audit", "kms-data-access", "alert")):
+        return Control.AUDIT
+    if component.startswith("ring"):
+        return rule_control(rule_id, area) or Control.PROTECTION
+    return COMPONENT_CONTROL.get(component) or rule_control(rule_id, area)
+
+
+def drift_control(check: str) -> Control | None:
+    """The control a post-apply check id speaks to; None for notes about the estate itself."""
+    prefix, _, name = check.partition(".")
+    if prefix == "rotation":
+        return Control.ROTATION
+    if prefix == "access":
+        return Control.ACCESS
+    if prefix != "drift":
+        return None
+    if name in ("key_policy", "grant_not_declared", "replica_policy"):
+        return Control.ACCESS
+    if name.startswith(("trail_", "log_group", "log_retention", "audit", "sink")):
+        return Control.AUDIT
+    if name.startswith(("vault_", "cloudhsm_", "backup")) or name == "replica_missing":
+        return Control.BACKUP
+    if name in ("labels", "tags", "key_undeclared", "key_not_in_inventory"):
+        return None
+    return Control.PROTECTION
+
+
+# ---- where a check finding belongs ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Place:
+    """Where a finding belongs: an environment, and a key, workload or shared component."""
+
+    env: str | None
+    cloud: Cloud | None
+    key: str | None = None
+    workload: str | None = None
+    component: str = ""
+
+
+_HASH = re.compile(r"_[0-9A-F]{8}$")
+
+
+def _match_key(rest: str, names: Iterable[str]) -> str | None:
+    """The longest key name that `rest` is, or starts with followed by `-`/`_`/`/`."""
+    best = None
+    for name in names:
+        if (rest == name or rest.startswith((f"{name}-", f"{name}/", f"{name}_"))) and \
+                (best is None or len(name) > len(best)):
+            best = name
+    return best
+
+
+def place_of_path(path: str, envs: dict[str, Environment]) -> Place | None:
+    """Place a construct path (`prod/aws/keys/code-signing/g4/key`, `prod/gcp/key-x`)."""
+    parts = path.split("/")
+    if len(parts) < 3 or parts[0] not in envs or parts[1] not in ("aws", "gcp"):
+        return None
+    env = envs[parts[0]]
+    cloud = Cloud(parts[1])
+    names = [k.name for k in env.keys if k.cloud is cloud]
+    if cloud is Cloud.AWS:
+        comp = parts[2]
+        if comp == "keys" and len(parts) > 3:
+            return Place(env.name, cloud, key=_match_key(parts[3], names), component="keys")
+        if comp == "iam" and len(parts) > 3 and parts[3].startswith("user-"):
+            wl = _match_key(parts[3][len("user-"):], [w.name for w in env.workloads])
+            return Place(env.name, cloud, workload=wl, component="iam")
+        if comp == "alarms" and len(parts) > 3:
+            m = re.match(r"^(?:alarm|filter)-(?:sign-volume|SignOutsideCeremony)-(.+)$", parts[3])
+            if m:
+                return Place(env.name, cloud, key=_match_key(m.group(1), names),
+                             component="alarms")
+        return Place(env.name, cloud, component=comp)
+    leaf = parts[2]
+    if leaf.startswith("key-"):
+        key = _match_key(leaf[len("key-"):], names)
+        if key:
+            return Place(env.name, cloud, key=key, component="keys")
+    if leaf.startswith("alert-"):
+        key = _match_key(leaf[len("alert-"):], names)
+        if key and leaf[len("alert-") + len(key):].startswith("-sign-volume"):
+            return Place(env.name, cloud, key=key, component="alert")
+    return Place(env.name, cloud, component=leaf)
+
+
+def place_of_address(address: str, env: Environment) -> Place:
+    """Place a Terraform address when there is no construct path (plan JSON)."""
+    name = address.rsplit(".", 1)[-1]
+    name = _HASH.sub("", name)
+    rtype = address.rsplit(".", 1)[0].rsplit(".", 1)[-1]
+    cloud = Cloud.GCP if rtype.startswith("google_") else Cloud.AWS
+    names = [k.name for k in env.keys if k.cloud is cloud]
+    if cloud is Cloud.AWS and name.startswith("aws_"):
+        comp, _, rest = name[len("aws_"):].partition("_")
+        if comp == "keys":
+            return Place(env.name, cloud, key=_match_key(rest, names), component="keys")
+        if comp == "iam" and rest.startswith("user-"):
+            wl = _match_key(rest[len("user-"):], [w.name for w in env.workloads])
+            return Place(env.name, cloud, workload=wl, component="iam")
+        return Place(env.name, cloud, component=comp)
+    if name.startswith("gcp_key-"):
+        key = _match_key(name[len("gcp_key-"):], names)
+        if key:
+            return Place(env.name, cloud, key=key, component="keys")
+    comp = name[len("gcp_"):] if name.startswith("gcp_") else name
+    return Place(env.name, cloud, component=comp)
+
+
+_STACK_DIR = re.compile(r"(?:^|/)stacks/([a-z0-9][a-z0-9-]*)/")
+
+
+def env_of_source(source: str | None, envs: dict[str, Environment]) -> str | None:
+    """The environment a synth file belongs to (`cdktf.out/stacks/<env>/cdk.tf.json`)."""
+    m = _STACK_DIR.search(source or "")
+    return m.group(1) if m and m.group(1) in envs else None
+
+
+def base_key(key_id: str) -> str:
+    """`code-signing@g4` -> `code-signing`."""
+    return re.sub(r"@g\d+$", "", key_id)
+
+
+# ---- what the tier asks of a key -----------------------------------------------------------
+
+def backup_applicable(key: KeyDecl) -> tuple[bool, str]:
+    """Whether the tier table asks a backup/recovery control of `key`, and why not."""
+    pol = TIERS[key.tier]
+    if key.tier is Tier.EPHEMERAL:
+        return False, "ephemeral keys are re-issued, not backed up"
+    if key.cloud is Cloud.GCP:
+        return False, "the tier table sets no backup control for Cloud KMS keys"
+    if pol.vault_lock_mode or pol.cloudhsm_backup_retention_in_days or pol.min_replica_regions:
+        return True, ""
+    return False, "no backup control for this tier"
+
+
+def shared_applies(control: Control, key: KeyDecl, cloud: Cloud | None,
+                   component: str = "") -> bool:
+    """Whether a finding on a shared resource of the key's environment bears on `key`."""
+    if cloud is not None and key.cloud is not cloud:
+        return False
+    pol = TIERS[key.tier]
+    if control is Control.BACKUP:
+        if component == "cloudhsm" or component.startswith("cloudhsm"):
+            return key.origin is Origin.CLOUDHSM
+        return backup_applicable(key)[0] and pol.vault_lock_mode is not None
+    if component == "cloudhsm":
+        return key.origin is Origin.CLOUDHSM
+    return True
+
+
+def backup_summary(key: KeyDecl, env: Environment) -> str:
+    """How the key is backed up or recovered, in the tier table's words."""
+    pol = TIERS[key.tier]
+    if key.tier is Tier.EPHEMERAL:
+        return "none (re-issuable)"
+    parts = []
+    if key.cloud is Cloud.GCP:
+        parts.append(f"{key.protection_level or pol.gcp_default_protection_level} key, "
+                     f"destroy-scheduled {key.deletion_window_in_days} d")
+    else:
+        if key.origin is Origin.CLOUDHSM:
+            keep = (env.aws.cloudhsm.backup_retention_in_days if env.aws and env.aws.cloudhsm
+                    and env.aws.cloudhsm.backup_retention_in_days
+                    else pol.cloudhsm_backup_retention_in_days)
+            parts.append(f"CloudHSM backups {keep} d")
+        if key.replica_regions:
+            parts.append(f"replicas {', '.join(key.replica_regions)}")
+        if key.escrow is not None:
+            parts.append("escrow copy")
+        if pol.vault_lock_mode:
+            lock = f"vault lock {pol.vault_lock_mode.lower()}"
+            if pol.vault_min_retention_in_days:
+                lock += f" >= {pol.vault_min_retention_in_days} d"
+            parts.append(lock)
+        if pol.cross_account_backup_copy:
+            parts.append("cross-account copy")
+    if pol.drill_cadence_in_days and backup_applicable(key)[0]:
+        parts.append(f"drill every {pol.drill_cadence_in_days} d")
+    return "; ".join(parts) or "none"

@@ -1,0 +1,660 @@
+"""Gathering the report: the inventory plus the latest evidence, folded per environment and key.
+
+Pure apart from reading files: no cloud, no CDK library. The renderers (HTML and
+Markdown) read only the records built here, so both show the same content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from keyplane.audit.evidence import DrillResult, latest_by_target
+from keyplane.audit.report.controls import (
+    COLUMNS,
+    Control,
+    ControlResult,
+    Evidence,
+    Mark,
+    Place,
+    backup_applicable,
+    backup_summary,
+    base_key,
+    combine,
+    drift_control,
+    env_of_source,
+    place_of_address,
+    place_of_path,
+    rule_control,
+    shared_applies,
+    shared_control,
+    verdict,
+)
+from keyplane.audit.report.inputs import (
+    CheckFinding,
+    CheckRun,
+    InputFile,
+    PaFinding,
+    PaUnknown,
+    PostApplyRun,
+    describe,
+    is_remote,
+    read_check,
+    read_drills,
+    read_post_apply,
+)
+from keyplane.model.environment import Environment, KeyDecl
+from keyplane.model.specs import Cloud, Origin
+from keyplane.model.summary import key_row, next_due, protection, rotation
+from keyplane.model.tiers import TIERS, RotationMode, Tier
+
+SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+STATUS_RANK = {"ERROR": 4, "FAIL": 3, "UNKNOWN": 2, "PASS": 1, "NOT_APPLICABLE": 0}
+DUE_SOON_DAYS = 30  # a rotation due within a month is flagged, so the PR can be planned
+WAIVER_SOON_DAYS = 14
+SECTION_CONTROL = {"rotation": Control.ROTATION, "drift": Control.PROTECTION,
+                   "access-review": Control.ACCESS}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report reads besides the inventory, and the day it is judged on."""
+
+    as_of: dt.date
+    check_files: Sequence[Path] = ()
+    post_apply_files: Sequence[Path] = ()
+    evidence_dirs: Sequence[Path] = ()  # default: each environment's local evidence_location
+    waivers_file: Path | None = None
+    base_dir: Path = Path(".")  # relative evidence locations are read from here
+    generated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One cell of the control matrix."""
+
+    name: str
+    mark: Mark
+    results: tuple[ControlResult, ...]
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """One key as the report shows it."""
+
+    key: KeyDecl
+    row: Mapping[str, Any]  # keyplane.model.summary.key_row
+    where: str
+    protection: str
+    rotation: str
+    next_due: str
+    rotation_state: str  # ok | due soon | overdue | cloud-managed
+    days_to_due: int | None
+    backup: str
+    users: tuple[tuple[str, str], ...]  # (workload, identity)
+    observed_use: tuple[str, ...]
+    observed_admin: tuple[str, ...]
+    controls: Mapping[Control, ControlResult]
+    columns: tuple[Column, ...]
+    last_drill: DrillResult | None
+    proven: tuple[tuple[str, str], ...]  # (source, newest date of passing evidence), newest first
+
+    @property
+    def last_proven(self) -> str | None:
+        """The newest date any evidence showed a control of this key met."""
+        return self.proven[0][1] if self.proven else None
+
+    @property
+    def name(self) -> str:
+        """The key's name."""
+        return self.key.name
+
+
+@dataclass(frozen=True)
+class WaiverView:
+    """A waiver with its expiry judged on the report's day."""
+
+    rule: str
+    resource: str
+    owner: str
+    reason: str
+    expires: dt.date | None
+    days_left: int | None
+    status: str  # active | expiring | expired | unknown
+    environments: tuple[str, ...]
+    covers: int  # failing or unknown check results it covers, in every environment
+    where: str | None  # file:line
+    covers_by_env: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class EnvView:
+    """One environment's section of the report."""
+
+    env: Environment
+    keys: list[KeyView] = field(default_factory=list)
+    check: CheckRun | None = None
+    check_counts: Counter[str] = field(default_factory=Counter)
+    check_findings: list[CheckFinding] = field(default_factory=list)  # not PASS / N/A
+    runs: dict[str, PostApplyRun] = field(default_factory=dict)  # section -> latest run
+    findings: list[PaFinding] = field(default_factory=list)
+    unknowns: list[PaUnknown] = field(default_factory=list)
+    access: list[Mapping[str, Any]] = field(default_factory=list)
+    drills: list[DrillResult] = field(default_factory=list)
+    drill_sources: list[str] = field(default_factory=list)
+    drill_note: str | None = None
+    waivers: list[WaiverView] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The environment's name."""
+        return self.env.name
+
+    def totals(self) -> Counter[Mark]:
+        """How many matrix cells carry each mark."""
+        return Counter(c.mark for k in self.keys for c in k.columns)
+
+    def by_tier(self) -> list[tuple[Tier, list[KeyView]]]:
+        """The keys grouped by tier, most sensitive first."""
+        tiers = sorted({k.key.tier for k in self.keys}, key=lambda t: -t.rank)
+        return [(t, [k for k in self.keys if k.key.tier is t]) for t in tiers]
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows."""
+
+    as_of: dt.date
+    generated_at: dt.datetime
+    environments: list[EnvView]
+    inputs: list[InputFile]
+    waivers: list[WaiverView]
+    notes: list[str]
+
+
+# ---- small helpers --------------------------------------------------------------------------
+
+def _identity(env: Environment, name: str) -> str:
+    try:
+        w = env.workload(name)
+    except KeyError:
+        return "not declared"
+    parts = []
+    if w.aws and w.aws.oidc:
+        parts.append(f"oidc {w.aws.oidc.subject}")
+    if w.aws and w.aws.role_arn:
+        parts.append(w.aws.role_arn)
+    if w.gcp:
+        parts.append(w.gcp.member)
+    if w.human:
+        parts.append("human, mfa")
+    return "; ".join(parts) or "no identity"
+
+
+def _where(env: Environment, key: KeyDecl) -> str:
+    if key.cloud is Cloud.GCP:
+        project = env.gcp.project_id if env.gcp else "?"
+        return f"gcp {project} / {key.location} / {key.key_ring}"
+    acct = f"aws {env.aws.account_id} / {env.aws.region}" if env.aws else "aws"
+    return f"{acct} / {key.alias}" if key.alias else acct
+
+
+def _date(ts: str | None) -> str | None:
+    return ts[:10] if ts else None
+
+
+def _age_days(ts: str, as_of: dt.date) -> int | None:
+    try:
+        return (as_of - dt.date.fromisoformat(ts[:10])).days
+    except ValueError:
+        return None
+
+
+def _latest_check(runs: Sequence[CheckRun], env: str,
+                  placed: Mapping[int, list[tuple[CheckFinding, Place]]]) -> int | None:
+    """The index of the newest check run that has findings of `env` (mtime, then order)."""
+    best: int | None = None
+    for i, run in enumerate(runs):
+        if not any(p.env == env for _, p in placed[i]):
+            continue
+        if best is None or (run.file.modified or dt.date.min) >= \
+                (runs[best].file.modified or dt.date.min):
+            best = i
+    return best
+
+
+def _place_check(f: CheckFinding, envs: dict[str, Environment]) -> Place | None:
+    if f.construct_path:
+        # A construct path starts with its stack's (environment's) name: a path of another
+        # environment is not this report's, whatever else the finding says.
+        return place_of_path(f.construct_path, envs)
+    env = env_of_source(f.source, envs)
+    if env is None and f.source and "stacks/" in f.source:
+        return None  # a synth file of an environment outside this report
+    if env is None and len(envs) == 1:
+        env = next(iter(envs))
+    if env is None or not f.address:
+        return None
+    return place_of_address(f.address, envs[env])
+
+
+def _check_mark(status: str) -> Mark | None:
+    return {"PASS": Mark.MET, "FAIL": Mark.NOT_MET, "UNKNOWN": Mark.UNKNOWN,
+            "ERROR": Mark.UNKNOWN}.get(status)
+
+
+def _cloud_of_resource(f: PaFinding) -> Cloud | None:
+    if f.resource.startswith("projects/") or f.check.startswith("drift.gcp_"):
+        return Cloud.GCP
+    if f.resource.startswith("arn:aws") or f.check.startswith(
+            ("drift.trail", "drift.log_", "drift.vault", "drift.cloudhsm")):
+        return Cloud.AWS
+    return None
+
+
+def _unknown_control(u: PaUnknown, sections: Sequence[str]) -> Control:
+    reason = u.reason.lower()
+    if any(w in reason for w in ("access", "iam", "policy", "grant")):
+        return Control.ACCESS
+    if "rotation" in reason:
+        return Control.ROTATION
+    if len(sections) == 1 and sections[0] in SECTION_CONTROL:
+        return SECTION_CONTROL[sections[0]]
+    return Control.PROTECTION
+
+
+# ---- the evidence per key -------------------------------------------------------------------
+
+class _Ledger:
+    """Evidence collected per (key, control) for one environment."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.items: dict[tuple[str, Control], list[Evidence]] = {}
+
+    def add(self, key: str, ev: Evidence) -> None:
+        self.items.setdefault((key, ev.control), []).append(ev)
+
+    def shared(self, ev: Evidence, cloud: Cloud | None, component: str = "") -> None:
+        for k in self.env.keys:
+            if shared_applies(ev.control, k, cloud, component):
+                self.add(k.name, ev)
+
+    def of(self, key: str, control: Control) -> list[Evidence]:
+        return self.items.get((key, control), [])
+
+
+def _check_evidence(ledger: _Ledger, run: CheckRun, placed: list[tuple[CheckFinding, Place]]
+                    ) -> None:
+    env = ledger.env
+    when = run.file.modified.isoformat() if run.file.modified else None
+    for f, place in placed:
+        if place.env != env.name:
+            continue
+        mark = _check_mark(f.status)
+        if mark is None:
+            continue
+        note = f"waived by {f.waived_by}" if f.waived_by else None
+        if place.key is not None:
+            control = rule_control(f.rule_id, f.area)
+            if control is None:
+                continue
+            ledger.add(place.key, Evidence(control, mark, "check", f.rule_id, f.message, when,
+                                           note))
+        elif place.workload is not None:
+            control = rule_control(f.rule_id, f.area) or Control.ACCESS
+            ev = Evidence(control, mark, "check", f.rule_id,
+                          f"{f.message} (role of workload {place.workload})", when, note)
+            for k in env.keys:
+                if place.workload in k.users and (place.cloud is None or k.cloud is place.cloud):
+                    ledger.add(k.name, ev)
+        else:
+            control = shared_control(place.component, f.rule_id, f.area)
+            if control is None:
+                continue
+            where = f.construct_path or f.address or place.component
+            ledger.shared(Evidence(control, mark, "check", f.rule_id, f"{where}: {f.message}",
+                                   when, note, scope="environment"),
+                          place.cloud, place.component)
+
+
+def _post_apply_evidence(ledger: _Ledger, view: EnvView) -> None:
+    env = ledger.env
+    for section, run in view.runs.items():
+        control = SECTION_CONTROL.get(section)
+        failing: set[tuple[str, Control]] = set()
+        for f in run.findings:
+            if f.section != section or f.severity == "info":
+                continue
+            c = drift_control(f.check)
+            if c is None:
+                continue
+            note = None
+            if f.acknowledged:
+                note = (f"acknowledged: {f.acknowledged.get('reason', '')} "
+                        f"({f.acknowledged.get('owner', '?')}, until "
+                        f"{f.acknowledged.get('expires', '?')})")
+            if f.key:
+                name = base_key(f.key)
+                failing.add((name, c))
+                ledger.add(name, Evidence(c, Mark.NOT_MET, run.command, f.check, f.message,
+                                       run.when, note))
+            else:
+                comp = "cloudhsm" if "cloudhsm" in f.check else ""
+                ledger.shared(Evidence(c, Mark.NOT_MET, run.command, f.check,
+                                       f"{f.resource}: {f.message}", run.when, note,
+                                       scope="environment"), _cloud_of_resource(f), comp)
+        for u in run.unknowns:
+            if section not in SECTION_CONTROL:
+                continue
+            c = _unknown_control(u, run.sections)
+            if c is not control:
+                continue
+            ev = Evidence(c, Mark.UNKNOWN, run.command, "unknown", f"{u.resource}: {u.reason}",
+                          run.when)
+            if u.key:
+                ledger.add(base_key(u.key), ev)
+            else:
+                ledger.shared(ev, Cloud.GCP if u.resource.startswith("projects/") else None)
+        if control is None:
+            continue
+        for k in env.keys:
+            resources = [r for r, kid in run.matched.items() if base_key(kid) == k.name]
+            if not resources or (k.name, control) in failing:
+                continue
+            if all(r in run.checked for r in resources):
+                what = {"rotation": "rotation as declared", "drift": "deployed as declared",
+                        "access-review": "only declared principals"}[section]
+                ledger.add(k.name, Evidence(control, Mark.MET, run.command, section,
+                                            f"{what} ({len(resources)} resource(s) read)",
+                                            run.when))
+
+
+def _inventory_evidence(ledger: _Ledger, as_of: dt.date) -> None:
+    for k in ledger.env.keys:
+        due = k.next_rotation_due()
+        if due is not None and due < as_of:
+            ledger.add(k.name, Evidence(
+                Control.ROTATION, Mark.NOT_MET, "inventory", "max_key_age",
+                f"current generation g{k.generation} was due for rotation on {due.isoformat()}",
+                as_of.isoformat()))
+        for g in k.generations:
+            if k.generation_state(g).value == "verify-only" and g.verify_until and \
+                    g.verify_until < as_of:
+                ledger.add(k.name, Evidence(
+                    Control.ROTATION, Mark.NOT_MET, "inventory", "verify_window",
+                    f"verify-only generation g{g.generation} is still enabled after its window "
+                    f"ended on {g.verify_until.isoformat()}", as_of.isoformat()))
+
+
+def _drills_for(key: KeyDecl, drills: Iterable[DrillResult]) -> list[DrillResult]:
+    return [d for d in drills
+            if (d.key is not None and base_key(d.key) == key.name)
+            or (d.key is None and d.kind == "cloudhsm" and key.origin is Origin.CLOUDHSM)]
+
+
+def _drill_evidence(ledger: _Ledger, drills: Sequence[DrillResult], as_of: dt.date) -> None:
+    for k in ledger.env.keys:
+        cadence = TIERS[k.tier].drill_cadence_in_days
+        mine = _drills_for(k, drills)
+        if not mine and cadence is not None and backup_applicable(k)[0]:
+            # The vault and replicas may be declared and deployed, but recovery is proven
+            # only by a drill: without one the control stays unknown, never met.
+            ledger.add(k.name, Evidence(Control.BACKUP, Mark.UNKNOWN, "drill", "no-drill",
+                                        f"no restore drill recorded; the {k.tier.value} tier "
+                                        f"drills every {cadence} days"))
+        for d in latest_by_target(mine).values():
+            when = _date(d.ended_at) or _date(d.started_at)
+            label = f"{d.kind} drill {when}"
+            if d.outcome == "SKIPPED":
+                ev = Evidence(Control.BACKUP, Mark.UNKNOWN, "drill", d.kind,
+                              f"{label} skipped: {d.reason}", when)
+            elif d.outcome != "PASSED":
+                ev = Evidence(Control.BACKUP, Mark.NOT_MET, "drill", d.kind,
+                              f"{label} {d.outcome}: {d.reason}", when)
+            elif d.rto_seconds is not None and d.deadline_seconds is not None and \
+                    d.rto_seconds > d.deadline_seconds:
+                ev = Evidence(Control.BACKUP, Mark.NOT_MET, "drill", d.kind,
+                              f"{label} recovered in {fmt_seconds(d.rto_seconds)}, above the "
+                              f"{fmt_seconds(d.deadline_seconds)} deadline", when)
+            else:
+                age = _age_days(d.ended_at or d.started_at, as_of)
+                if cadence is not None and age is not None and age > cadence:
+                    ev = Evidence(Control.BACKUP, Mark.NOT_MET, "drill", d.kind,
+                                  f"{label} passed but is {age} days old; the {k.tier.value} "
+                                  f"tier drills every {cadence} days", when)
+                else:
+                    rto = f" in {fmt_seconds(d.rto_seconds)}" if d.rto_seconds is not None else ""
+                    ev = Evidence(Control.BACKUP, Mark.MET, "drill", d.kind,
+                                  f"{label} passed{rto}", when)
+            ledger.add(k.name, ev)
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """`95 s`, `12 min`, `3.5 h`: a duration a reader takes in at a glance."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# ---- waivers --------------------------------------------------------------------------------
+
+def _waiver_views(path: Path | None, views: Sequence[EnvView],
+                  placed: Mapping[str, list[CheckFinding]], as_of: dt.date) -> list[WaiverView]:
+    out: list[WaiverView] = []
+    if path is not None:
+        from keyplane.policy.registry import discover
+        from keyplane.policy.waivers import load_waivers
+
+        for w in load_waivers(path, discover()):
+            envs = []
+            by_env: dict[str, int] = {}
+            for name, findings in placed.items():
+                hits = [f for f in findings
+                        if w.matches(cast(Any, SimpleNamespace(rule_id=f.rule_id,
+                                                               address=f.address or "")))
+                        or f.waived_by == w.label]
+                # Only where the waiver bears on a failing or unknown result: a glob that also
+                # matches passing resources of other environments is not news there.
+                n = sum(1 for f in hits if f.status in ("FAIL", "UNKNOWN"))
+                if n:
+                    envs.append(name)
+                    by_env[name] = n
+            days = (w.expires - as_of).days
+            status = "expired" if days < 0 else "expiring" if days <= WAIVER_SOON_DAYS \
+                else "active"
+            out.append(WaiverView(w.rule, w.resource, w.owner, w.reason, w.expires, days, status,
+                                  tuple(envs), sum(by_env.values()),
+                                  f"{w.file}:{w.line}" if w.line else w.file, by_env))
+    known = {f"{w.rule}:{w.resource}" for w in out}
+    # Labels the check results name although no waivers file was given: show them, expiry unknown.
+    labels: dict[str, Counter[str]] = {}
+    for name, findings in placed.items():
+        for f in findings:
+            if f.waived_by and f.waived_by not in known:
+                labels.setdefault(f.waived_by, Counter())[name] += 1
+    for label, counts in sorted(labels.items()):
+        rule, _, resource = label.partition(":")
+        out.append(WaiverView(rule, resource, "?", "named by the check results; pass --waivers "
+                              "to show owner and expiry", None, None, "unknown",
+                              tuple(sorted(counts)), sum(counts.values()), None, dict(counts)))
+    for v in views:
+        v.waivers = [w for w in out if v.name in w.environments]
+    return sorted(out, key=lambda w: (w.expires or dt.date.max, w.rule, w.resource))
+
+
+# ---- the whole report -----------------------------------------------------------------------
+
+def _rotation_state(key: KeyDecl, as_of: dt.date) -> tuple[str, int | None]:
+    due = key.next_rotation_due()
+    if key.rotation_mode is RotationMode.AUTOMATIC or due is None:
+        return "cloud-managed", None
+    days = (due - as_of).days
+    if days < 0:
+        return "overdue", days
+    return ("due soon" if days <= DUE_SOON_DAYS else "ok"), days
+
+
+def _key_view(env: Environment, key: KeyDecl, ledger: _Ledger, view: EnvView,
+              as_of: dt.date) -> KeyView:
+    controls: dict[Control, ControlResult] = {}
+    has_drills = bool(_drills_for(key, view.drills))
+    for c in Control:
+        applicable, why = (True, "")
+        if c is Control.BACKUP:
+            applicable, why = backup_applicable(key)
+            applicable = applicable or has_drills
+        controls[c] = verdict(c, ledger.of(key.name, c), applicable=applicable,
+                              not_applicable_reason=why)
+    columns = tuple(Column(name, combine(controls[c] for c in cs),
+                           tuple(controls[c] for c in cs)) for name, cs in COLUMNS)
+    state, days = _rotation_state(key, as_of)
+    use: set[str] = set()
+    admin: set[str] = set()
+    for row in view.access:
+        if base_key(str(row.get("key", ""))) == key.name:
+            use.update(str(p) for p in row.get("use") or [])
+            admin.update(str(p) for p in row.get("administer") or [])
+    drills = _drills_for(key, view.drills)
+    newest: dict[str, str] = {}
+    for r in controls.values():
+        for e in r.evidence:
+            if e.mark is Mark.MET and e.when and e.source != "drill" and \
+                    e.when > newest.get(e.source, ""):
+                newest[e.source] = e.when
+    return KeyView(
+        key=key, row=key_row(key), where=_where(env, key), protection=protection(key),
+        rotation=rotation(key), next_due=next_due(key), rotation_state=state, days_to_due=days,
+        backup=backup_summary(key, env),
+        users=tuple((u, _identity(env, u)) for u in key.users),
+        observed_use=tuple(sorted(use)), observed_admin=tuple(sorted(admin)),
+        controls=controls, columns=columns,
+        last_drill=max(drills, key=lambda d: d.started_at) if drills else None,
+        proven=tuple(sorted(newest.items(), key=lambda kv: kv[1], reverse=True)))
+
+
+def build_report(environments: Sequence[Environment], options: ReportOptions) -> ReportData:
+    """Read every input and fold it into the report's records."""
+    as_of = options.as_of
+    envs = {e.name: e for e in environments}
+    inputs: list[InputFile] = []
+    notes: list[str] = []
+
+    checks = [read_check(p) for p in options.check_files]
+    inputs += [c.file for c in checks]
+    placed: dict[int, list[tuple[CheckFinding, Place]]] = {}
+    unplaced = 0
+    for i, check_run in enumerate(checks):
+        placed[i] = []
+        for f in check_run.findings:
+            place = _place_check(f, envs)
+            if place is None:
+                unplaced += 1
+            else:
+                placed[i].append((f, place))
+    if unplaced:
+        notes.append(f"{unplaced} check result(s) of environments outside this report are "
+                     "not shown")
+
+    runs = [read_post_apply(p) for p in options.post_apply_files]
+    inputs += [r.file for r in runs]
+    other = sorted({r.environment for r in runs} - set(envs))
+    if other:
+        notes.append(f"post-apply reports of environment(s) not in this report ignored: "
+                     f"{', '.join(other)}")
+
+    views: list[EnvView] = []
+    env_findings: dict[str, list[CheckFinding]] = {}
+    for env in environments:
+        view = EnvView(env=env)
+        idx = _latest_check(checks, env.name, placed)
+        ledger = _Ledger(env)
+        if idx is not None:
+            view.check = checks[idx]
+            mine = [(f, p) for f, p in placed[idx] if p.env == env.name]
+            env_findings[env.name] = [f for f, _ in mine]
+            view.check_counts = Counter(f.status for f, _ in mine)
+            view.check_findings = sorted(
+                (f for f, _ in mine if f.status not in ("PASS", "NOT_APPLICABLE")),
+                key=lambda f: (-STATUS_RANK.get(f.status, 0),
+                               -SEVERITY_RANK.get(f.severity or "", 0), f.rule_id,
+                               f.address or ""))
+            _check_evidence(ledger, checks[idx], mine)
+        for run in runs:
+            if run.environment != env.name:
+                continue
+            for section in run.sections:
+                cur = view.runs.get(section)
+                if cur is None or (run.started_at or dt.datetime.min.replace(tzinfo=dt.UTC)) >= \
+                        (cur.started_at or dt.datetime.min.replace(tzinfo=dt.UTC)):
+                    view.runs[section] = run
+        seen: set[tuple[str, str, str]] = set()
+        for section, run in view.runs.items():
+            for pf in run.findings:
+                sig = (pf.check, pf.resource, pf.message)
+                if pf.section == section and sig not in seen:
+                    seen.add(sig)
+                    view.findings.append(pf)
+            if section == "access-review":
+                view.access = list(run.access)
+        view.findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check,
+                                          f.key or "", f.resource))
+        useen: set[tuple[str, str]] = set()
+        for run in {id(r): r for r in view.runs.values()}.values():
+            for u in run.unknowns:
+                if (u.resource, u.reason) not in useen:
+                    useen.add((u.resource, u.reason))
+                    view.unknowns.append(u)
+        _post_apply_evidence(ledger, view)
+
+        roots = list(options.evidence_dirs)
+        if not roots:
+            loc = env.evidence_location or f"./evidence/{env.name}"
+            if is_remote(loc):
+                view.drill_note = (f"drill evidence is kept at {loc}, which the report does not "
+                                   "read (it never calls a cloud); copy it locally and pass "
+                                   "--evidence-dir")
+            else:
+                path = Path(loc.removeprefix("file://"))
+                roots = [path if path.is_absolute() else options.base_dir / path]
+        view.drills, view.drill_sources = read_drills(roots, env.name)
+        if roots and not view.drill_sources:
+            view.drill_note = (f"no drill evidence directory at {', '.join(map(str, roots))}")
+        inputs += [describe(Path(d), "evidence", None) for d in view.drill_sources]
+        _drill_evidence(ledger, view.drills, as_of)
+        _inventory_evidence(ledger, as_of)
+        view.keys = [_key_view(env, k, ledger, view, as_of) for k in env.keys]
+        views.append(view)
+
+    waivers = _waiver_views(options.waivers_file, views, env_findings, as_of)
+    if options.waivers_file is not None:
+        inputs.append(describe(options.waivers_file, "waivers",
+                               _bytes(options.waivers_file)))
+    return ReportData(as_of=as_of,
+                      generated_at=options.generated_at or dt.datetime.now(dt.UTC),
+                      environments=views, inputs=inputs, waivers=waivers, notes=notes)
+
+
+def _bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+# What each tier protects (the first table of the tier specification), for the headings.
+TIER_PURPOSE = {
+    Tier.CA: "root and intermediate CA private keys",
+    Tier.PRODUCTION: "production signing and encryption keys",
+    Tier.NON_PRODUCTION: "test and staging keys",
+    Tier.EPHEMERAL: "short-lived workload keys, re-issuable in minutes",
+}

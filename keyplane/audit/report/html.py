@@ -1,0 +1,472 @@
+"""The report as one self-contained HTML page: inline CSS, inline SVG, no script, no fetch.
+
+Every value that comes from an input goes through `_e` (html.escape). Free text is
+also scrubbed and bounded (`text.clean`); structured values (policies, tag maps) are
+never printed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from html import escape
+
+from keyplane.audit.evidence import DrillResult
+from keyplane.audit.report.charts import rto_svg, timeline_svg
+from keyplane.audit.report.controls import COLUMNS, Control, ControlResult, Evidence, Mark
+from keyplane.audit.report.data import (
+    TIER_PURPOSE,
+    Column,
+    EnvView,
+    KeyView,
+    ReportData,
+    WaiverView,
+    fmt_seconds,
+)
+from keyplane.audit.report.inputs import PostApplyRun
+from keyplane.audit.report.style import CSS
+from keyplane.audit.report.text import age_days, clean, days_phrase
+
+MAX_CHECK_ROWS = 150
+MAX_DRILL_ROWS = 60
+MAX_PASSES_SHOWN = 4
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _c(value: object, limit: int = 300) -> str:
+    return _e(clean(value, limit))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower())
+
+
+def _mark(mark: Mark) -> str:
+    return f'<span class="mark {mark.css}">{mark.symbol} {_e(mark.value)}</span>'
+
+
+def _table(cls: str, head: Sequence[str], rows: Iterable[str]) -> str:
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def render_html(data: ReportData) -> str:
+    """The whole page."""
+    n_keys = sum(len(v.keys) for v in data.environments)
+    envs = ", ".join(v.name for v in data.environments)
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           # No script and no remote content, even if the file is opened from a web server.
+           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+           "style-src 'unsafe-inline'; img-src data:\">",
+           f"<title>keyplane evidence report \u2014 {_e(envs)} \u2014 "
+           f"{_e(data.as_of.isoformat())}</title>",
+           f"<style>{CSS}</style></head><body>",
+           '<header class="top"><div class="inner"><h1>keyplane evidence report</h1>',
+           f'<span class="meta">as of <b>{_e(data.as_of.isoformat())}</b> \u00b7 generated '
+           f'<b>{_e(data.generated_at.strftime("%Y-%m-%d %H:%M UTC"))}</b> \u00b7 '
+           f"<b>{len(data.environments)}</b> environment(s), <b>{n_keys}</b> key(s) \u00b7 "
+           "read from files only, no cloud access</span></div></header><main>"]
+    out.append(_overview(data))
+    for view in data.environments:
+        out.append(_environment(view, data))
+    out.append(_all_waivers(data.waivers))
+    out.append(_footer(data))
+    out.append("</main></body></html>\n")
+    return "".join(out)
+
+
+def _legend() -> str:
+    return ('<div class="legendbar"><span>Controls:</span>'
+            f"{_mark(Mark.MET)}<span>evidence shows it</span>"
+            f"{_mark(Mark.NOT_MET)}<span>evidence shows a failure</span>"
+            f"{_mark(Mark.UNKNOWN)}<span>no evidence, or not judged</span>"
+            f"{_mark(Mark.NOT_APPLICABLE)}<span>the tier asks nothing here</span></div>")
+
+
+def _overview(data: ReportData) -> str:
+    rows = []
+    for v in data.environments:
+        t = v.totals()
+        open_f = sum(1 for f in v.findings if not f.acknowledged and f.severity != "info")
+        last = max((d.started_at for d in v.drills), default=None)
+        gate = v.check.gate if v.check else None
+        rows.append(
+            f'<tr data-env="{_e(v.name)}"><td><a href="#env-{_slug(v.name)}">'
+            f'<span class="keyname">{_e(v.name)}</span></a></td>'
+            f"<td>{_e(v.env.kind.value)}</td><td>{len(v.keys)}</td>"
+            f'<td>{_mark(Mark.MET)} {t[Mark.MET]}</td><td>{_mark(Mark.NOT_MET)} '
+            f"{t[Mark.NOT_MET]}</td><td>{_mark(Mark.UNKNOWN)} {t[Mark.UNKNOWN]}</td>"
+            f"<td>{open_f}</td>"
+            f'<td>{_gate(gate)}</td><td class="nowrap">{_e(last[:10]) if last else "none"}</td>'
+            f"<td>{sum(1 for w in v.waivers if w.status != 'expired')}</td></tr>")
+    head = ["environment", "kind", "keys", "controls met", "not met", "unknown",
+            "open post-apply findings", "PR gate", "last drill", "active waivers"]
+    notes = "".join(f'<div class="note">{_c(n)}</div>' for n in data.notes)
+    return ('<section class="overview"><h2>Estate overview</h2>'
+            '<p class="lede">Per environment: where each key is, who can use it, how it is '
+            "backed up and rotated, and when that was last proven. A control is "
+            "<b>met</b> only when evidence says so; with no evidence it is <b>unknown</b>."
+            f"</p>{_legend()}{_table('overview', head, rows)}{notes}</section>")
+
+
+def _gate(gate: str | None) -> str:
+    if gate is None:
+        return '<span class="st unknown">no check results</span>'
+    cls = "good" if gate == "pass" else "bad"
+    return f'<span class="st {cls}">{_e(gate)}</span>'
+
+
+def _environment(v: EnvView, data: ReportData) -> str:
+    env = v.env
+    facts = []
+    if env.aws:
+        replicas = f" (replicas {', '.join(env.aws.replica_regions)})" \
+            if env.aws.replica_regions else ""
+        facts.append(("AWS", f"account {env.aws.account_id}, {env.aws.region}{replicas}"))
+    if env.gcp:
+        facts.append(("GCP", f"project {env.gcp.project_id}, {env.gcp.location}"))
+    facts.append(("inventory", env.source_file or "-"))
+    facts.append(("drill evidence", env.evidence_location or f"./evidence/{env.name}"))
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_c(val)}</dd>" for k, val in facts)
+    t = v.totals()
+    open_f = sum(1 for f in v.findings if not f.acknowledged and f.severity != "info")
+    overdue = sum(1 for k in v.keys if k.rotation_state == "overdue")
+    tiles = [
+        ("good" if t[Mark.MET] else "", t[Mark.MET], "controls met"),
+        ("bad" if t[Mark.NOT_MET] else "", t[Mark.NOT_MET], "not met"),
+        ("warn" if t[Mark.UNKNOWN] else "", t[Mark.UNKNOWN], "unknown"),
+        ("bad" if open_f else "", open_f, "open findings"),
+        ("bad" if overdue else "", overdue, "rotations overdue"),
+        ("", len(v.drills), "drill records"),
+    ]
+    tiles_html = "".join(f'<div class="tile {c}"><span class="n">{n}</span>'
+                         f'<span class="l">{_e(lbl)}</span></div>' for c, n, lbl in tiles)
+    desc = f'<p class="lede">{_c(env.description)}</p>' if env.description else ""
+    return (f'<section class="env" id="env-{_slug(env.name)}" data-env="{_e(env.name)}">'
+            f'<h2 id="h-{_slug(env.name)}">{_e(env.name)}<span class="kind">'
+            f"{_e(env.kind.value)} environment</span></h2>{desc}"
+            f'<dl class="facts">{dl}</dl><div class="tiles">{tiles_html}</div>'
+            f"{_inventory(v)}{_rotation(v, data)}{_post_apply(v)}{_check(v)}{_drills(v)}"
+            f"{_env_waivers(v)}</section>")
+
+
+# ---- inventory and control matrix -----------------------------------------------------------
+
+def _cell(col: Column) -> str:
+    attrs = f'class="cell {col.mark.css}" data-control="{_e(col.name)}" ' \
+            f'data-mark="{_e(col.mark.value)}"'
+    if len(col.results) == 1:
+        r = col.results[0]
+        return f"<td {attrs}>{_mark(r.mark)}<div class=\"why\">{_brk(_why(r))}</div></td>"
+    parts = "".join(f'<span class="part"><span class="lbl">{_e(r.control.value)}</span>'
+                    f"{_mark(r.mark)}</span>" for r in col.results)
+    worst = next((r for r in col.results if r.mark is col.mark), col.results[0])
+    return f"<td {attrs}>{parts}<div class=\"why\">{_brk(_why(worst))}</div></td>"
+
+
+def _brk(text: str) -> str:
+    """Escaped text that may break after `_`, `.` and `/` (long rule ids in narrow cells)."""
+    return re.sub(r"([_./])", r"\1<wbr>", _c(text, 90))
+
+
+def _why(r: ControlResult) -> str:
+    if r.mark is Mark.NOT_MET:
+        f = r.failing[0]
+        return f"{f.ref}" + (f" (+{len(r.failing) - 1})" if len(r.failing) > 1 else "")
+    if r.mark is Mark.MET:
+        n = sum(1 for e in r.evidence if e.mark is Mark.MET)
+        return f"{n} passed" + (f", {r.last_proven}" if r.last_proven else "")
+    if r.mark is Mark.UNKNOWN:
+        e = next((e for e in r.evidence if e.mark is Mark.UNKNOWN), None)
+        if e is None:
+            return r.reason
+        return e.ref if e.source == "check" else e.message.rsplit(": ", 1)[-1]
+    return r.reason
+
+
+def _users(k: KeyView) -> str:
+    lines = [f'<div><span class="mono">{_e(u)}</span> <span class="sub">{_c(ident, 72)}'
+             f"</span></div>" for u, ident in k.users]
+    if not lines:
+        lines.append('<div class="sub">no workload declared</div>')
+    if k.observed_use or k.observed_admin:
+        lines.append(f'<div class="sub">access review: {len(k.observed_use)} can use, '
+                     f"{len(k.observed_admin)} can administer</div>")
+    return "".join(lines)
+
+
+def _due(k: KeyView) -> str:
+    cls = {"overdue": "overdue", "due soon": "due-soon", "ok": "ok"}.get(k.rotation_state, "")
+    extra = f" ({days_phrase(k.days_to_due)})" if k.days_to_due is not None else ""
+    return (f'<div>{_c(k.rotation)}</div><div>next: <b>{_c(k.next_due)}</b>'
+            f'{_e(extra)}</div><div class="st {cls}">{_e(k.rotation_state)}</div>')
+
+
+def _proven(k: KeyView) -> str:
+    parts = []
+    if k.last_drill is not None:
+        d = k.last_drill
+        ok = "good" if d.outcome == "PASSED" else "bad"
+        parts.append(f'<div>drill {_e(d.started_at[:10])} '
+                     f'<span class="st {ok}">{_e(d.outcome.lower())}</span></div>')
+    else:
+        parts.append('<div class="sub">no drill</div>')
+    for source, when in k.proven:
+        parts.append(f'<div class="sub">{_e(source)} {_e(when)}</div>')
+    return "".join(parts)
+
+
+def _inventory(v: EnvView) -> str:
+    head = ["key", "where", "who can use it", "how it is backed up", "how it is rotated",
+            "last proven", *[name for name, _ in COLUMNS]]
+    rows = []
+    for tier, keys in v.by_tier():
+        rows.append(f'<tr class="tier-row" data-tier="{_e(tier.value)}"><th colspan="{len(head)}">'
+                    f'{_e(tier.value)}<span class="tierdesc">{_e(TIER_PURPOSE[tier])} \u00b7 '
+                    f"{len(keys)} key(s)</span></th></tr>")
+        for k in keys:
+            key = k.key
+            spec = f"{key.usage.value} / {key.spec}"
+            desc = f'<div class="sub">{_c(key.description, 140)}</div>' if key.description else ""
+            rows.append(
+                f'<tr class="key" data-key="{_e(key.name)}" data-tier="{_e(tier.value)}">'
+                f'<td><div class="keyname">{_e(key.name)}</div>{desc}'
+                f'<div class="sub mono">{_e(key.cloud.value)} \u00b7 {_e(spec)}</div></td>'
+                f'<td><div class="mono">{_c(k.where)}</div><div class="sub">{_c(k.protection)}'
+                f"</div></td><td>{_users(k)}</td><td>{_c(k.backup)}</td><td>{_due(k)}</td>"
+                f"<td>{_proven(k)}</td>{''.join(_cell(c) for c in k.columns)}</tr>")
+    widths = (11, 12.5, 14, 10, 11, 8.5, 7.5, 7.5, 7.5, 10.5)
+    cols = "".join(f'<col style="width:{w}%">' for w in widths)
+    body = _table("inventory", head, rows).replace("<thead>", f"<colgroup>{cols}</colgroup>"
+                                                   "<thead>", 1) if v.keys else \
+        '<p class="empty">no keys declared</p>'
+    return (f"<h3>Key inventory and controls</h3>{body}{_evidence(v)}")
+
+
+def _evidence_rows(k: KeyView) -> list[str]:
+    rows = []
+    for control in Control:
+        r = k.controls[control]
+        shown: list[Evidence] = [e for e in r.evidence if e.mark is not Mark.MET]
+        passes = [e for e in r.evidence if e.mark is Mark.MET]
+        shown += passes[:MAX_PASSES_SHOWN]
+        if not shown:
+            rows.append(f'<tr><td>{_e(control.value)}</td><td>{_mark(r.mark)}</td>'
+                        f'<td colspan="5" class="sub">{_c(r.reason or "no evidence")}</td></tr>')
+            continue
+        for e in shown:
+            rows.append(f"<tr><td>{_e(control.value)}</td><td>{_mark(e.mark)}</td>"
+                        f"<td>{_e(e.source)}</td><td class=\"mono\">{_c(e.ref, 80)}</td>"
+                        f"<td>{_c(e.message)}</td><td class=\"nowrap\">{_e(e.when or '-')}</td>"
+                        f"<td>{_c(e.note or '')}</td></tr>")
+        if len(passes) > MAX_PASSES_SHOWN:
+            rows.append(f'<tr><td>{_e(control.value)}</td><td></td><td colspan="5" class="sub">'
+                        f"+{len(passes) - MAX_PASSES_SHOWN} more passing result(s)</td></tr>")
+    return rows
+
+
+def _evidence(v: EnvView) -> str:
+    if not v.keys:
+        return ""
+    parts = []
+    for k in v.keys:
+        parts.append(f'<h4 id="ev-{_slug(v.name)}-{_slug(k.name)}">{_e(k.name)}</h4>')
+        parts.append(_table("evidence", ["control", "mark", "source", "rule / check", "evidence",
+                                         "date", "note"], _evidence_rows(k)))
+    n = sum(len(r.evidence) for k in v.keys for r in k.controls.values())
+    return (f'<details class="evidence"><summary>Evidence behind each mark ({n} item(s))'
+            f"</summary>{''.join(parts)}</details>")
+
+
+# ---- rotation -------------------------------------------------------------------------------
+
+def _rotation(v: EnvView, data: ReportData) -> str:
+    rows = []
+    for k in v.keys:
+        key = k.key
+        cur = key.current_generation()
+        age = age_days(cur.created_on if cur else None, data.as_of)
+        limit = (f"period {key.rotation_period_in_days} d"
+                 if key.rotation_period_in_days is not None
+                 else f"max age {key.max_key_age_in_days} d")
+        gens = ", ".join(f"g{g.generation} {key.generation_state(g).value}"
+                         for g in sorted(key.generations, key=lambda g: -g.generation)) or "-"
+        cls = {"overdue": "overdue", "due soon": "due-soon", "ok": "ok"}.get(k.rotation_state,
+                                                                            "")
+        rows.append(
+            f'<tr data-key="{_e(key.name)}"><td class="keyname">{_e(key.name)}</td>'
+            f"<td>{_e(key.rotation_mode.value)}</td><td>{_e(gens)}</td>"
+            f'<td class="nowrap">{_e(cur.created_on.isoformat()) if cur else "-"}</td>'
+            f"<td>{_e(f'{age} d') if age is not None else '-'}</td><td>{_e(limit)}</td>"
+            f'<td class="nowrap">{_c(k.next_due)}</td>'
+            f'<td><span class="st {cls}">{_e(k.rotation_state)}</span> '
+            f"{_e(days_phrase(k.days_to_due))}</td></tr>")
+    table = _table("rotation", ["key", "mode", "generations", "current since", "age", "limit",
+                                "next due", "state"], rows)
+    chart = timeline_svg([k.key for k in v.keys], data.as_of,
+                         chart_id=f"timeline-{_slug(v.name)}") if v.keys else ""
+    return f"<h3>Rotation</h3>{table}{chart}"
+
+
+# ---- drift and access review ----------------------------------------------------------------
+
+def _post_apply(v: EnvView) -> str:
+    if not v.runs:
+        return ("<h3>Drift and access review</h3><p class=\"empty\">no post-apply, drift or "
+                "access-review report was given for this environment (--post-apply-json)</p>")
+    by_run: dict[int, tuple[PostApplyRun, list[str]]] = {}
+    for section, run in v.runs.items():
+        by_run.setdefault(id(run), (run, []))[1].append(section)
+    meta = []
+    for r, sections in by_run.values():
+        stopped = f" \u00b7 stopped: {_c(r.stopped)}" if r.stopped else ""
+        meta.append(f'<div class="sub">latest {_e(", ".join(sections))}: '
+                    f"<b>{_e(r.command)}</b> {_e(r.when)} \u00b7 outcome "
+                    f"<b>{_e(r.outcome or '?')}</b> \u00b7 {len(r.checked)} resource(s) read "
+                    f"\u00b7 <span class=\"mono\">{_c(r.file.path, 160)}</span>{stopped}</div>")
+    rows = []
+    for f in v.findings:
+        state = ('<span class="st good">acknowledged</span> <span class="sub">'
+                 f"{_c(f.acknowledged.get('reason', ''), 120)} ({_c(f.acknowledged.get('owner', '?'))}"
+                 f", until {_c(f.acknowledged.get('expires', '?'))})</span>"
+                 if f.acknowledged else '<span class="st bad">open</span>')
+        days = f" \u00b7 {f.days_left} day(s) left" if f.days_left is not None else ""
+        rows.append(f'<tr data-check="{_e(f.check)}"><td><span class="sev {_e(f.severity)}">'
+                    f"{_e(f.severity)}</span></td><td class=\"mono\">{_e(f.check)}</td>"
+                    f"<td class=\"mono\">{_e(f.key or '-')}</td>"
+                    f"<td class=\"mono\">{_c(f.resource, 140)}{_e(' ' + f.region) if f.region else ''}</td>"
+                    f"<td>{_c(f.message)}{_e(days)}</td><td>{state}</td></tr>")
+    findings = _table("findings", ["severity", "check", "key", "resource", "finding", "status"],
+                      rows) if rows else '<p class="empty">no findings in the latest reports</p>'
+    unknowns = ""
+    if v.unknowns:
+        urows = [f"<tr><td class=\"mono\">{_e(u.key or '-')}</td><td class=\"mono\">"
+                 f"{_c(u.resource, 140)}</td><td>{_c(u.reason)}</td></tr>" for u in v.unknowns]
+        unknowns = ("<h4>Not read (unknown, never clean)</h4>"
+                    + _table("unknowns", ["key", "resource", "reason"], urows))
+    access = ""
+    if v.access:
+        arows = []
+        for row in v.access:
+            use = "".join(f"<div>{_c(p, 160)}</div>" for p in row.get("use") or []) or "-"
+            adm = "".join(f"<div>{_c(p, 160)}</div>" for p in row.get("administer") or []) or "-"
+            arows.append(f"<tr><td class=\"mono\">{_c(row.get('key', '?'))}</td>"
+                         f'<td class="mono">{use}</td><td class="mono">{adm}</td></tr>')
+        access = ("<h4>Who can use and administer each key (access review)</h4>"
+                  + _table("access", ["key", "can use", "can administer"], arows))
+    return f"<h3>Drift and access review</h3>{''.join(meta)}{findings}{unknowns}{access}"
+
+
+# ---- PR gate --------------------------------------------------------------------------------
+
+def _check(v: EnvView) -> str:
+    if v.check is None:
+        return ("<h3>PR gate (keyplane check)</h3><p class=\"empty\">no check results were given "
+                "for this environment (--check-json)</p>")
+    c = v.check_counts
+    counts = " \u00b7 ".join(f"{_e(s.lower().replace('_', ' '))} {c[s]}"
+                             for s in ("PASS", "FAIL", "UNKNOWN", "ERROR", "NOT_APPLICABLE")
+                             if c[s])
+    meta = (f'<div class="sub">gate <b>{_gate(v.check.gate)}</b> at fail level '
+            f"{_e(v.check.fail_level or '?')} \u00b7 {counts} \u00b7 "
+            f'<span class="mono">{_c(v.check.file.path, 160)}</span>'
+            f"{' of ' + _e(v.check.file.modified.isoformat()) if v.check.file.modified else ''}"
+            "</div>")
+    rows = []
+    for f in v.check_findings[:MAX_CHECK_ROWS]:
+        waived = f'<div class="sub">waived by {_c(f.waived_by)}</div>' if f.waived_by else ""
+        rows.append(f'<tr data-rule="{_e(f.rule_id)}"><td><span class="st {_e(f.status)}">'
+                    f"{_e(f.status)}</span></td><td><span class=\"sev {_e(f.severity or 'info')}\">"
+                    f"{_e(f.severity or '-')}</span></td><td class=\"mono\">{_e(f.rule_id)}</td>"
+                    f"<td class=\"mono\">{_c(f.construct_path or f.address or '-', 140)}</td>"
+                    f"<td>{_c(f.message)}{waived}</td></tr>")
+    more = len(v.check_findings) - MAX_CHECK_ROWS
+    tail = f'<p class="sub">+{more} more not shown</p>' if more > 0 else ""
+    table = _table("check", ["status", "severity", "rule", "resource", "result"], rows) \
+        if rows else '<p class="empty">every applicable rule passed</p>'
+    return f"<h3>PR gate (keyplane check)</h3>{meta}{table}{tail}"
+
+
+# ---- drills ---------------------------------------------------------------------------------
+
+def _drills(v: EnvView) -> str:
+    note = f'<div class="note">{_c(v.drill_note)}</div>' if v.drill_note else ""
+    if not v.drills:
+        return (f"<h3>Restore drills</h3>{note}<p class=\"empty\">no drill evidence for this "
+                "environment: every backup control stays unknown until a drill proves it</p>")
+    chart = rto_svg(v.drills, chart_id=f"rto-{_slug(v.name)}")
+    rows = []
+    for d in sorted(v.drills, key=lambda d: d.started_at, reverse=True)[:MAX_DRILL_ROWS]:
+        rows.append(_drill_row(d))
+    outcomes = Counter(d.outcome for d in v.drills)
+    summary = " \u00b7 ".join(f"{_e(o.lower())} {n}" for o, n in sorted(outcomes.items()))
+    return (f"<h3>Restore drills</h3>{note}<div class=\"sub\">{len(v.drills)} record(s): "
+            f"{summary}</div>{chart}"
+            + _table("drills", ["started", "kind", "key", "tier", "outcome", "recovery time",
+                                "deadline", "recovery point age", "run by", "reason"], rows))
+
+
+def _drill_row(d: DrillResult) -> str:
+    ok = "good" if d.outcome == "PASSED" else "unknown" if d.outcome == "SKIPPED" else "bad"
+    gen = f" g{d.generation}" if d.generation is not None else ""
+    return (f'<tr data-drill="{_e(d.kind)}"><td class="nowrap">{_e(d.started_at[:16])}</td>'
+            f"<td>{_e(d.kind)}</td><td class=\"mono\">{_e((d.key or '(environment)') + gen)}</td>"
+            f"<td>{_e(d.tier or '-')}</td><td><span class=\"st {ok}\">{_e(d.outcome)}</span></td>"
+            f"<td>{_e(fmt_seconds(d.rto_seconds))}</td><td>{_e(fmt_seconds(d.deadline_seconds))}</td>"
+            f"<td>{_e(fmt_seconds(d.rpo_seconds))}</td><td class=\"mono\">{_c(d.identity, 100)}</td>"
+            f"<td>{_c(d.reason, 200)}</td></tr>")
+
+
+# ---- waivers --------------------------------------------------------------------------------
+
+def _waiver_rows(waivers: Sequence[WaiverView], with_envs: bool,
+                 env: str | None = None) -> list[str]:
+    rows = []
+    for w in waivers:
+        exp = w.expires.isoformat() if w.expires else "unknown"
+        phrase = days_phrase(w.days_left)
+        envs = f"<td>{_e(', '.join(w.environments) or 'none')}</td>" if with_envs else ""
+        rows.append(f'<tr data-waiver="{_e(w.rule)}:{_e(w.resource)}" data-status="{_e(w.status)}">'
+                    f'<td class="mono">{_e(w.rule)}</td><td class="mono">{_c(w.resource, 160)}</td>'
+                    f"<td>{_c(w.owner, 80)}</td><td>{_c(w.reason, 200)}</td>"
+                    f'<td class="nowrap">{_e(exp)} <span class="sub">{_e(phrase)}</span></td>'
+                    f'<td><span class="st {_e(w.status)}">{_e(w.status)}</span></td>'
+                    f"<td>{w.covers_by_env.get(env, 0) if env else w.covers}</td>{envs}</tr>")
+    return rows
+
+
+WAIVER_HEAD = ["rule", "resource", "owner", "reason", "expires", "status", "findings covered"]
+
+
+def _env_waivers(v: EnvView) -> str:
+    if not v.waivers:
+        return "<h3>Waivers</h3><p class=\"empty\">no waiver covers a result of this environment</p>"
+    return "<h3>Waivers</h3>" + _table("waivers", WAIVER_HEAD, _waiver_rows(v.waivers, False, v.name))
+
+
+def _all_waivers(waivers: Sequence[WaiverView]) -> str:
+    if not waivers:
+        return ""
+    return ('<section class="all-waivers"><h2>All waivers</h2><p class="lede">Every waiver of '
+            "the waivers file, including those that matched nothing and those that expired "
+            "(an expired waiver no longer applies).</p>"
+            + _table("waivers all", [*WAIVER_HEAD, "environments"], _waiver_rows(waivers, True))
+            + "</section>")
+
+
+def _footer(data: ReportData) -> str:
+    rows = [f"<tr><td>{_e(f.kind)}</td><td class=\"mono\">{_c(f.path, 200)}</td>"
+            f"<td class=\"mono\">{_e(f.sha256[:16] if f.sha256 else '-')}</td>"
+            f"<td>{_e(f.modified.isoformat() if f.modified else '-')}</td></tr>"
+            for f in data.inputs]
+    inputs = _table("inputs", ["input", "path", "sha-256 (first 16)", "modified"], rows) \
+        if rows else '<p class="empty">the inventory only</p>'
+    return (f"<footer><h3>Inputs</h3>{inputs}<p>Generated by <b>keyplane report</b> from the "
+            "inventory and the files above; it never calls a cloud. Marks are evidence, not "
+            "intent: a declaration counts as met only where the synthesized stack's check "
+            "results or a deployed read confirm it.</p></footer>")

@@ -1,0 +1,266 @@
+"""The report as Markdown: the same content as the HTML page, charts as small tables.
+
+For a pull-request comment, a ticket or a wiki page. Every cell is scrubbed, kept on one
+line, and escaped (`|`, `<`, `>`, `&`, backticks), since Markdown renderers pass HTML through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+
+from keyplane.audit.report.charts import rto_rows
+from keyplane.audit.report.controls import COLUMNS, Control, Mark
+from keyplane.audit.report.data import (
+    TIER_PURPOSE,
+    EnvView,
+    KeyView,
+    ReportData,
+    WaiverView,
+    fmt_seconds,
+)
+from keyplane.audit.report.text import age_days, clean, days_phrase
+
+MAX_CHECK_ROWS = 100
+
+
+def _m(value: object, limit: int = 300) -> str:
+    text = escape(clean(value, limit), quote=False)
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+def _mark(mark: Mark) -> str:
+    return f"{mark.symbol} {mark.value}"
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(_m(h) for h in head) + " |",
+           "|" + "|".join("---" for _ in head) + "|"]
+    body = [("| " + " | ".join(str(c) for c in row) + " |") for row in rows]
+    return [*out, *body] if body else [*out, "| " + " | ".join("" for _ in head) + " |"]
+
+
+def render_markdown(data: ReportData) -> str:
+    """The whole report as Markdown."""
+    n_keys = sum(len(v.keys) for v in data.environments)
+    out = ["# keyplane evidence report", "",
+           f"As of **{data.as_of.isoformat()}**, generated "
+           f"{data.generated_at.strftime('%Y-%m-%d %H:%M UTC')}: {len(data.environments)} "
+           f"environment(s), {n_keys} key(s). Read from files only, no cloud access. A control "
+           "is *met* only when evidence says so; with no evidence it is *unknown*.", "",
+           "## Estate overview", ""]
+    rows = []
+    for v in data.environments:
+        t = v.totals()
+        open_f = sum(1 for f in v.findings if not f.acknowledged and f.severity != "info")
+        last = max((d.started_at for d in v.drills), default=None)
+        rows.append([_m(v.name), _m(v.env.kind.value), len(v.keys), t[Mark.MET],
+                     t[Mark.NOT_MET], t[Mark.UNKNOWN], open_f,
+                     _m(v.check.gate if v.check and v.check.gate else "no check results"),
+                     _m(last[:10] if last else "none"),
+                     sum(1 for w in v.waivers if w.status != "expired")])
+    out += _table(["environment", "kind", "keys", "met", "not met", "unknown",
+                   "open post-apply findings", "PR gate", "last drill", "active waivers"], rows)
+    out += [f"\n> {_m(n)}" for n in data.notes]
+    for v in data.environments:
+        out += ["", *_environment(v, data)]
+    if data.waivers:
+        out += ["", "## All waivers", ""]
+        out += _waivers(data.waivers, with_envs=True)
+    out += ["", "## Inputs", ""]
+    out += _table(["input", "path", "sha-256 (first 16)", "modified"],
+                  [[_m(f.kind), _m(f.path), _m(f.sha256[:16] if f.sha256 else "-"),
+                    _m(f.modified.isoformat() if f.modified else "-")] for f in data.inputs])
+    return "\n".join(out) + "\n"
+
+
+def _environment(v: EnvView, data: ReportData) -> list[str]:
+    env = v.env
+    out = [f"## {_m(env.name)} ({_m(env.kind.value)} environment)", ""]
+    if env.description:
+        out += [_m(env.description), ""]
+    if env.aws:
+        out.append(f"- AWS: account {_m(env.aws.account_id)}, {_m(env.aws.region)}"
+                   + (f" (replicas {_m(', '.join(env.aws.replica_regions))})"
+                      if env.aws.replica_regions else ""))
+    if env.gcp:
+        out.append(f"- GCP: project {_m(env.gcp.project_id)}, {_m(env.gcp.location)}")
+    out.append(f"- drill evidence: {_m(env.evidence_location or './evidence/' + env.name)}")
+    out += ["", "### Key inventory and controls", ""]
+    rows = []
+    for tier, keys in v.by_tier():
+        for k in keys:
+            rows.append(_key_row(k, tier.value))
+    out += _table(["key", "tier", "where", "who can use it", "how it is backed up",
+                   "how it is rotated", "next due", "last proven",
+                   *[name for name, _ in COLUMNS]], rows)
+    tiers = ", ".join(f"{t.value}: {TIER_PURPOSE[t]}" for t, _ in v.by_tier())
+    if tiers:
+        out += ["", f"Tiers: {_m(tiers)}."]
+    out += ["", "#### Why each control is not met or unknown", ""]
+    why = []
+    for k in v.keys:
+        for c in Control:
+            r = k.controls[c]
+            if r.mark in (Mark.NOT_MET, Mark.UNKNOWN):
+                ev = [e for e in r.evidence if e.mark is r.mark][:3]
+                detail = "; ".join(f"{e.source} {e.ref}: {e.message}" for e in ev) or r.reason
+                why.append([_m(k.name), _m(c.value), _m(_mark(r.mark)), _m(detail, 400)])
+    out += _table(["key", "control", "mark", "evidence"], why) if why else \
+        ["Every applicable control is met."]
+    out += ["", "### Rotation", ""]
+    out += _table(["key", "mode", "current since", "age", "limit", "next due", "state"],
+                  [_rotation_row(k, data) for k in v.keys])
+    out += ["", "Generations (timeline):", ""]
+    gens = []
+    for k in v.keys:
+        for g in sorted(k.key.generations, key=lambda g: -g.generation):
+            gens.append([_m(k.name), f"g{g.generation}", _m(k.key.generation_state(g).value),
+                         g.created_on.isoformat(),
+                         g.verify_until.isoformat() if g.verify_until else "-",
+                         "yes" if g.enabled else "no"])
+    out += _table(["key", "generation", "state", "created", "verify until", "enabled"], gens) \
+        if gens else ["No generations: every key rotates automatically."]
+    out += ["", "### Drift and access review", ""]
+    out += _post_apply(v)
+    out += ["", "### PR gate (keyplane check)", ""]
+    out += _check(v)
+    out += ["", "### Restore drills", ""]
+    out += _drills(v)
+    out += ["", "### Waivers", ""]
+    out += _waivers(v.waivers, with_envs=False, env=v.name) if v.waivers else \
+        ["No waiver covers a result of this environment."]
+    return out
+
+
+def _key_row(k: KeyView, tier: str) -> list[str]:
+    users = "<br>".join(f"{_m(u)} ({_m(i, 100)})" for u, i in k.users) or "none declared"
+    if k.observed_use or k.observed_admin:
+        users += f"<br>access review: {len(k.observed_use)} can use, " \
+                 f"{len(k.observed_admin)} can administer"
+    proven = []
+    if k.last_drill is not None:
+        proven.append(f"drill {k.last_drill.started_at[:10]} {k.last_drill.outcome.lower()}")
+    proven += [f"{source} {when}" for source, when in k.proven]
+    cells = []
+    for col in k.columns:
+        if len(col.results) == 1:
+            cells.append(_mark(col.mark))
+        else:
+            cells.append("<br>".join(f"{r.control.value}: {_mark(r.mark)}" for r in col.results))
+    due = f"{k.next_due} ({days_phrase(k.days_to_due)})" if k.days_to_due is not None \
+        else k.next_due
+    return [f"**{_m(k.name)}**", _m(tier), _m(f"{k.where}; {k.protection}"), users,
+            _m(k.backup), _m(k.rotation),
+            _m(due if k.rotation_state == "cloud-managed" else f"{due}, {k.rotation_state}"),
+            _m("; ".join(proven) or "never"), *cells]
+
+
+def _rotation_row(k: KeyView, data: ReportData) -> list[str]:
+    cur = k.key.current_generation()
+    age = age_days(cur.created_on if cur else None, data.as_of)
+    limit = (f"period {k.key.rotation_period_in_days} d"
+             if k.key.rotation_period_in_days is not None
+             else f"max age {k.key.max_key_age_in_days} d")
+    return [_m(k.name), _m(k.key.rotation_mode.value),
+            cur.created_on.isoformat() if cur else "-", f"{age} d" if age is not None else "-",
+            limit, _m(k.next_due), _m(f"{k.rotation_state} {days_phrase(k.days_to_due)}".strip())]
+
+
+def _post_apply(v: EnvView) -> list[str]:
+    if not v.runs:
+        return ["No post-apply, drift or access-review report was given for this environment."]
+    out = []
+    seen: set[int] = set()
+    for run in v.runs.values():
+        if id(run) in seen:
+            continue
+        seen.add(id(run))
+        secs = ", ".join(s for s, r in v.runs.items() if r is run)
+        out.append(f"- latest {_m(secs)}: **{_m(run.command)}** {_m(run.when)}, outcome "
+                   f"**{_m(run.outcome or '?')}**, {len(run.checked)} resource(s) read "
+                   f"({_m(run.file.path)})" + (f"; stopped: {_m(run.stopped)}" if run.stopped
+                                                else ""))
+    out.append("")
+    rows = []
+    for f in v.findings:
+        status = (f"acknowledged: {_m(f.acknowledged.get('reason', ''))} "
+                  f"({_m(f.acknowledged.get('owner', '?'))}, until "
+                  f"{_m(f.acknowledged.get('expires', '?'))})" if f.acknowledged else "open")
+        rows.append([_m(f.severity), _m(f.check), _m(f.key or "-"), _m(f.resource, 140),
+                     _m(f.message), status])
+    out += _table(["severity", "check", "key", "resource", "finding", "status"], rows) if rows \
+        else ["No findings in the latest reports."]
+    if v.unknowns:
+        out += ["", "Not read (unknown, never clean):", ""]
+        out += _table(["key", "resource", "reason"],
+                      [[_m(u.key or "-"), _m(u.resource, 140), _m(u.reason)] for u in v.unknowns])
+    if v.access:
+        out += ["", "Who can use and administer each key (access review):", ""]
+        out += _table(["key", "can use", "can administer"],
+                      [[_m(r.get("key", "?")),
+                        "<br>".join(_m(p, 160) for p in r.get("use") or []) or "-",
+                        "<br>".join(_m(p, 160) for p in r.get("administer") or []) or "-"]
+                       for r in v.access])
+    return out
+
+
+def _check(v: EnvView) -> list[str]:
+    if v.check is None:
+        return ["No check results were given for this environment."]
+    c = v.check_counts
+    counts = ", ".join(f"{s.lower().replace('_', ' ')} {c[s]}"
+                       for s in ("PASS", "FAIL", "UNKNOWN", "ERROR", "NOT_APPLICABLE") if c[s])
+    out = [f"Gate **{_m(v.check.gate or '?')}** at fail level {_m(v.check.fail_level or '?')}: "
+           f"{_m(counts)} ({_m(v.check.file.path)}).", ""]
+    rows = [[_m(f.status), _m(f.severity or "-"), _m(f.rule_id),
+             _m(f.construct_path or f.address or "-", 140),
+             _m(f.message) + (f" (waived by {_m(f.waived_by)})" if f.waived_by else "")]
+            for f in v.check_findings[:MAX_CHECK_ROWS]]
+    out += _table(["status", "severity", "rule", "resource", "result"], rows) if rows else \
+        ["Every applicable rule passed."]
+    if len(v.check_findings) > MAX_CHECK_ROWS:
+        out.append(f"\n+{len(v.check_findings) - MAX_CHECK_ROWS} more not shown.")
+    return out
+
+
+def _drills(v: EnvView) -> list[str]:
+    out = [f"> {_m(v.drill_note)}", ""] if v.drill_note else []
+    if not v.drills:
+        return [*out, "No drill evidence for this environment: every backup control stays "
+                      "unknown until a drill proves it."]
+    out += ["Recovery time against the tier deadline (chart):", ""]
+    rows = []
+    for d in rto_rows(v.drills):
+        within = "-" if d.rto_seconds is None or d.deadline_seconds is None else \
+            ("yes" if d.rto_seconds <= d.deadline_seconds else "**no**")
+        rows.append([d.started_at[:10], _m(d.kind), _m(d.key or "(environment)"),
+                     _m(d.tier or "-"), fmt_seconds(d.rto_seconds),
+                     fmt_seconds(d.deadline_seconds), within, _m(d.outcome)])
+    out += _table(["started", "kind", "key", "tier", "recovery time", "deadline",
+                   "within deadline", "outcome"], rows)
+    out += ["", "History (newest first):", ""]
+    hist = [[_m(d.started_at[:16]), _m(d.kind),
+             _m((d.key or "(environment)") + (f" g{d.generation}" if d.generation else "")),
+             _m(d.outcome), fmt_seconds(d.rto_seconds), fmt_seconds(d.rpo_seconds),
+             _m(d.identity, 100), _m(d.reason, 200)]
+            for d in sorted(v.drills, key=lambda d: d.started_at, reverse=True)[:60]]
+    out += _table(["started", "kind", "key", "outcome", "recovery time", "recovery point age",
+                   "run by", "reason"], hist)
+    return out
+
+
+def _waivers(waivers: Sequence[WaiverView], *, with_envs: bool,
+             env: str | None = None) -> list[str]:
+    head = ["rule", "resource", "owner", "reason", "expires", "status", "findings covered"]
+    rows = []
+    for w in waivers:
+        exp = w.expires.isoformat() if w.expires else "unknown"
+        row = [_m(w.rule), _m(w.resource), _m(w.owner), _m(w.reason, 200),
+               f"{exp} {days_phrase(w.days_left)}".strip(),
+               f"**{w.status}**" if w.status in ("expired", "expiring") else w.status,
+               str(w.covers if with_envs or env is None else w.covers_by_env.get(env, 0))]
+        if with_envs:
+            row.append(_m(", ".join(w.environments) or "none"))
+        rows.append(row)
+    return _table([*head, "environments"] if with_envs else head, rows)
