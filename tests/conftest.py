@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,32 @@ def write_env(directory: Path, text: str, name: str = "prod") -> Path:
     path = directory / f"{name}.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _audit_log_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Audit events of commands run by tests go to the test's own directory."""
+    path = tmp_path / "audit" / "events.jsonl"
+    monkeypatch.setenv("KEYPLANE_AUDIT_LOG", str(path))
+    return path
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """The example estate synthesized once per test session through the real CLI."""
+
+    out: Path
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def synthesized_estate(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """`keyplane synth` of environments/ into a temporary cdktf.out (one Node start per run)."""
+    out = tmp_path_factory.mktemp("synth") / "cdktf.out"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from keyplane.cli import main; main()", "synth", "--out", str(out),
+         "--environments-dir", str(EXAMPLE_ENVIRONMENTS)],
+        capture_output=True, text=True, cwd=REPO, timeout=900)
+    return Synthesized(out, proc.returncode, proc.stdout, proc.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from keyplane.hooks.errors import HookSetupError
@@ -52,10 +53,20 @@ def is_loopback(url: str | None) -> bool:
 
 def aws_readers(state: ExpectedState, opts: CloudOptions) -> dict[str, AwsRegionReader]:
     """One reader per Region to scan (empty when the environment has no AWS section)."""
-    env = state.env
-    if env.aws is None or opts.skip_aws:
+    clients = aws_clients(state, opts)
+    if clients is None:
         return {}
     from keyplane.cloud.aws.reader import AwsReader
+
+    regions = opts.regions or state.aws_regions
+    return {r: AwsReader(clients, r) for r in regions}
+
+
+def aws_clients(state: ExpectedState, opts: CloudOptions) -> Any:
+    """The AwsClients of a run (None without an AWS section): one credential setup for all."""
+    env = state.env
+    if env.aws is None or opts.skip_aws:
+        return None
     from keyplane.cloud.aws.session import AwsClients, AwsConfig
 
     regions = opts.regions or state.aws_regions
@@ -67,8 +78,7 @@ def aws_readers(state: ExpectedState, opts: CloudOptions) -> dict[str, AwsRegion
     config = AwsConfig(region=regions[0], profile=opts.profile, endpoint_url=opts.endpoint_url,
                        retry_mode=opts.retry_mode, max_attempts=opts.max_attempts,
                        max_pool_connections=max(10, opts.concurrency), **creds)
-    clients = AwsClients(config)
-    return {r: AwsReader(clients, r) for r in regions}
+    return AwsClients(config)
 
 
 def gcp_reader(state: ExpectedState, opts: CloudOptions) -> GcpProjectReader | None:

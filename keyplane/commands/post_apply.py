@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from keyplane.audit.wiring import audit_options, build_audit_log
 from keyplane.hooks.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, HookSetupError
 from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
 from keyplane.output import deliver, set_format
@@ -53,7 +55,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(opts):
         fn = opt(fn)
-    return fn
+    return audit_options(fn)
 
 
 def known_drift_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,11 +85,13 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
             output: Path | None, regions: tuple[str, ...], profile: str | None,
             endpoint_url: str | None, gcp_endpoint: str | None, gcp_project: str | None,
             use_sandbox: bool, concurrency: int, max_attempts: int, retry_mode: str,
-            synth_dir: Path, resume: Path | None, known_drift: Path | None = None,
+            synth_dir: Path, resume: Path | None, audit_log: Path,
+            audit_cloudwatch_log_group: str | None = None,
+            audit_cloud_logging_log: str | None = None, known_drift: Path | None = None,
             now: dt.datetime | None = None) -> None:
     """Load, wire, run, report; exit 0 clean, 1 findings, 2 setup error, 3 incomplete."""
     set_format(fmt)
-    from keyplane.cloud.wiring import CloudOptions, aws_readers, gcp_reader
+    from keyplane.cloud.wiring import CloudOptions, aws_clients, aws_readers, gcp_reader
     from keyplane.hooks import acks as acks_mod
     from keyplane.hooks.expected import expected_state
     from keyplane.hooks.report import render
@@ -121,6 +125,17 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
                         concurrency=concurrency)
     aws = aws_readers(state, opts)
     gcp = gcp_reader(state, opts)
+    audit = build_audit_log(
+        command=command, audit_log=audit_log,
+        audit_cloudwatch_log_group=audit_cloudwatch_log_group,
+        audit_cloud_logging_log=audit_cloud_logging_log,
+        logs_client=(lambda: aws_clients(state, opts).client(
+            "logs", environment.aws.region)) if environment.aws else None,
+        actor=_actor(aws))
+    audit.ensure_writable()  # before anything is read: an unrecorded run does not happen
+    audit.emit(action=command, outcome="started", environment=environment.name,
+               details={"sections": sections, "regions": sorted(aws)})
+    started = time.monotonic()
     bar, update = _progress(sys.stderr.isatty())
     try:
         if bar is not None:
@@ -131,10 +146,38 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     finally:
         if bar is not None:
             bar.stop()
+    _emit_report(audit, report, int((time.monotonic() - started) * 1000))
     deliver(render(report, fmt), output)
     if report.stopped:
         click.echo(f"keyplane: error {CREDENTIALS_EXPIRED}: {report.stopped}", err=True)
     sys.exit(report.outcome.exit_code)
+
+
+def _actor(aws: dict[str, Any]) -> str | None:
+    """The caller identity ARN, when an AWS reader can tell (the run checks it anyway)."""
+    for reader in aws.values():
+        try:
+            return str(reader.caller_arn())
+        except Exception:  # the identity check of the run reports the real problem
+            return None
+    return None
+
+
+def _emit_report(audit: Any, report: Any, duration_ms: int) -> None:
+    """One event per finding and per resource that could not be read, then the outcome."""
+    env = report.environment
+    for f in report.findings:
+        audit.emit(action=f.check, outcome="finding", environment=env, resource=f.resource,
+                   reason=f.message, details={"severity": f.severity.value,
+                                              "acknowledged": f.acknowledged is not None})
+    for u in report.unknowns:
+        audit.emit(action=report.command, outcome="unknown", environment=env,
+                   resource=u.resource, reason=u.reason)
+    outcome = {"clean": "ok", "findings": "finding"}.get(report.outcome.value, "unknown")
+    audit.emit(action=report.command, outcome=outcome, environment=env,
+               reason=f"{report.outcome.value}: {len(report.open_findings)} open finding(s), "
+                      f"{len(report.unknowns)} unknown, {len(report.checked)} checked",
+               duration_ms=duration_ms)
 
 
 @click.command("post-apply")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keyplane.sandbox.server import Sandbox
-from tests.conftest import EXAMPLE_ENVIRONMENTS, REPO
+from tests.conftest import EXAMPLE_ENVIRONMENTS, Synthesized
 from tests.sandbox.helpers import applied_env, aws, key_arn, run_cli, start_sandbox
 
 pytestmark = pytest.mark.integration
@@ -65,26 +65,26 @@ def test_fails_with_exit_2_for_an_unknown_environment(capsys: pytest.CaptureFixt
     assert "KP00" in err
 
 
-STACK = REPO / "cdktf.out" / "stacks" / "prod" / "cdk.tf.json"
-
-
-@pytest.mark.skipif(not STACK.is_file(), reason="run `keyplane synth` first")
+@pytest.mark.synth
 def test_sandbox_built_from_the_synthesized_stack_has_no_drift(
-        sb: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+        sb: Sandbox, capsys: pytest.CaptureFixture[str],
+        synthesized_estate: Synthesized) -> None:
     """The expected state comes from `cdktf.out` (policies, per-generation aliases, log group)."""
     from keyplane.hooks.expected import expected_state
     from keyplane.hooks.synth import load_stack
     from keyplane.model import load_estate
     from keyplane.sandbox.apply import apply_state
 
+    assert synthesized_estate.exit_code == 0, synthesized_estate.stderr[-2000:]
+    stack = synthesized_estate.out / "stacks" / "prod" / "cdk.tf.json"
     env = load_estate([EXAMPLE_ENVIRONMENTS / "prod.yaml"]).get("prod")
-    state = expected_state(env, load_stack(STACK, account_id="210987654321",
+    state = expected_state(env, load_stack(stack, account_id="210987654321",
                                            region="us-east-1"))
     assert state.source.startswith("synth ")
     apply_state(state, aws_endpoint=sb.aws.url, gcp_endpoint=sb.gcp.target)
     code, out, _ = run_cli(capsys, "post-apply", "prod", "-d", str(EXAMPLE_ENVIRONMENTS),
                            "--format", "json", "--endpoint-url", sb.aws.url, "--gcp-endpoint",
-                           sb.gcp.target, "--synth-dir", str(REPO / "cdktf.out"))
+                           sb.gcp.target, "--synth-dir", str(synthesized_estate.out))
     report = json.loads(out)
     assert (code, report["findings"]) == (0, [])
     assert any(n.startswith("expected state: synth ") for n in report["notes"])

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_ENV, EXAMPLE_ENVIRONMENTS, REPO, write_env
+from tests.conftest import BASE_ENV, EXAMPLE_ENVIRONMENTS, REPO, Synthesized, write_env
 
 
 def run(*args: str, cwd: Path = REPO) -> tuple[int, str, str]:
@@ -20,15 +19,11 @@ def run(*args: str, cwd: Path = REPO) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-@pytest.fixture(scope="module")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, str]:
-    """The example estate synthesized once through the CLI."""
-    tmp = tmp_path_factory.mktemp("synth")
-    envs = tmp / "environments"
-    shutil.copytree(EXAMPLE_ENVIRONMENTS, envs)
-    out = tmp / "cdktf.out"
-    code, stdout, stderr = run("synth", "--out", str(out), "--environments-dir", str(envs))
-    return out, code, stdout, stderr
+@pytest.fixture
+def synthesized(synthesized_estate: Synthesized) -> tuple[Path, int, str, str]:
+    """The session's synthesized example estate, as (out, exit code, stdout, stderr)."""
+    s = synthesized_estate
+    return s.out, s.exit_code, s.stdout, s.stderr
 
 
 @pytest.mark.synth

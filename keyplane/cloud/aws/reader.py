@@ -145,6 +145,11 @@ class AwsReader:
         got = self._call("sts", "GetCallerIdentity", sts.get_caller_identity)
         return str(got["Account"])
 
+    def caller_arn(self) -> str:
+        """sts:GetCallerIdentity's ARN: the actor of audit events."""
+        sts = self._client("sts")
+        return str(self._call("sts", "GetCallerIdentity", sts.get_caller_identity)["Arn"])
+
     # --- KMS ------------------------------------------------------------------------------
 
     def list_key_ids(self) -> list[str]:
