@@ -4,7 +4,3 @@ sink, alarms and backup vault.
 `policy` and `errors` are pure; the other modules import cdktn and the AWS bindings,
 so only the stacks (and the synth tests) import them.
 """
-
-from keyplane.constructs.node import ensure_node
-
-ensure_node()

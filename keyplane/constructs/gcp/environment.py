@@ -10,39 +10,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from keyplane.constructs.node import ensure_node
-
-ensure_node()
-
-import cdktn  # noqa: E402  (jsii needs JSII_NODE set first)
-from cdktn_provider_google.data_google_storage_project_service_account import (  # noqa: E402
+import cdktn
+from cdktn_provider_google.data_google_storage_project_service_account import (
     DataGoogleStorageProjectServiceAccount,
 )
-from cdktn_provider_google.kms_crypto_key import KmsCryptoKey  # noqa: E402
-from cdktn_provider_google.kms_crypto_key_iam_member import KmsCryptoKeyIamMember  # noqa: E402
-from cdktn_provider_google.kms_crypto_key_version import KmsCryptoKeyVersion  # noqa: E402
-from cdktn_provider_google.kms_key_ring import KmsKeyRing  # noqa: E402
-from cdktn_provider_google.kms_key_ring_iam_member import KmsKeyRingIamMember  # noqa: E402
-from cdktn_provider_google.kms_key_ring_import_job import KmsKeyRingImportJob  # noqa: E402
-from cdktn_provider_google.logging_metric import LoggingMetric  # noqa: E402
-from cdktn_provider_google.logging_project_sink import LoggingProjectSink  # noqa: E402
-from cdktn_provider_google.monitoring_alert_policy import (  # noqa: E402
+from cdktn_provider_google.kms_crypto_key import KmsCryptoKey
+from cdktn_provider_google.kms_crypto_key_iam_member import KmsCryptoKeyIamMember
+from cdktn_provider_google.kms_crypto_key_version import KmsCryptoKeyVersion
+from cdktn_provider_google.kms_key_ring import KmsKeyRing
+from cdktn_provider_google.kms_key_ring_iam_member import KmsKeyRingIamMember
+from cdktn_provider_google.kms_key_ring_import_job import KmsKeyRingImportJob
+from cdktn_provider_google.logging_metric import LoggingMetric
+from cdktn_provider_google.logging_project_sink import LoggingProjectSink
+from cdktn_provider_google.monitoring_alert_policy import (
     MonitoringAlertPolicy,
     MonitoringAlertPolicyConditions,
     MonitoringAlertPolicyConditionsConditionPrometheusQueryLanguage,
     MonitoringAlertPolicyConditionsConditionThreshold,
     MonitoringAlertPolicyConditionsConditionThresholdAggregations,
 )
-from cdktn_provider_google.project_iam_audit_config import (  # noqa: E402
+from cdktn_provider_google.project_iam_audit_config import (
     ProjectIamAuditConfig,
     ProjectIamAuditConfigAuditLogConfig,
 )
-from cdktn_provider_google.provider import GoogleProvider  # noqa: E402
-from cdktn_provider_google.storage_bucket import StorageBucket  # noqa: E402
-from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember  # noqa: E402
-from constructs import Construct  # noqa: E402
+from cdktn_provider_google.provider import GoogleProvider
+from cdktn_provider_google.storage_bucket import StorageBucket
+from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
+from constructs import Construct
 
-from keyplane.constructs.gcp.plan import (  # noqa: E402
+from keyplane.constructs.gcp.plan import (
     KMS_SERVICE,
     ROLE_ENCRYPTER_DECRYPTER,
     ROLE_OBJECT_CREATOR,
@@ -58,7 +54,7 @@ from keyplane.constructs.gcp.plan import (  # noqa: E402
     grant_id,
     plan_environment,
 )
-from keyplane.model.environment import Environment  # noqa: E402
+from keyplane.model.environment import Environment
 
 # Log-based metrics of Cloud KMS audit entries are written against the audited
 # resource; the Cloud KMS resource types are listed too so the condition also
