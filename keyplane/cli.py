@@ -19,16 +19,17 @@ from keyplane.output import emit_error
 # command name -> "module:attribute"; the module is imported on first use only.
 COMMANDS: dict[str, str] = {
     "validate": "keyplane.commands.validate:validate",
-    "synth": "keyplane.commands.synth:synth",
-    "rotate": "keyplane.commands.rotate:rotate",
-    "check": "keyplane.commands.check:check",
     "rotation": "keyplane.commands.rotation:rotation",
     "drift": "keyplane.commands.drift:drift",
     "access-review": "keyplane.commands.access_review:access_review",
     "discover": "keyplane.commands.discover:discover",
     "post-apply": "keyplane.commands.post_apply:post_apply",
     "sandbox": "keyplane.commands.sandbox:sandbox",
+    "check": "keyplane.commands.check:check",
+    "synth": "keyplane.commands.synth:synth",
+    "rotate": "keyplane.commands.rotate:rotate",
     "report": "keyplane.commands.report:report",
+    "drill": "keyplane.commands.drill:drill",
 }
 
 

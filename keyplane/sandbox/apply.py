@@ -36,6 +36,9 @@ def apply_state(state: ExpectedState, *, aws_endpoint: str | None, gcp_endpoint:
         done = AwsSandboxWriter(clients).apply(state)
         out.aws = [f"kms key {k}" for k in done.keys] + [f"replica {r}" for r in done.replicas] \
             + [f"alias {a}" for a in done.aliases] + done.other
+        from keyplane.cloud.aws.drill_seed import seed_drills
+
+        out.aws += seed_drills(clients, env)  # restore drills: lock table, data, escrow
     if env.gcp is not None and gcp_endpoint:
         from keyplane.cloud.gcp.client import GcpConfig, build_client
         from keyplane.cloud.gcp.writer import GcpSandboxWriter

@@ -13,7 +13,11 @@ matter to keyplane's checks. The front, on the same port the SDK talks to, adds:
   disconnect) and keys in them, and paginated ListKeys / ListAliases (`Limit`, `Marker`);
 - fault injection by rule: throttling, AccessDenied, expired credentials, a repeated
   NextToken, for one operation, Region or key, always or a number of times;
-- a fixed per-request latency, so concurrency matters against a local server.
+- a fixed per-request latency, so concurrency matters against a local server;
+- for restore drills: KMS cryptographic operations as AWS does them (`kms_crypto`), a
+  `CorruptSignature` fault, AWS Backup jobs and restores (`backup_fake`) and CloudHSM
+  clusters, HSMs and backups (`cloudhsm_fake`), timed by one sandbox clock
+  (`/_keyplane/clock`, `/_keyplane/backup`, `/_keyplane/cloudhsm`).
 
 It is a test bed and a playground, not AWS.
 """
@@ -36,6 +40,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from keyplane.cloud.wiring import SANDBOX_KEY_PREFIX, sandbox_access_key
+from keyplane.sandbox.backup_fake import BackupApiError, BackupFake, SandboxClock
+from keyplane.sandbox.cloudhsm_fake import CloudHsmFake, HsmApiError
+from keyplane.sandbox.kms_crypto import KmsAnswer, KmsCrypto
 
 __all__ = ["AwsEndpoint", "AwsFront", "FaultRule", "sandbox_access_key"]
 
@@ -51,8 +58,9 @@ class FaultRule:
     """Answer matching requests with an error (or a misbehaving page) instead of forwarding.
 
     service/operation/region/account/match: which requests (None = any); `match` is a
-    substring of the request body (e.g. a key id). error: the AWS error code, or
-    `RepeatNextToken` for a list page that hands back the same token forever.
+    substring of the request body (e.g. a key id). error: the AWS error code,
+    `RepeatNextToken` for a list page that hands back the same token forever, or
+    `CorruptSignature` for a KMS Sign answer with one bit of the signature flipped.
     times: how many matching requests to fail (None = all).
     """
 
@@ -130,6 +138,10 @@ class AwsFront:
         self.calls: list[tuple[str, str, str]] = []  # (service, operation, region), for tests
         self.record_calls = False
         self.kms = KmsExtras()
+        self.clock = SandboxClock()
+        self.backup = BackupFake(self.clock)
+        self.cloudhsm = CloudHsmFake(self.clock)
+        self.crypto = KmsCrypto()
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -229,7 +241,8 @@ class AwsFront:
             rule = next((r for r in self.rules if r.matches(call)), None)
             if rule is not None:
                 rule.hits += 1
-        if rule is not None:
+        corrupt = rule is not None and rule.error == "CorruptSignature"
+        if rule is not None and not corrupt:
             if rule.error == "RepeatNextToken":
                 resp = self._repeat_token(call)
             else:
@@ -238,6 +251,9 @@ class AwsFront:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         if call.account:
             headers["x-moto-account-id"] = call.account
+        drill = self._drill_services(call, request, corrupt)
+        if drill is not None:
+            return drill(environ, start_response)
         if call.service == "kms":
             special = self._kms(call, headers)
             if special is not None:
@@ -267,10 +283,57 @@ class AwsFront:
                     self.rules = []
             return Response(json.dumps([{**r.__dict__} for r in self.rules]),
                             content_type="application/json")
+        if what in ("backup", "cloudhsm", "clock"):
+            return self._drill_control(what, request)
         if what == "latency" and request.method == "PUT":
             self.latency_ms = float(json.loads(request.get_data()).get("latency_ms", 0))
             return Response(json.dumps({"latency_ms": self.latency_ms}))
         return Response("not found", status=404)
+
+    def _drill_control(self, what: str, request: Request) -> Response:
+        """GET/PUT `/_keyplane/backup`, `/_keyplane/cloudhsm`; PUT `/_keyplane/clock`
+        with `{"advance": seconds}`."""
+        try:
+            data = json.loads(request.get_data() or b"{}") if request.method == "PUT" else {}
+            if what == "clock":
+                if data.get("advance"):
+                    self.clock.advance(float(data["advance"]))
+                out: Any = {"now": self.clock.now()}
+            elif what == "backup":
+                out = self.backup.configure(data) if data else self.backup.settings()
+            else:
+                out = self.cloudhsm.control(data)
+        except (ValueError, TypeError) as exc:
+            return Response(json.dumps({"error": str(exc)}), status=400)
+        return Response(json.dumps(out), content_type="application/json")
+
+    def _drill_services(self, call: _Call, request: Request, corrupt: bool) -> Response | None:
+        """Answer what the drill fakes implement (CloudHSM, Backup jobs, KMS crypto)."""
+        account = call.account or "123456789012"
+        if call.target and call.target.startswith("BaldrApiService."):
+            try:
+                return self._json(self.cloudhsm.handle(call.operation, account, call.region,
+                                                       call.params))
+            except HsmApiError as exc:
+                return self._error(call, exc.code, exc.message)
+        if call.service == "backup":
+            try:
+                body = json.loads(call.body or b"{}") if call.body else {}
+                out = self.backup.handle(request.method, request.path, dict(request.args.items()),
+                                         account, call.region,
+                                         body if isinstance(body, dict) else {})
+            except BackupApiError as exc:
+                return self._error(call, exc.code, exc.message, exc.status)
+            return None if out is None else Response(json.dumps(out), status=200,
+                                                     content_type="application/json")
+        if call.service == "kms":
+            try:
+                got = self.crypto.handle(call.operation, account, call.region, call.params,
+                                         corrupt=corrupt)
+            except KmsAnswer as exc:
+                return self._error(call, exc.code, exc.message)
+            return None if got is None else self._json(got)
+        return None
 
     def _repeat_token(self, call: _Call) -> Response:
         """A list page that is never the last: the same token again and again."""
@@ -468,6 +531,7 @@ class AwsEndpoint:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="keyplane-sandbox-aws")
         self._thread.start()
+        self.front.backup.endpoint_url = self.url
         return self.url
 
     @property

@@ -6,8 +6,10 @@ IAM policies in memory, for the projects the sandbox hosts, and behaves like
 Cloud KMS where keyplane's checks depend on it: rotation only for symmetric keys,
 versions DESTROY_SCHEDULED for the key's destroy-scheduled duration, paginated
 lists, PERMISSION_DENIED for a project it does not host. Faults (RESOURCE_EXHAUSTED,
-PERMISSION_DENIED, UNAUTHENTICATED, a repeated page token) and a fixed latency can
-be injected by rule.
+PERMISSION_DENIED, UNAUTHENTICATED, a repeated page token, a corrupted signature)
+and a fixed latency can be injected by rule. For restore drills it signs, verifies,
+encrypts, decrypts and computes MACs with real keys held in memory per version
+(`cryptography`), refusing versions that are not ENABLED as Cloud KMS does.
 
 It is a test bed and a playground, not Cloud KMS.
 """
@@ -15,6 +17,8 @@ It is a test bed and a playground, not Cloud KMS.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import os
 import threading
 import time
 from concurrent import futures
@@ -22,6 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.cloud import kms_v1
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.protobuf import timestamp_pb2
@@ -38,8 +45,9 @@ _Purpose = kms_v1.CryptoKey.CryptoKeyPurpose
 class GcpFaultRule:
     """Fail matching calls: method (e.g. `ListCryptoKeys`), `match` substring of the resource.
 
-    code: a grpc.StatusCode name (RESOURCE_EXHAUSTED, PERMISSION_DENIED, UNAUTHENTICATED...)
-    or `RepeatPageToken`. times: how many calls to fail (None = all).
+    code: a grpc.StatusCode name (RESOURCE_EXHAUSTED, PERMISSION_DENIED, UNAUTHENTICATED...),
+    `RepeatPageToken`, or `CorruptSignature` (AsymmetricSign answers with a bit flipped).
+    times: how many calls to fail (None = all).
     """
 
     code: str
@@ -84,6 +92,7 @@ class CloudKmsFake:
         self._keys: dict[str, kms_v1.CryptoKey] = {}
         self._versions: dict[str, list[kms_v1.CryptoKeyVersion]] = {}
         self._policies: dict[str, policy_pb2.Policy] = {}
+        self._material: dict[str, Any] = {}  # version name -> private key / secret bytes
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -319,6 +328,90 @@ class CloudKmsFake:
             key.primary = ver
             return key
 
+    # --- cryptographic operations (restore drills) ------------------------------------------
+
+    def _usable(self, name: str) -> tuple[kms_v1.CryptoKeyVersion, Any]:
+        """The ENABLED version `name` and its material (created on first use)."""
+        key_name, i = self._version(name)
+        with self._lock:
+            ver = self._versions[key_name][i]
+            if ver.state != _State.ENABLED:
+                raise _Abort(grpc.StatusCode.FAILED_PRECONDITION,
+                             f"{name} is not enabled, current state is: {ver.state.name}.")
+            if name not in self._material:
+                self._material[name] = _new_material(ver.algorithm.name)
+            return ver, self._material[name]
+
+    def AsymmetricSign(self, req: kms_v1.AsymmetricSignRequest, repeat: bool) -> Any:
+        ver, priv = self._usable(req.name)
+        alg = ver.algorithm.name
+        digest = req.digest.sha256 or req.digest.sha384 or req.digest.sha512
+        h = _hash_for(alg)
+        if len(digest) != h.digest_size:
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                         f"digest length {len(digest)} does not match {alg}")
+        if alg.startswith("EC_SIGN"):
+            sig = priv.sign(digest, ec.ECDSA(utils.Prehashed(h)))
+        else:
+            sig = priv.sign(digest, _rsa_padding(alg, h), utils.Prehashed(h))
+        return kms_v1.AsymmetricSignResponse(signature=sig, name=req.name)
+
+    def GetPublicKey(self, req: kms_v1.GetPublicKeyRequest, repeat: bool) -> Any:
+        ver, priv = self._usable(req.name)
+        if not hasattr(priv, "public_key"):
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION,
+                         f"{req.name} is not an asymmetric key version")
+        pem = priv.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+        return kms_v1.PublicKey(pem=pem.decode(), algorithm=ver.algorithm, name=req.name,
+                                protection_level=ver.protection_level)
+
+    def _primary(self, name: str) -> str:
+        with self._lock:
+            key = self._keys.get(name)
+        if key is None:
+            raise _Abort(grpc.StatusCode.NOT_FOUND, f"{name} not found")
+        if not key.primary.name:
+            raise _Abort(grpc.StatusCode.FAILED_PRECONDITION, f"{name} has no primary version")
+        return str(key.primary.name)
+
+    def Encrypt(self, req: kms_v1.EncryptRequest, repeat: bool) -> Any:
+        self._project_of(req.name)
+        name = req.name if "/cryptoKeyVersions/" in req.name else self._primary(req.name)
+        _, secret = self._usable(name)
+        nonce = os.urandom(12)
+        ct = AESGCM(secret).encrypt(nonce, req.plaintext, req.additional_authenticated_data or None)
+        num = name.rsplit("/", 1)[1].encode()
+        return kms_v1.EncryptResponse(name=name, ciphertext=bytes([len(num)]) + num + nonce + ct)
+
+    def Decrypt(self, req: kms_v1.DecryptRequest, repeat: bool) -> Any:
+        self._project_of(req.name)
+        blob = req.ciphertext
+        n = blob[0] if blob else 0
+        num = blob[1:1 + n].decode("ascii", "replace")
+        if not num.isdigit():
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid ciphertext")
+        _, secret = self._usable(f"{req.name}/cryptoKeyVersions/{num}")
+        rest = blob[1 + n:]
+        try:
+            pt = AESGCM(secret).decrypt(rest[:12], rest[12:],
+                                        req.additional_authenticated_data or None)
+        except Exception:
+            raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                         "decryption failed: the ciphertext or additional authenticated data "
+                         "is invalid") from None
+        return kms_v1.DecryptResponse(plaintext=pt)
+
+    def MacSign(self, req: kms_v1.MacSignRequest, repeat: bool) -> Any:
+        ver, secret = self._usable(req.name)
+        mac = hmac.new(secret, req.data, ver.algorithm.name.split("_")[-1].lower()).digest()
+        return kms_v1.MacSignResponse(name=req.name, mac=mac)
+
+    def MacVerify(self, req: kms_v1.MacVerifyRequest, repeat: bool) -> Any:
+        ver, secret = self._usable(req.name)
+        mac = hmac.new(secret, req.data, ver.algorithm.name.split("_")[-1].lower()).digest()
+        return kms_v1.MacVerifyResponse(name=req.name, success=hmac.compare_digest(mac, req.mac))
+
     # --- IAMPolicy ------------------------------------------------------------------------
 
     def GetIamPolicy(self, req: iam_policy_pb2.GetIamPolicyRequest, repeat: bool) -> Any:
@@ -361,6 +454,40 @@ _KMS_METHODS: dict[str, tuple[Any, Any]] = {
     "UpdateCryptoKeyPrimaryVersion": (kms_v1.UpdateCryptoKeyPrimaryVersionRequest,
                                       kms_v1.CryptoKey),
 }
+_KMS_METHODS.update({
+    "AsymmetricSign": (kms_v1.AsymmetricSignRequest, kms_v1.AsymmetricSignResponse),
+    "GetPublicKey": (kms_v1.GetPublicKeyRequest, kms_v1.PublicKey),
+    "Encrypt": (kms_v1.EncryptRequest, kms_v1.EncryptResponse),
+    "Decrypt": (kms_v1.DecryptRequest, kms_v1.DecryptResponse),
+    "MacSign": (kms_v1.MacSignRequest, kms_v1.MacSignResponse),
+    "MacVerify": (kms_v1.MacVerifyRequest, kms_v1.MacVerifyResponse),
+})
+
+
+def _hash_for(algorithm: str) -> hashes.HashAlgorithm:
+    return {"SHA256": hashes.SHA256(), "SHA384": hashes.SHA384(),
+            "SHA512": hashes.SHA512()}[algorithm.rsplit("_", 1)[-1]]
+
+
+def _rsa_padding(algorithm: str, h: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
+    if "_PSS_" in algorithm:
+        return padding.PSS(mgf=padding.MGF1(h), salt_length=padding.PSS.DIGEST_LENGTH)
+    return padding.PKCS1v15()
+
+
+def _new_material(algorithm: str) -> Any:
+    """Fresh key material for a version of `algorithm`."""
+    if algorithm.startswith("EC_SIGN_P256") or algorithm == "EC_SIGN_SECP256K1_SHA256":
+        return ec.generate_private_key(ec.SECP256R1() if "P256" in algorithm
+                                       else ec.SECP256K1())
+    if algorithm.startswith("EC_SIGN_P384"):
+        return ec.generate_private_key(ec.SECP384R1())
+    if algorithm.startswith("RSA_"):
+        bits = int(next(p for p in algorithm.split("_") if p.isdigit() and len(p) == 4))
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return os.urandom(32)  # symmetric and HMAC
+
+
 _IAM_METHODS = {"GetIamPolicy": iam_policy_pb2.GetIamPolicyRequest,
                 "SetIamPolicy": iam_policy_pb2.SetIamPolicyRequest}
 
@@ -396,10 +523,14 @@ class GcpEndpoint:
             if fake.latency_ms:
                 time.sleep(fake.latency_ms / 1000.0)
             code, repeat = fake._fault(method, _resource_of(request))
-            if code is not None:
+            if code is not None and code != "CorruptSignature":
                 context.abort(getattr(grpc.StatusCode, code), "injected by the keyplane sandbox")
             try:
-                return getattr(fake, method)(request, repeat)
+                answer = getattr(fake, method)(request, repeat)
+                if code == "CorruptSignature" and method == "AsymmetricSign":
+                    sig = bytes(answer.signature)
+                    answer.signature = sig[:-1] + bytes([sig[-1] ^ 0x01])
+                return answer
             except _Abort as exc:
                 context.abort(exc.code, exc.message)
         return handler

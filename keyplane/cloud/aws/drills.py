@@ -1,0 +1,521 @@
+"""The AWS adapters of restore drills: KMS crypto, AWS Backup, CloudHSM, the lock, escrow.
+
+They implement `keyplane.hooks.drills.ports` with boto3 clients built by the
+composition root (retries explicit in `AwsConfig`: throttling is retried by botocore
+before it becomes a TransientError). Restores act through a second set of clients in
+the drill account; deletions happen only there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from keyplane.cloud.aws.reader import DENIED_CODES, THROTTLING_CODES
+from keyplane.cloud.aws.session import AwsClients
+from keyplane.hooks.drills.errors import DrillSetupError
+from keyplane.hooks.drills.ports import (
+    DeniedError,
+    DrillCallError,
+    Hsm,
+    HsmBackup,
+    HsmCluster,
+    JobStatus,
+    KeyMissingError,
+    KeyStateError,
+    KeyTarget,
+    LockHolder,
+    RecoveryPoint,
+    TransientError,
+)
+from keyplane.model.tags import AWS_TAG_GENERATION, AWS_TAG_KEY
+
+KEY_STATE_CODES = frozenset({"DisabledException", "KMSInvalidStateException",
+                             "KeyUnavailableException", "CustomKeyStoreInvalidStateException"})
+MISSING_CODES = frozenset({"NotFoundException", "ResourceNotFoundException", "NoSuchKey",
+                           "NoSuchBucket", "CloudHsmResourceNotFoundException"})
+TRANSIENT_CODES = THROTTLING_CODES | {"ServiceUnavailable", "ServiceUnavailableException",
+                                      "InternalFailure", "KMSInternalException",
+                                      "DependencyTimeoutException"}
+LOCK_TABLE = "keyplane-drill-locks"
+
+
+def translate(exc: Exception, operation: str) -> DrillCallError:
+    """The drill ports' error for an SDK exception."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "Unknown"))
+        message = str(err.get("Message", ""))[:300]
+        if code in KEY_STATE_CODES:
+            return KeyStateError(operation, code, message)
+        if code in MISSING_CODES:
+            return KeyMissingError(operation, code, message)
+        if code in TRANSIENT_CODES:
+            return TransientError(operation, code, message)
+        if code in DENIED_CODES:
+            return DeniedError(operation, code, message)
+        return DrillCallError(operation, code, message)
+    return TransientError(operation, type(exc).__name__, str(exc)[:300])
+
+
+def _call(operation: str, fn: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation) from None
+
+
+def _account(clients: AwsClients) -> str:
+    ident = _call("GetCallerIdentity", clients.client("sts").get_caller_identity)
+    return str(ident["Account"])
+
+
+def caller_arn(clients: AwsClients) -> str:
+    """The ARN of the identity running the drill (for the evidence)."""
+    return str(_call("GetCallerIdentity", clients.client("sts").get_caller_identity)["Arn"])
+
+
+class AwsKmsDrill:
+    """KMS cryptographic operations in one Region."""
+
+    cloud = "aws"
+
+    def __init__(self, clients: AwsClients, region: str) -> None:
+        self._kms = clients.client("kms", region)
+        self.region = region
+
+    def _target(self, md: dict[str, Any], key_name: str, generation: int | None, current: bool
+                ) -> KeyTarget:
+        mr = md.get("MultiRegionConfiguration") or {}
+        return KeyTarget(key=key_name, generation=generation, ref=md["Arn"],
+                         state=md.get("KeyState", "Unknown"),
+                         spec=md.get("KeySpec", "SYMMETRIC_DEFAULT"), current=current,
+                         region=self.region,
+                         multi_region_primary=(mr.get("PrimaryKey") or {}).get("Arn"))
+
+    def describe(self, ref: str) -> KeyTarget:
+        """DescribeKey by ARN, id or alias."""
+        md = _call("DescribeKey", self._kms.describe_key, KeyId=ref)["KeyMetadata"]
+        return self._target(md, ref, None, True)
+
+    def targets(self, key_name: str, alias: str | None, crypto_key: str | None
+                ) -> list[KeyTarget]:
+        """The key at the alias (current) and the other keys tagged with its name."""
+        current_arn = None
+        md: dict[str, Any] | None = None
+        out: list[KeyTarget] = []
+        if alias:
+            try:
+                md = _call("DescribeKey", self._kms.describe_key, KeyId=alias)["KeyMetadata"]
+                current_arn = md["Arn"]
+            except KeyMissingError:
+                md = None
+        found: list[tuple[int | None, dict[str, Any]]] = []
+        for page in self._kms.get_paginator("list_keys").paginate():
+            for k in page["Keys"]:
+                tags = {t["TagKey"]: t["TagValue"] for p in
+                        self._kms.get_paginator("list_resource_tags").paginate(KeyId=k["KeyId"])
+                        for t in p["Tags"]}
+                if tags.get(AWS_TAG_KEY) != key_name:
+                    continue
+                gen = tags.get(AWS_TAG_GENERATION)
+                kmd = _call("DescribeKey", self._kms.describe_key, KeyId=k["KeyId"])["KeyMetadata"]
+                if kmd.get("KeyState") == "PendingReplicaDeletion" or (
+                        (kmd.get("MultiRegionConfiguration") or {}).get("MultiRegionKeyType")
+                        == "REPLICA"):
+                    continue
+                found.append((int(gen) if gen and gen.isdigit() else None, kmd))
+        for gen, kmd in sorted(found, key=lambda g: -(g[0] or 0)):
+            is_current = kmd["Arn"] == current_arn if current_arn else gen is None or \
+                gen == max((g for g, _ in found if g is not None), default=None)
+            if kmd.get("KeyState") == "PendingDeletion" and not is_current:
+                continue  # a retired generation on its way out: nothing to prove
+            out.append(self._target(kmd, key_name, gen, is_current))
+        if current_arn and not any(t.current for t in out) and md is not None:
+            out.insert(0, self._target(md, key_name, None, True))
+        return sorted(out, key=lambda t: not t.current)
+
+    def sign(self, ref: str, digest: bytes, algorithm: str) -> bytes:
+        """Sign (MessageType DIGEST)."""
+        return bytes(_call("Sign", self._kms.sign, KeyId=ref, Message=digest,
+                           MessageType="DIGEST", SigningAlgorithm=algorithm)["Signature"])
+
+    def verify(self, ref: str, digest: bytes, signature: bytes, algorithm: str) -> bool | None:
+        """Verify; False on KMSInvalidSignatureException."""
+        try:
+            out = self._kms.verify(KeyId=ref, Message=digest, MessageType="DIGEST",
+                                   Signature=signature, SigningAlgorithm=algorithm)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "KMSInvalidSignatureException":
+                return False
+            raise translate(exc, "Verify") from None
+        except BotoCoreError as exc:
+            raise translate(exc, "Verify") from None
+        return bool(out.get("SignatureValid"))
+
+    def public_key(self, ref: str) -> bytes:
+        """GetPublicKey (DER)."""
+        return bytes(_call("GetPublicKey", self._kms.get_public_key, KeyId=ref)["PublicKey"])
+
+    def encrypt(self, ref: str, plaintext: bytes, context: dict[str, str]) -> bytes:
+        """Encrypt with an encryption context."""
+        return bytes(_call("Encrypt", self._kms.encrypt, KeyId=ref, Plaintext=plaintext,
+                           EncryptionContext=context)["CiphertextBlob"])
+
+    def decrypt(self, ref: str, ciphertext: bytes, context: dict[str, str]) -> bytes:
+        """Decrypt with an encryption context (the key named, as AWS recommends)."""
+        return bytes(_call("Decrypt", self._kms.decrypt, KeyId=ref, CiphertextBlob=ciphertext,
+                           EncryptionContext=context)["Plaintext"])
+
+    def generate_mac(self, ref: str, message: bytes, algorithm: str) -> bytes:
+        """GenerateMac."""
+        return bytes(_call("GenerateMac", self._kms.generate_mac, KeyId=ref, Message=message,
+                           MacAlgorithm=algorithm)["Mac"])
+
+    def verify_mac(self, ref: str, message: bytes, mac: bytes, algorithm: str) -> bool:
+        """VerifyMac; False on KMSInvalidMacException."""
+        try:
+            out = self._kms.verify_mac(KeyId=ref, Message=message, Mac=mac,
+                                       MacAlgorithm=algorithm)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "KMSInvalidMacException":
+                return False
+            raise translate(exc, "VerifyMac") from None
+        return bool(out.get("MacValid"))
+
+
+def _item_name(item: dict[str, Any], keys: list[str]) -> str:
+    return "#".join(str(next(iter(item[k].values()))) for k in keys if k in item)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class AwsBackupDrill:
+    """AWS Backup jobs in the environment's account, restores in the drill account."""
+
+    def __init__(self, source: AwsClients, drill: AwsClients, region: str) -> None:
+        self._src = source
+        self._drill = drill
+        self.region = region
+
+    def account_id(self) -> str:
+        """The environment's account (STS)."""
+        return _account(self._src)
+
+    def drill_account_id(self) -> str:
+        """The drill account (STS of the drill credentials)."""
+        return _account(self._drill)
+
+    def _clients(self, drill: bool) -> AwsClients:
+        return self._drill if drill else self._src
+
+    def snapshot(self, resource_arn: str, *, drill: bool = False) -> dict[str, str]:
+        """SHA-256 per item (DynamoDB: key attributes name the item) or per object (S3)."""
+        c = self._clients(drill)
+        out: dict[str, str] = {}
+        if resource_arn.startswith("arn:aws:dynamodb:"):
+            table = resource_arn.split(":table/", 1)[1]
+            ddb = c.client("dynamodb", resource_arn.split(":")[3])
+            schema = _call("DescribeTable", ddb.describe_table, TableName=table)["Table"]
+            keys = [k["AttributeName"] for k in schema["KeySchema"]]
+            try:
+                for page in ddb.get_paginator("scan").paginate(TableName=table,
+                                                               ConsistentRead=True):
+                    for item in page.get("Items", []):
+                        out[_item_name(item, keys)] = _digest(item)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, "Scan") from None
+            return out
+        bucket = resource_arn.split(":::", 1)[1]
+        s3 = c.client("s3", self.region)
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for o in page.get("Contents", []):
+                    body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+                    out[o["Key"]] = hashlib.sha256(body).hexdigest()
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "ListObjectsV2") from None
+        return out
+
+    def write_canary(self, resource_arn: str, name: str, body: str) -> None:
+        """A canary item (pk = name) or object (key = name)."""
+        if resource_arn.startswith("arn:aws:dynamodb:"):
+            table = resource_arn.split(":table/", 1)[1]
+            ddb = self._src.client("dynamodb", resource_arn.split(":")[3])
+            schema = _call("DescribeTable", ddb.describe_table, TableName=table)["Table"]
+            item = {k["AttributeName"]: {"S": name} for k in schema["KeySchema"]}
+            item["keyplane_canary"] = {"S": body}
+            _call("PutItem", ddb.put_item, TableName=table, Item=item)
+            return
+        _call("PutObject", self._src.client("s3", self.region).put_object,
+              Bucket=resource_arn.split(":::", 1)[1], Key=name, Body=body.encode())
+
+    def start_backup(self, *, vault: str, resource_arn: str, role_arn: str,
+                     tags: dict[str, str]) -> str:
+        """StartBackupJob with the run's tags on the recovery point."""
+        out = _call("StartBackupJob", self._src.client("backup", self.region).start_backup_job,
+                    BackupVaultName=vault, ResourceArn=resource_arn, IamRoleArn=role_arn,
+                    RecoveryPointTags=tags)
+        return str(out["BackupJobId"])
+
+    @staticmethod
+    def _ts(v: Any) -> float | None:
+        return v.timestamp() if hasattr(v, "timestamp") else (float(v) if v else None)
+
+    def backup_job(self, job_id: str) -> JobStatus:
+        """DescribeBackupJob."""
+        d = _call("DescribeBackupJob", self._src.client("backup", self.region).describe_backup_job,
+                  BackupJobId=job_id)
+        return JobStatus(job_id=job_id, state=d.get("State", "UNKNOWN"),
+                         message=d.get("StatusMessage", ""),
+                         recovery_point_arn=d.get("RecoveryPointArn"),
+                         created_at=self._ts(d.get("CreationDate")),
+                         completed_at=self._ts(d.get("CompletionDate")))
+
+    def latest_recovery_point(self, *, vault: str, resource_arn: str) -> RecoveryPoint | None:
+        """ListRecoveryPointsByBackupVault, newest COMPLETED."""
+        backup = self._src.client("backup", self.region)
+        points = []
+        try:
+            for page in backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
+                    BackupVaultName=vault, ByResourceArn=resource_arn):
+                points += [p for p in page.get("RecoveryPoints", [])
+                           if p.get("Status") == "COMPLETED"]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "ListRecoveryPointsByBackupVault") from None
+        if not points:
+            return None
+        p = max(points, key=lambda p: self._ts(p.get("CreationDate")) or 0.0)
+        return RecoveryPoint(arn=p["RecoveryPointArn"], resource_arn=p["ResourceArn"],
+                             resource_type=p.get("ResourceType", ""),
+                             created_at=self._ts(p.get("CreationDate")) or 0.0)
+
+    def start_restore(self, *, recovery_point_arn: str, resource_type: str, target_name: str,
+                      role_arn: str) -> str:
+        """StartRestoreJob in the drill account into a new table or bucket."""
+        metadata = ({"targetTableName": target_name} if resource_type == "DynamoDB"
+                    else {"DestinationBucketName": target_name, "NewBucket": "true"})
+        out = _call("StartRestoreJob", self._drill.client("backup", self.region).start_restore_job,
+                    RecoveryPointArn=recovery_point_arn, Metadata=metadata, IamRoleArn=role_arn,
+                    ResourceType=resource_type)
+        return str(out["RestoreJobId"])
+
+    def restore_job(self, job_id: str) -> JobStatus:
+        """DescribeRestoreJob (drill account)."""
+        d = _call("DescribeRestoreJob",
+                  self._drill.client("backup", self.region).describe_restore_job,
+                  RestoreJobId=job_id)
+        return JobStatus(job_id=job_id, state=d.get("Status", "UNKNOWN"),
+                         message=d.get("StatusMessage", ""),
+                         recovery_point_arn=d.get("RecoveryPointArn"),
+                         created_resource_arn=d.get("CreatedResourceArn"),
+                         created_at=self._ts(d.get("CreationDate")),
+                         completed_at=self._ts(d.get("CompletionDate")),
+                         recovery_point_created_at=self._ts(d.get("RecoveryPointCreationDate")))
+
+    def put_validation(self, job_id: str, status: str, message: str) -> None:
+        """PutRestoreValidationResult."""
+        _call("PutRestoreValidationResult",
+              self._drill.client("backup", self.region).put_restore_validation_result,
+              RestoreJobId=job_id, ValidationStatus=status, ValidationStatusMessage=message[:300])
+
+    def tags(self, resource_arn: str) -> dict[str, str] | None:
+        """Tags of a restored table (ListTagsOfResource) or bucket (GetBucketTagging)."""
+        try:
+            if resource_arn.startswith("arn:aws:dynamodb:"):
+                ddb = self._drill.client("dynamodb", resource_arn.split(":")[3])
+                tags = ddb.list_tags_of_resource(ResourceArn=resource_arn).get("Tags", [])
+                return {t["Key"]: t["Value"] for t in tags}
+            s3 = self._drill.client("s3", self.region)
+            try:
+                got = s3.get_bucket_tagging(Bucket=resource_arn.split(":::", 1)[1])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "NoSuchTagSet":
+                    return {}
+                raise
+            return {t["Key"]: t["Value"] for t in got.get("TagSet", [])}
+        except ClientError as exc:
+            err = translate(exc, "ListTags")
+            if isinstance(err, KeyMissingError):
+                return None
+            raise err from None
+        except BotoCoreError as exc:
+            raise translate(exc, "ListTags") from None
+
+    def tag(self, resource_arn: str, tags: dict[str, str]) -> None:
+        """Tag a restored table or bucket."""
+        if resource_arn.startswith("arn:aws:dynamodb:"):
+            ddb = self._drill.client("dynamodb", resource_arn.split(":")[3])
+            _call("TagResource", ddb.tag_resource, ResourceArn=resource_arn,
+                  Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
+            return
+        s3 = self._drill.client("s3", self.region)
+        merged = {**(self.tags(resource_arn) or {}), **tags}
+        _call("PutBucketTagging", s3.put_bucket_tagging, Bucket=resource_arn.split(":::", 1)[1],
+              Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(merged.items())]})
+
+    def delete(self, resource_arn: str) -> None:
+        """Delete a restored table or bucket (with its objects) in the drill account."""
+        if resource_arn.startswith("arn:aws:dynamodb:"):
+            ddb = self._drill.client("dynamodb", resource_arn.split(":")[3])
+            _call("DeleteTable", ddb.delete_table, TableName=resource_arn.split(":table/", 1)[1])
+            return
+        bucket = resource_arn.split(":::", 1)[1]
+        s3 = self._drill.client("s3", self.region)
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+            s3.delete_bucket(Bucket=bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "DeleteBucket") from None
+
+
+class AwsCloudHsmDrill:
+    """CloudHSM in the environment's account (cluster, backups) and the drill account."""
+
+    def __init__(self, source: AwsClients, drill: AwsClients, region: str) -> None:
+        self._src = source.client("cloudhsmv2", region)
+        self._drill = drill.client("cloudhsmv2", region)
+        self._src_clients = source
+        self._drill_clients = drill
+
+    def account_id(self) -> str:
+        """The environment's account."""
+        return _account(self._src_clients)
+
+    def drill_account_id(self) -> str:
+        """The drill account."""
+        return _account(self._drill_clients)
+
+    @staticmethod
+    def _cluster(c: dict[str, Any]) -> HsmCluster:
+        days = (c.get("BackupRetentionPolicy") or {}).get("Value")
+        return HsmCluster(
+            cluster_id=c["ClusterId"], state=c.get("State", ""),
+            backup_retention_in_days=int(days) if str(days or "").isdigit() else None,
+            hsms=tuple(Hsm(hsm_id=h["HsmId"], availability_zone=h.get("AvailabilityZone", ""),
+                           state=h.get("State", "")) for h in c.get("Hsms") or []),
+            tags={t["Key"]: t["Value"] for t in c.get("TagList") or []})
+
+    def clusters(self) -> list[HsmCluster]:
+        """DescribeClusters (source)."""
+        out = []
+        try:
+            for page in self._src.get_paginator("describe_clusters").paginate():
+                out += [self._cluster(c) for c in page.get("Clusters", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "DescribeClusters") from None
+        return out
+
+    def backups(self) -> list[HsmBackup]:
+        """DescribeBackups (source), newest first."""
+        out = []
+        try:
+            for page in self._src.get_paginator("describe_backups").paginate(SortAscending=False):
+                for b in page.get("Backups", []):
+                    ts = b.get("CreateTimestamp")
+                    out.append(HsmBackup(backup_id=b["BackupId"],
+                                         cluster_id=b.get("SourceCluster") or b.get("ClusterId", ""),
+                                         state=b.get("BackupState", ""),
+                                         created_at=ts.timestamp() if hasattr(ts, "timestamp")
+                                         else 0.0))
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "DescribeBackups") from None
+        return sorted(out, key=lambda b: -b.created_at)
+
+    def restore_cluster(self, *, backup_id: str, subnet_ids: list[str],
+                        tags: dict[str, str]) -> str:
+        """CreateCluster from a backup (drill account), tagged."""
+        out = _call("CreateCluster", self._drill.create_cluster, HsmType="hsm2m.medium",
+                    SourceBackupId=backup_id, SubnetIds=subnet_ids,
+                    TagList=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
+        return str(out["Cluster"]["ClusterId"])
+
+    def cluster(self, cluster_id: str) -> HsmCluster | None:
+        """DescribeClusters filtered by id (drill account)."""
+        got = _call("DescribeClusters", self._drill.describe_clusters,
+                    Filters={"clusterIds": [cluster_id]}).get("Clusters", [])
+        return self._cluster(got[0]) if got else None
+
+    def create_hsm(self, cluster_id: str, availability_zone: str) -> str:
+        """CreateHsm (drill account)."""
+        out = _call("CreateHsm", self._drill.create_hsm, ClusterId=cluster_id,
+                    AvailabilityZone=availability_zone)
+        return str(out["Hsm"]["HsmId"])
+
+    def delete_hsm(self, cluster_id: str, hsm_id: str) -> None:
+        """DeleteHsm (drill account)."""
+        _call("DeleteHsm", self._drill.delete_hsm, ClusterId=cluster_id, HsmId=hsm_id)
+
+    def delete_cluster(self, cluster_id: str) -> None:
+        """DeleteCluster (drill account)."""
+        _call("DeleteCluster", self._drill.delete_cluster, ClusterId=cluster_id)
+
+
+class DynamoDbLock:
+    """Drill locks as items of a DynamoDB table, taken with a conditional put."""
+
+    def __init__(self, clients: AwsClients, region: str, table: str = LOCK_TABLE) -> None:
+        self._ddb = clients.client("dynamodb", region)
+        self.table = table
+
+    def acquire(self, name: str, owner: str, *, now: float, expires_at: float
+                ) -> LockHolder | None:
+        """Put the lock item unless another owner holds an unexpired one."""
+        try:
+            self._ddb.put_item(
+                TableName=self.table,
+                Item={"lock": {"S": name}, "owner": {"S": owner},
+                      "expires_at": {"N": repr(expires_at)}},
+                ConditionExpression="attribute_not_exists(#l) OR expires_at < :now",
+                ExpressionAttributeNames={"#l": "lock"},
+                ExpressionAttributeValues={":now": {"N": repr(now)}})
+            return None
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ResourceNotFoundException":
+                raise DrillSetupError(f"lock table {self.table} does not exist; create it "
+                                      "(partition key `lock`, string) or run `keyplane sandbox "
+                                      "apply` in the sandbox") from None
+            if code != "ConditionalCheckFailedException":
+                raise translate(exc, "PutItem") from None
+        got = _call("GetItem", self._ddb.get_item, TableName=self.table,
+                    Key={"lock": {"S": name}}, ConsistentRead=True).get("Item") or {}
+        return LockHolder(owner=got.get("owner", {}).get("S", "unknown"),
+                          expires_at=float(got.get("expires_at", {}).get("N", expires_at)))
+
+    def release(self, name: str, owner: str) -> None:
+        """Delete the lock item if `owner` still holds it."""
+        try:
+            self._ddb.delete_item(TableName=self.table, Key={"lock": {"S": name}},
+                                  ConditionExpression="#o = :me",
+                                  ExpressionAttributeNames={"#o": "owner"},
+                                  ExpressionAttributeValues={":me": {"S": owner}})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise translate(exc, "DeleteItem") from None
+
+
+class S3Escrow:
+    """Fetches escrow envelopes from S3 into memory."""
+
+    def __init__(self, clients: AwsClients, region: str) -> None:
+        self._s3 = clients.client("s3", region)
+
+    def fetch(self, location: str) -> bytes:
+        """GetObject of an s3:// URI."""
+        u = urlparse(location)
+        if u.scheme != "s3":
+            raise DrillCallError("GetObject", "UnsupportedLocation",
+                                 f"escrow location must be s3://, got {location}")
+        body = _call("GetObject", self._s3.get_object, Bucket=u.netloc,
+                     Key=u.path.lstrip("/"))["Body"]
+        return bytes(body.read())

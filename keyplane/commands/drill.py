@@ -1,0 +1,237 @@
+"""`keyplane drill ENV`: restore drills on the tier's schedule, with evidence; `--history` lists them.
+
+The composition root of the drills: it loads the inventory, builds the boto3 /
+google-cloud-kms adapters (environment account, drill account, Regions), the lock,
+the journal, the evidence store and the audit log, and hands them to
+`keyplane.hooks.drills.runner`. Exit 0 all passed, 1 a drill failed, 2 bad input or
+setup (incl. audit or evidence not writable: fail closed), 3 incomplete (timed out,
+transient, already running).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from keyplane.commands.post_apply import common_options
+from keyplane.errors import UsageError
+from keyplane.hooks.drills.waiter import Timing
+from keyplane.model.loader import environment_files, load_estate, resolve_targets
+from keyplane.output import deliver, set_format
+
+
+def timing() -> Timing:
+    """The run's clock and sleep (tests replace this function; nothing else does)."""
+    return Timing()
+
+
+def _evidence(env: Any, aws_clients: Any) -> tuple[Any, Any, Path | None]:
+    """(evidence store, journal store, local evidence dir or None)."""
+    from keyplane.audit.evidence import LocalEvidenceStore
+    from keyplane.hooks.drills.journal import LocalJournalStore
+
+    location = env.evidence_location or f"./evidence/{env.name}"
+    if location.startswith("s3://"):
+        if aws_clients is None:
+            raise UsageError(f"evidence location {location} needs an environment with an aws "
+                             "section")
+        from keyplane.cloud.aws.evidence import S3EvidenceStore, S3JournalStore
+
+        s3 = aws_clients.client("s3", env.aws.region)
+        return S3EvidenceStore(s3, location), S3JournalStore(s3, location), None
+    root = Path(location)
+    return LocalEvidenceStore(root), LocalJournalStore(root / ".journal"), root
+
+
+def _aws_clients(env: Any, account: str, *, profile: str | None, endpoint_url: str | None,
+                 retry_mode: str, max_attempts: int) -> Any:
+    from keyplane.cloud.aws.session import AwsClients, AwsConfig
+    from keyplane.cloud.wiring import SANDBOX_SECRET, is_loopback, sandbox_access_key
+
+    creds: dict[str, str] = {}
+    if is_loopback(endpoint_url) and not profile and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        creds = {"access_key_id": sandbox_access_key(account),
+                 "secret_access_key": SANDBOX_SECRET}
+    return AwsClients(AwsConfig(region=env.aws.region, profile=profile,
+                                endpoint_url=endpoint_url, retry_mode=retry_mode,
+                                max_attempts=max_attempts, **creds))
+
+
+def _history(env: Any, fmt: str, output: Path | None, aws: Any) -> None:
+    from keyplane.hooks.drills.render import render
+
+    store, _, _ = _evidence(env, aws)
+    results = store.history(env.name)
+    deliver(render(fmt, results, title=f"keyplane drill history {env.name} "
+                                       f"({len(results)} result(s))",
+                   data={"environment": env.name, "results": [r.to_dict() for r in results]}),
+            output)
+
+
+@click.command("drill")
+@common_options
+@click.option("--key", "key_name", help="Drill one key (default: every key of the environment).")
+@click.option("--tier", type=click.Choice(["ca", "production", "non-production", "ephemeral"]),
+              help="Drill the keys of one tier.")
+@click.option("--kind", "kinds", multiple=True,
+              type=click.Choice(["sign-canary", "replica", "cloudhsm", "backup", "escrow"]),
+              help="Run only these drills (repeatable; default: what the tier schedules).")
+@click.option("--history", is_flag=True, help="List past results from the evidence store.")
+@click.option("--drill-profile", help="AWS profile of the drill account (restores land there).")
+@click.option("--drill-subnet", "drill_subnets", multiple=True,
+              help="Subnet of the drill account for a restored CloudHSM cluster (repeatable; "
+                   "default: the inventory's HSM subnets).")
+@click.option("--checks-only", is_flag=True,
+              help="CloudHSM: check the backups, do not restore a cluster.")
+@click.option("--deadline-scale", type=click.FloatRange(0.0001, 1.0), default=1.0,
+              show_default=True, help="Scale deadlines and polls (tests and demos only).")
+def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
+          regions: tuple[str, ...], profile: str | None, endpoint_url: str | None,
+          gcp_endpoint: str | None, gcp_project: str | None, use_sandbox: bool,
+          concurrency: int, max_attempts: int, retry_mode: str, synth_dir: Path,
+          resume: Path | None, audit_log: Path, audit_cloudwatch_log_group: str | None,
+          audit_cloud_logging_log: str | None, key_name: str | None, tier: str | None,
+          kinds: tuple[str, ...], history: bool, drill_profile: str | None,
+          drill_subnets: tuple[str, ...], checks_only: bool, deadline_scale: float) -> None:
+    """Run ENV's restore drills and record the evidence (or list it with --history).
+
+    Without --kind, runs what the tier table schedules for the selected keys: ca ->
+    cloudhsm + sign-canary; production -> sign-canary + replica + backup;
+    non-production -> sign-canary (+ escrow for imported keys); ephemeral -> none.
+    Exit 0 all passed, 1 a drill failed, 2 bad input or setup, 3 incomplete.
+    """
+    set_format(fmt)
+    if resume is not None:
+        raise UsageError("--resume does not apply to keyplane drill (drills are never resumed; "
+                         "the journal adopts what a killed run left)")
+    if key_name and tier:
+        raise UsageError(f"--key and --tier select keys in two ways; give one, got --key "
+                         f"{key_name} and --tier {tier}")
+    files = resolve_targets([env], environments_dir)
+    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
+    environment = load_estate(files, isolation_scope=scope).environments[0]
+    if use_sandbox:
+        from keyplane.sandbox.state import SandboxState, state_path
+
+        sb = SandboxState.read(state_path())
+        endpoint_url = endpoint_url or sb.aws_endpoint
+        gcp_endpoint = gcp_endpoint or sb.gcp_endpoint
+    aws = None
+    if environment.aws is not None:
+        aws = _aws_clients(environment, environment.aws.account_id, profile=profile,
+                           endpoint_url=endpoint_url, retry_mode=retry_mode,
+                           max_attempts=max_attempts)
+    if history:
+        _history(environment, fmt, output, aws)
+        return
+    from keyplane.hooks.drills.runner import plan
+
+    planned = plan(environment, key=key_name, tier=tier, kinds=kinds)
+    report = _run(environment, planned, aws=aws, fmt=fmt, endpoint_url=endpoint_url,
+                  gcp_endpoint=gcp_endpoint, gcp_project=gcp_project, profile=profile,
+                  drill_profile=drill_profile, retry_mode=retry_mode,
+                  max_attempts=max_attempts, audit_log=audit_log,
+                  audit_cloudwatch_log_group=audit_cloudwatch_log_group,
+                  audit_cloud_logging_log=audit_cloud_logging_log,
+                  drill_subnets=drill_subnets, checks_only=checks_only,
+                  deadline_scale=deadline_scale)
+    from keyplane.hooks.drills.render import render
+
+    title = (f"keyplane drill {environment.name} (run {report.run_id}, "
+             f"{report.identity})")
+    deliver(render(fmt, report.results, title=title, data=report.to_dict(),
+                   notes=report.already_running), output)
+    for msg in report.already_running:
+        click.echo(f"keyplane: {msg}", err=True)
+    sys.exit(report.exit_code)
+
+
+def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
+         endpoint_url: str | None, gcp_endpoint: str | None, gcp_project: str | None,
+         profile: str | None, drill_profile: str | None, retry_mode: str, max_attempts: int,
+         audit_log: Path, audit_cloudwatch_log_group: str | None,
+         audit_cloud_logging_log: str | None, drill_subnets: tuple[str, ...],
+         checks_only: bool, deadline_scale: float) -> Any:
+    """Wire the adapters and run."""
+    from keyplane.audit.events import new_run_id
+    from keyplane.audit.wiring import build_audit_log
+    from keyplane.hooks.drills.backup import BackupSettings
+    from keyplane.hooks.drills.base import DrillContext
+    from keyplane.hooks.drills.lock import FileLock
+    from keyplane.hooks.drills.runner import DrillPorts, run
+    from keyplane.model.specs import Cloud
+
+    env = environment
+    t = timing()
+    evidence, journal_store, local_root = _evidence(env, aws)
+    identity = None
+    ports = DrillPorts(lock=FileLock((local_root or Path(".keyplane")) / ".locks"),
+                       cloudhsm_full=not checks_only)
+    kms_cache: dict[tuple[Cloud, str | None], Any] = {}
+    gcp_kms: Any = None
+    if aws is not None:
+        from keyplane.cloud.aws.drills import (
+            AwsBackupDrill,
+            AwsCloudHsmDrill,
+            DynamoDbLock,
+            S3Escrow,
+            caller_arn,
+        )
+
+        identity = caller_arn(aws)
+        region = env.aws.region
+        drill_account = env.aws.backup.drill_account_id if env.aws.backup else None
+        drill_aws = _aws_clients(env, drill_account or env.aws.account_id,
+                                 profile=drill_profile or profile, endpoint_url=endpoint_url,
+                                 retry_mode=retry_mode, max_attempts=max_attempts)
+        ports.lock = DynamoDbLock(aws, region)
+        ports.backup = AwsBackupDrill(aws, drill_aws, region)
+        ports.cloudhsm = AwsCloudHsmDrill(aws, drill_aws, region)
+        ports.escrow = S3Escrow(aws, region)
+        ports.backup_settings = BackupSettings(
+            vault=f"keyplane-{env.name}",
+            # the role the backup constructs create (keyplane.constructs.aws.iam)
+            backup_role_arn=f"arn:aws:iam::{env.aws.account_id}:role/"
+                            f"keyplane-{env.name}-backup-service",
+            restore_role_arn=f"arn:aws:iam::{drill_account or env.aws.account_id}:role/"
+                             f"keyplane-{env.name}-backup-service")
+    if env.gcp is not None:
+        from keyplane.cloud.gcp.client import GcpConfig, build_client
+        from keyplane.cloud.gcp.drills import GcpKmsDrill
+        from keyplane.hooks.expected import from_inventory
+
+        config = GcpConfig(project=gcp_project or env.gcp.project_id, endpoint=gcp_endpoint)
+        gcp_kms = GcpKmsDrill(build_client(config), config)
+        names = {k.key.name: k.name for k in from_inventory(env).gcp_keys}
+        ports.gcp_crypto_key = lambda k: names.get(k.name)
+
+    def kms(cloud: Cloud, region: str | None) -> Any:
+        if cloud is Cloud.GCP:
+            if gcp_kms is None:
+                raise UsageError(f"environment {env.name} has no gcp section")
+            return gcp_kms
+        if (cloud, region) not in kms_cache:
+            from keyplane.cloud.aws.drills import AwsKmsDrill
+
+            kms_cache[(cloud, region)] = AwsKmsDrill(aws, region or env.aws.region)
+        return kms_cache[(cloud, region)]
+
+    ports.kms = kms
+    audit = build_audit_log(command="drill", audit_log=audit_log,
+                            audit_cloudwatch_log_group=audit_cloudwatch_log_group,
+                            audit_cloud_logging_log=audit_cloud_logging_log,
+                            logs_client=(lambda: aws.client("logs", env.aws.region))
+                            if aws is not None else None,
+                            gcp_endpoint=gcp_endpoint, actor=identity)
+    import datetime as dt
+
+    run_id = new_run_id(dt.datetime.fromtimestamp(t.clock(), tz=dt.UTC))
+    audit.run_id = run_id
+    ctx = DrillContext(env=env, run_id=run_id, identity=identity or audit.actor, audit=audit,
+                       journal_store=journal_store, timing=t, deadline_scale=deadline_scale,
+                       history=lambda: evidence.history(env.name), drill_subnets=drill_subnets)
+    return run(ctx, planned, ports, evidence)

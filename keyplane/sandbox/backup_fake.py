@@ -1,0 +1,424 @@
+"""AWS Backup jobs and restores for the sandbox (moto implements vaults, not jobs).
+
+Served by the AWS front on the same port, in AWS Backup's own REST-JSON shapes,
+so boto3 talks to it unchanged. It keeps what matters to a restore drill:
+
+- backup jobs that snapshot a DynamoDB table or an S3 bucket (read through the
+  front as the resource's account) into a recovery point of a vault;
+- restore jobs that move CREATED/PENDING -> RUNNING -> COMPLETED (or FAILED,
+  ABORTED) by the sandbox clock, and on completion create the restored table or
+  bucket in the caller's account, under the name given in the restore metadata;
+- faults set through `/_keyplane/backup`: a job that fails, a restore that never
+  completes, restored data that is altered or partial;
+- PutRestoreValidationResult, kept on the restore job.
+
+It is a test bed and a playground, not AWS Backup.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+RESTORE_FAULTS = ("fail", "never", "altered", "partial")
+BACKUP_FAULTS = ("fail", "never")
+
+
+class SandboxClock:
+    """Wall time plus an offset that tests (or the control endpoint) move forward."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        """Seconds since the epoch, as the sandbox sees them."""
+        with self._lock:
+            return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox's time forward (never back)."""
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        with self._lock:
+            self._offset += seconds
+
+
+class BackupApiError(Exception):
+    """An AWS Backup error answer: code, message, HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class RecoveryPoint:
+    """A snapshot of one resource, kept in memory."""
+
+    arn: str
+    vault: str
+    account: str
+    region: str
+    resource_arn: str
+    resource_type: str  # DynamoDB | S3
+    created: float
+    data: dict[str, Any]  # DynamoDB: {"schema": ..., "items": [...]}; S3: {"objects": {k: bytes}}
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BackupJob:
+    """One backup job and where it is."""
+
+    id: str
+    account: str
+    region: str
+    vault: str
+    resource_arn: str
+    created: float
+    seconds: float
+    fault: str | None
+    tags: dict[str, str]
+    state: str = "CREATED"
+    recovery_point_arn: str | None = None
+    message: str = ""
+
+
+@dataclass
+class RestoreJob:
+    """One restore job and where it is."""
+
+    id: str
+    account: str
+    region: str
+    recovery_point_arn: str
+    metadata: dict[str, str]
+    created: float
+    seconds: float
+    fault: str | None
+    state: str = "PENDING"
+    created_resource_arn: str | None = None
+    completed: float | None = None
+    message: str = ""
+    validation_status: str | None = None
+    validation_message: str | None = None
+
+
+def resource_type_of(arn: str) -> str:
+    """`DynamoDB` or `S3` from a resource ARN; BackupApiError for anything else."""
+    if arn.startswith("arn:aws:dynamodb:") and ":table/" in arn:
+        return "DynamoDB"
+    if arn.startswith("arn:aws:s3:::"):
+        return "S3"
+    raise BackupApiError("InvalidParameterValueException",
+                         f"resource type of {arn} is not supported by the sandbox "
+                         "(dynamodb tables and s3 buckets)")
+
+
+class BackupFake:
+    """AWS Backup's job and restore operations over the sandbox's S3 and DynamoDB."""
+
+    def __init__(self, clock: SandboxClock) -> None:
+        self.clock = clock
+        self.endpoint_url: str | None = None  # the front's URL, to read and write resources
+        self.backup_seconds = 2.0  # sandbox seconds a backup job takes
+        self.restore_seconds = 3.0
+        self.backup_fault: str | None = None
+        self.restore_fault: str | None = None
+        self._lock = threading.RLock()
+        self.recovery_points: dict[str, RecoveryPoint] = {}
+        self.backup_jobs: dict[str, BackupJob] = {}
+        self.restore_jobs: dict[str, RestoreJob] = {}
+
+    # --- control ------------------------------------------------------------------------------
+
+    def configure(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Set delays and faults: backup_seconds, restore_seconds, backup_fault, restore_fault."""
+        allowed = {"backup_seconds", "restore_seconds", "backup_fault", "restore_fault"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown backup settings: {', '.join(unknown)}")
+        if data.get("restore_fault") not in (None, *RESTORE_FAULTS):
+            raise ValueError(f"restore_fault must be one of {', '.join(RESTORE_FAULTS)}, "
+                             f"got {data['restore_fault']}")
+        if data.get("backup_fault") not in (None, *BACKUP_FAULTS):
+            raise ValueError(f"backup_fault must be one of {', '.join(BACKUP_FAULTS)}, "
+                             f"got {data['backup_fault']}")
+        with self._lock:
+            for k, v in data.items():
+                setattr(self, k, float(v) if k.endswith("seconds") else v)
+            return self.settings()
+
+    def settings(self) -> dict[str, Any]:
+        """The current delays and faults."""
+        return {"backup_seconds": self.backup_seconds, "restore_seconds": self.restore_seconds,
+                "backup_fault": self.backup_fault, "restore_fault": self.restore_fault}
+
+    # --- resources, read and written through the front as their account -------------------------
+
+    def _client(self, service: str, account: str, region: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
+
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url,
+                            aws_access_key_id=sandbox_access_key(account),
+                            aws_secret_access_key=SANDBOX_SECRET,
+                            config=Config(retries={"mode": "standard", "max_attempts": 2}))
+
+    def _snapshot(self, arn: str, account: str, region: str) -> dict[str, Any]:
+        if resource_type_of(arn) == "DynamoDB":
+            table = arn.split(":table/", 1)[1]
+            ddb = self._client("dynamodb", account, arn.split(":")[3] or region)
+            desc = ddb.describe_table(TableName=table)["Table"]
+            items: list[dict[str, Any]] = []
+            for page in ddb.get_paginator("scan").paginate(TableName=table):
+                items += page.get("Items", [])
+            return {"schema": {"KeySchema": desc["KeySchema"],
+                               "AttributeDefinitions": desc["AttributeDefinitions"]},
+                    "items": items}
+        bucket = arn.split(":::", 1)[1]
+        s3 = self._client("s3", account, region)
+        objects: dict[str, bytes] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for o in page.get("Contents", []):
+                objects[o["Key"]] = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+        return {"objects": objects}
+
+    def _materialize(self, job: RestoreJob, rp: RecoveryPoint) -> str:
+        """Create the restored resource in the job's account; its ARN."""
+        fault = job.fault
+        if rp.resource_type == "DynamoDB":
+            name = job.metadata.get("targetTableName") or f"restored-{job.id[:8]}"
+            ddb = self._client("dynamodb", job.account, job.region)
+            ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **rp.data["schema"])
+            items = [dict(i) for i in rp.data["items"]]
+            items = self._damage_items(items, fault)
+            for item in items:
+                ddb.put_item(TableName=name, Item=item)
+            return f"arn:aws:dynamodb:{job.region}:{job.account}:table/{name}"
+        name = job.metadata.get("DestinationBucketName") or f"restored-{job.id[:8]}"
+        s3 = self._client("s3", job.account, job.region)
+        kwargs = {} if job.region == "us-east-1" else {
+            "CreateBucketConfiguration": {"LocationConstraint": job.region}}
+        s3.create_bucket(Bucket=name, **kwargs)
+        objects = dict(rp.data["objects"])
+        if objects and fault == "partial":
+            objects.pop(sorted(objects)[-1])
+        elif objects and fault == "altered":
+            k = sorted(objects)[0]
+            objects[k] = objects[k] + b" (altered by the sandbox)"
+        for k, body in objects.items():
+            s3.put_object(Bucket=name, Key=k, Body=body)
+        return f"arn:aws:s3:::{name}"
+
+    @staticmethod
+    def _damage_items(items: list[dict[str, Any]], fault: str | None) -> list[dict[str, Any]]:
+        if not items:
+            return items
+        if fault == "partial":
+            return items[:-1]
+        if fault == "altered":
+            first = dict(items[0])
+            for attr, value in first.items():
+                if "S" in value and attr not in ("pk", "sk", "id"):
+                    first[attr] = {"S": value["S"] + " (altered by the sandbox)"}
+                    break
+            else:
+                first["keyplane_sandbox_altered"] = {"S": "yes"}
+            return [first, *items[1:]]
+        return items
+
+    # --- state machines ---------------------------------------------------------------------
+
+    def _advance_backup(self, job: BackupJob) -> None:
+        if job.state in ("COMPLETED", "FAILED", "ABORTED"):
+            return
+        elapsed = self.clock.now() - job.created
+        if elapsed < job.seconds * 0.2:
+            return
+        if job.fault == "never" or elapsed < job.seconds:
+            job.state = "RUNNING" if elapsed >= job.seconds * 0.4 else "PENDING"
+            return
+        if job.fault == "fail":
+            job.state, job.message = "FAILED", "backup failed (injected by the keyplane sandbox)"
+            return
+        data = self._snapshot(job.resource_arn, job.account, job.region)
+        arn = f"arn:aws:backup:{job.region}:{job.account}:recovery-point:{uuid.uuid4()}"
+        self.recovery_points[arn] = RecoveryPoint(
+            arn=arn, vault=job.vault, account=job.account, region=job.region,
+            resource_arn=job.resource_arn, resource_type=resource_type_of(job.resource_arn),
+            created=job.created, data=data, tags=dict(job.tags))
+        job.state, job.recovery_point_arn = "COMPLETED", arn
+
+    def _advance_restore(self, job: RestoreJob) -> None:
+        if job.state in ("COMPLETED", "FAILED", "ABORTED"):
+            return
+        elapsed = self.clock.now() - job.created
+        if job.fault == "never" or elapsed < job.seconds:
+            job.state = "RUNNING" if elapsed >= job.seconds * 0.3 else "PENDING"
+            return
+        if job.fault == "fail":
+            job.state, job.message = "FAILED", "restore failed (injected by the keyplane sandbox)"
+            job.completed = self.clock.now()
+            return
+        rp = self.recovery_points[job.recovery_point_arn]
+        job.created_resource_arn = self._materialize(job, rp)
+        job.state, job.completed = "COMPLETED", self.clock.now()
+
+    # --- the API ------------------------------------------------------------------------------
+
+    def start_backup_job(self, account: str, region: str, body: dict[str, Any]
+                         ) -> dict[str, Any]:
+        """PUT /backup-jobs."""
+        for name in ("BackupVaultName", "ResourceArn", "IamRoleArn"):
+            if not body.get(name):
+                raise BackupApiError("MissingParameterValueException", f"{name} is required")
+        resource_type_of(body["ResourceArn"])
+        with self._lock:
+            job = BackupJob(id=str(uuid.uuid4()).upper(), account=account, region=region,
+                            vault=body["BackupVaultName"], resource_arn=body["ResourceArn"],
+                            created=self.clock.now(), seconds=self.backup_seconds,
+                            fault=self.backup_fault,
+                            tags=dict(body.get("RecoveryPointTags") or {}))
+            self.backup_jobs[job.id] = job
+            self._advance_backup(job)
+        return {"BackupJobId": job.id, "CreationDate": job.created}
+
+    def describe_backup_job(self, account: str, job_id: str) -> dict[str, Any]:
+        """GET /backup-jobs/{id}."""
+        with self._lock:
+            job = self.backup_jobs.get(job_id)
+            if job is None or job.account != account:
+                raise BackupApiError("ResourceNotFoundException", f"backup job {job_id} not found",
+                                     404)
+            self._advance_backup(job)
+            out: dict[str, Any] = {
+                "BackupJobId": job.id, "AccountId": job.account, "State": job.state,
+                "BackupVaultName": job.vault, "ResourceArn": job.resource_arn,
+                "CreationDate": job.created, "StatusMessage": job.message,
+                "ResourceType": resource_type_of(job.resource_arn)}
+            if job.recovery_point_arn:
+                out["RecoveryPointArn"] = job.recovery_point_arn
+                out["CompletionDate"] = self.recovery_points[job.recovery_point_arn].created
+            return out
+
+    def stop_backup_job(self, account: str, job_id: str) -> dict[str, Any]:
+        """POST /backup-jobs/{id}: ABORTED unless already finished."""
+        with self._lock:
+            job = self.backup_jobs.get(job_id)
+            if job is None or job.account != account:
+                raise BackupApiError("ResourceNotFoundException", f"backup job {job_id} not found",
+                                     404)
+            if job.state in ("COMPLETED", "FAILED"):
+                raise BackupApiError("InvalidRequestException",
+                                     f"backup job {job_id} is already {job.state}")
+            job.state = "ABORTED"
+        return {}
+
+    def list_recovery_points(self, account: str, vault: str, resource_arn: str | None
+                             ) -> dict[str, Any]:
+        """GET /backup-vaults/{name}/recovery-points/."""
+        with self._lock:
+            for job in self.backup_jobs.values():
+                self._advance_backup(job)
+            points = sorted((p for p in self.recovery_points.values()
+                             if p.account == account and p.vault == vault
+                             and (resource_arn is None or p.resource_arn == resource_arn)),
+                            key=lambda p: -p.created)
+            return {"RecoveryPoints": [{
+                "RecoveryPointArn": p.arn, "BackupVaultName": p.vault,
+                "ResourceArn": p.resource_arn, "ResourceType": p.resource_type,
+                "CreationDate": p.created, "CompletionDate": p.created,
+                "Status": "COMPLETED"} for p in points]}
+
+    def start_restore_job(self, account: str, region: str, body: dict[str, Any]
+                          ) -> dict[str, Any]:
+        """PUT /restore-jobs (the recovery point may live in another sandbox account)."""
+        arn = body.get("RecoveryPointArn", "")
+        with self._lock:
+            if arn not in self.recovery_points:
+                raise BackupApiError("ResourceNotFoundException",
+                                     f"recovery point {arn} not found", 404)
+            if not body.get("IamRoleArn"):
+                raise BackupApiError("MissingParameterValueException", "IamRoleArn is required")
+            job = RestoreJob(id=str(uuid.uuid4()).upper(), account=account, region=region,
+                             recovery_point_arn=arn, metadata=dict(body.get("Metadata") or {}),
+                             created=self.clock.now(), seconds=self.restore_seconds,
+                             fault=self.restore_fault)
+            self.restore_jobs[job.id] = job
+        return {"RestoreJobId": job.id}
+
+    def describe_restore_job(self, account: str, job_id: str) -> dict[str, Any]:
+        """GET /restore-jobs/{id}."""
+        with self._lock:
+            job = self.restore_jobs.get(job_id)
+            if job is None or job.account != account:
+                raise BackupApiError("ResourceNotFoundException",
+                                     f"restore job {job_id} not found", 404)
+            self._advance_restore(job)
+            rp = self.recovery_points[job.recovery_point_arn]
+            out: dict[str, Any] = {
+                "RestoreJobId": job.id, "AccountId": job.account, "Status": job.state,
+                "StatusMessage": job.message, "RecoveryPointArn": job.recovery_point_arn,
+                "CreationDate": job.created, "ResourceType": rp.resource_type,
+                "RecoveryPointCreationDate": rp.created,
+                "PercentDone": "100.00%" if job.state == "COMPLETED" else "0.00%"}
+            if job.completed is not None:
+                out["CompletionDate"] = job.completed
+            if job.created_resource_arn:
+                out["CreatedResourceArn"] = job.created_resource_arn
+            if job.validation_status:
+                out["ValidationStatus"] = job.validation_status
+                out["ValidationStatusMessage"] = job.validation_message or ""
+            return out
+
+    def put_restore_validation_result(self, account: str, job_id: str, body: dict[str, Any]
+                                      ) -> dict[str, Any]:
+        """PUT /restore-jobs/{id}/validations."""
+        status = body.get("ValidationStatus")
+        if status not in ("FAILED", "SUCCESSFUL", "TIMED_OUT", "VALIDATING"):
+            raise BackupApiError("InvalidParameterValueException",
+                                 f"ValidationStatus must be one of FAILED, SUCCESSFUL, TIMED_OUT, "
+                                 f"VALIDATING, got {status}")
+        with self._lock:
+            job = self.restore_jobs.get(job_id)
+            if job is None or job.account != account:
+                raise BackupApiError("ResourceNotFoundException",
+                                     f"restore job {job_id} not found", 404)
+            if job.state != "COMPLETED":
+                raise BackupApiError("InvalidRequestException",
+                                     f"restore job {job_id} is {job.state}, not COMPLETED")
+            job.validation_status = status
+            job.validation_message = body.get("ValidationStatusMessage", "")
+        return {}
+
+    def handle(self, method: str, path: str, query: dict[str, str], account: str, region: str,
+               body: dict[str, Any]) -> dict[str, Any] | None:
+        """Route one REST call; None when it is not one of the fake's (moto answers)."""
+        parts = [p for p in path.split("/") if p]
+        if parts[:1] == ["backup-jobs"]:
+            if method == "PUT" and len(parts) == 1:
+                return self.start_backup_job(account, region, body)
+            if method == "GET" and len(parts) == 2:
+                return self.describe_backup_job(account, parts[1])
+            if method == "POST" and len(parts) == 2:
+                return self.stop_backup_job(account, parts[1])
+        if parts[:1] == ["restore-jobs"]:
+            if method == "PUT" and len(parts) == 1:
+                return self.start_restore_job(account, region, body)
+            if method == "GET" and len(parts) == 2:
+                return self.describe_restore_job(account, parts[1])
+            if method == "PUT" and len(parts) == 3 and parts[2] == "validations":
+                return self.put_restore_validation_result(account, parts[1], body)
+        if method == "GET" and len(parts) == 3 and parts[0] == "backup-vaults" \
+                and parts[2] == "recovery-points":
+            return self.list_recovery_points(account, parts[1], query.get("resourceArn"))
+        return None
