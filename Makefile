@@ -15,15 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The whole pipeline on the example estate, against the local sandbox (nothing leaves
-# this machine): validate, synth, the PR gate, a sandbox "deploy", post-apply checks.
+# this machine): validate, synth, the PR gate, a sandbox "deploy", post-apply checks,
+# restore drills and the evidence report (scripts/demo.sh).
 demo: $(STAMP)
-	$(BIN)/keyplane validate
-	$(BIN)/keyplane synth
-	$(BIN)/keyplane check cdktf.out
-	$(BIN)/keyplane sandbox up --background
-	$(BIN)/keyplane sandbox apply prod; status=$$?; \
-	if [ $$status -eq 0 ]; then $(BIN)/keyplane post-apply prod --sandbox; status=$$?; fi; \
-	$(BIN)/keyplane sandbox down; exit $$status
+	KEYPLANE=$(BIN)/keyplane scripts/demo.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

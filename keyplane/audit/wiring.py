@@ -39,7 +39,8 @@ def build_audit_log(*, command: str, audit_log: Path,
                     audit_cloudwatch_log_group: str | None = None,
                     audit_cloud_logging_log: str | None = None,
                     logs_client: Callable[[], Any] | None = None,
-                    gcp_endpoint: str | None = None, actor: str | None = None) -> AuditLog:
+                    gcp_endpoint: str | None = None, actor: str | None = None,
+                    run_id: str | None = None) -> AuditLog:
     """The AuditLog of one run; `ensure_writable()` is the caller's first step.
 
     `logs_client` builds the CloudWatch Logs client with the run's own AWS credentials
@@ -59,4 +60,4 @@ def build_audit_log(*, command: str, audit_log: Path,
 
         sinks.append(CloudLoggingSink.build(log_name=audit_cloud_logging_log,
                                             endpoint=gcp_endpoint))
-    return AuditLog(sinks=sinks, command=command, actor=actor or default_actor())
+    return AuditLog(sinks=sinks, command=command, actor=actor or default_actor(), run_id=run_id)

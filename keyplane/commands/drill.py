@@ -10,6 +10,7 @@ transient, already running).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from pathlib import Path
@@ -87,6 +88,9 @@ def _history(env: Any, fmt: str, output: Path | None, aws: Any) -> None:
                    "default: the inventory's HSM subnets).")
 @click.option("--checks-only", is_flag=True,
               help="CloudHSM: check the backups, do not restore a cluster.")
+@click.option("--evidence-location",
+              help="Where evidence is written and read (a directory or s3:// URI; default: the "
+                   "inventory's evidence_location).")
 @click.option("--deadline-scale", type=click.FloatRange(0.0001, 1.0), default=1.0,
               show_default=True, help="Scale deadlines and polls (tests and demos only).")
 def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
@@ -96,7 +100,8 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
           resume: Path | None, audit_log: Path, audit_cloudwatch_log_group: str | None,
           audit_cloud_logging_log: str | None, key_name: str | None, tier: str | None,
           kinds: tuple[str, ...], history: bool, drill_profile: str | None,
-          drill_subnets: tuple[str, ...], checks_only: bool, deadline_scale: float) -> None:
+          drill_subnets: tuple[str, ...], checks_only: bool, evidence_location: str | None,
+          deadline_scale: float) -> None:
     """Run ENV's restore drills and record the evidence (or list it with --history).
 
     Without --kind, runs what the tier table schedules for the selected keys: ca ->
@@ -114,6 +119,8 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
     files = resolve_targets([env], environments_dir)
     scope = environment_files(environments_dir) if environments_dir.is_dir() else []
     environment = load_estate(files, isolation_scope=scope).environments[0]
+    if evidence_location:
+        environment = environment.model_copy(update={"evidence_location": evidence_location})
     if use_sandbox:
         from keyplane.sandbox.state import SandboxState, state_path
 
@@ -221,16 +228,13 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
         return kms_cache[(cloud, region)]
 
     ports.kms = kms
+    run_id = new_run_id(dt.datetime.fromtimestamp(t.clock(), tz=dt.UTC))
     audit = build_audit_log(command="drill", audit_log=audit_log,
                             audit_cloudwatch_log_group=audit_cloudwatch_log_group,
                             audit_cloud_logging_log=audit_cloud_logging_log,
                             logs_client=(lambda: aws.client("logs", env.aws.region))
                             if aws is not None else None,
-                            gcp_endpoint=gcp_endpoint, actor=identity)
-    import datetime as dt
-
-    run_id = new_run_id(dt.datetime.fromtimestamp(t.clock(), tz=dt.UTC))
-    audit.run_id = run_id
+                            gcp_endpoint=gcp_endpoint, actor=identity, run_id=run_id)
     ctx = DrillContext(env=env, run_id=run_id, identity=identity or audit.actor, audit=audit,
                        journal_store=journal_store, timing=t, deadline_scale=deadline_scale,
                        history=lambda: evidence.history(env.name), drill_subnets=drill_subnets)

@@ -92,6 +92,9 @@ class TierPolicy:
     vault_min_retention_in_days: int | None
     cross_account_backup_copy: bool
     drill_cadence_in_days: int | None
+    # keyplane's choice (the spec sets cadences, not durations): how long a restore drill
+    # (AWS Backup restore, CloudHSM cluster from backup) may take before it is TIMED_OUT.
+    restore_deadline_in_minutes: int | None
     min_rsa_bits: int
 
     @property
@@ -142,6 +145,7 @@ TIERS: dict[Tier, TierPolicy] = {
         vault_min_retention_in_days=365,
         cross_account_backup_copy=True,
         drill_cadence_in_days=90,
+        restore_deadline_in_minutes=240,
         min_rsa_bits=3072,
     ),
     Tier.PRODUCTION: TierPolicy(
@@ -175,6 +179,7 @@ TIERS: dict[Tier, TierPolicy] = {
         vault_min_retention_in_days=35,
         cross_account_backup_copy=False,
         drill_cadence_in_days=30,
+        restore_deadline_in_minutes=120,
         min_rsa_bits=3072,
     ),
     Tier.NON_PRODUCTION: TierPolicy(
@@ -208,6 +213,7 @@ TIERS: dict[Tier, TierPolicy] = {
         vault_min_retention_in_days=7,
         cross_account_backup_copy=False,
         drill_cadence_in_days=90,
+        restore_deadline_in_minutes=480,
         min_rsa_bits=2048,
     ),
     Tier.EPHEMERAL: TierPolicy(
@@ -241,6 +247,7 @@ TIERS: dict[Tier, TierPolicy] = {
         vault_min_retention_in_days=None,
         cross_account_backup_copy=False,
         drill_cadence_in_days=None,
+        restore_deadline_in_minutes=None,
         min_rsa_bits=2048,
     ),
 }

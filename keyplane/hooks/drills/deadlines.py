@@ -1,22 +1,8 @@
-"""Drill deadlines and allowances, as data: one table, read by every drill.
-
-To move into the tier table (`keyplane.model.tiers.TierPolicy`) as
-`restore_deadline_in_seconds` once the model owner takes it.
-"""
+"""Drill timing: the tier's restore deadline (from the tier table) and the drills' allowances."""
 
 from __future__ import annotations
 
-from keyplane.model.tiers import Tier
-
-# tier -> seconds a restore (AWS Backup restore, CloudHSM cluster from backup) may take
-# before the drill is TIMED_OUT. ca: a cluster restore plus two HSMs takes about an hour
-# in AWS; production restores of a table or bucket take minutes to an hour.
-RESTORE_DEADLINE_SECONDS: dict[Tier, float | None] = {
-    Tier.CA: 4 * 3600.0,
-    Tier.PRODUCTION: 2 * 3600.0,
-    Tier.NON_PRODUCTION: 8 * 3600.0,
-    Tier.EPHEMERAL: None,  # never drilled
-}
+from keyplane.model.tiers import Tier, policy_for
 
 # Seconds between polls of a restore job / cluster (AWS asks for no more than this rate).
 POLL_SECONDS = {"backup": 30.0, "cloudhsm": 60.0}
@@ -34,8 +20,13 @@ LOCK_MARGIN_SECONDS = 600.0
 
 
 def restore_deadline(tier: Tier, scale: float = 1.0) -> float:
-    """The tier's restore deadline in seconds, scaled (tests and demos only)."""
-    base = RESTORE_DEADLINE_SECONDS[tier]
-    if base is None:
-        base = RESTORE_DEADLINE_SECONDS[Tier.NON_PRODUCTION] or 0.0
-    return base * scale
+    """The tier's restore deadline in seconds, scaled (tests and demos only).
+
+    A tier without a deadline (ephemeral: never drilled) gets the loosest one there is,
+    for a drill asked for explicitly.
+    """
+    minutes = policy_for(tier).restore_deadline_in_minutes
+    if minutes is None:
+        minutes = max(p.restore_deadline_in_minutes or 0 for p in
+                      (policy_for(t) for t in Tier))
+    return minutes * 60.0 * scale

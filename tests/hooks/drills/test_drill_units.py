@@ -13,7 +13,7 @@ from keyplane.audit.events import AuditLog, MemorySink
 from keyplane.hooks.drills import lock as lock_mod
 from keyplane.hooks.drills.backup import BackupSettings, compare, scratch_name
 from keyplane.hooks.drills.crypto import sign_locally, signing_algorithms, verify_offline
-from keyplane.hooks.drills.deadlines import RESTORE_DEADLINE_SECONDS, restore_deadline
+from keyplane.hooks.drills.deadlines import restore_deadline
 from keyplane.hooks.drills.errors import AlreadyRunningError, DrillSetupError, WaitTimeout
 from keyplane.hooks.drills.journal import Journal, LocalJournalStore, Resource
 from keyplane.hooks.drills.ports import TransientError
@@ -174,7 +174,7 @@ def test_fails_forensic_window_outside_the_validation_window_limit() -> None:
 def test_deadlines_cover_every_drilled_tier() -> None:
     for tier in Tier:
         drilled = TIERS[tier].drill_cadence_in_days is not None
-        assert (RESTORE_DEADLINE_SECONDS[tier] is not None) == drilled
+        assert (TIERS[tier].restore_deadline_in_minutes is not None) == drilled
     assert restore_deadline(Tier.PRODUCTION, 0.01) == 72.0
 
 
