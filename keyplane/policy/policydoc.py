@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from keyplane.model.tags import ROLE_KEY_ADMIN, ROLE_KEY_USER, ROLES
@@ -71,6 +71,13 @@ class Condition:
     values: tuple[str, ...]
 
 
+@lru_cache(maxsize=4096)
+def _actions_pattern(actions: tuple[str, ...]) -> re.Pattern[str]:
+    """A compiled matcher for an action list; key policies repeat the same lists a lot."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in actions)
+                      if actions else "(?!)")
+
+
 @dataclass(frozen=True)
 class Statement:
     """One statement of a policy document, normalized."""
@@ -98,8 +105,7 @@ class Statement:
     @cached_property
     def _action_pattern(self) -> re.Pattern[str]:
         # One compiled pattern per statement: rules ask each statement about many actions.
-        return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.actions)
-                          if self.actions else "(?!)")
+        return _actions_pattern(tuple(self.actions))
 
     def grants(self, action: str) -> bool:
         """Whether the statement's action list covers `action` (wildcards, NotAction)."""

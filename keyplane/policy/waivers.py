@@ -7,12 +7,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyplane.errors import Problem
-from keyplane.model.source import SourceDoc, parse_yaml
 from keyplane.policy.errors import WAIVER_EXPIRED, WAIVER_MALFORMED, WAIVER_UNUSED, WaiverError
 from keyplane.policy.model import Finding, Status
+
+if TYPE_CHECKING:
+    from keyplane.model.source import SourceDoc
 
 FIELDS = ("rule", "resource", "owner", "reason", "expires")
 # ERROR is never waivable: a broken rule is fixed, not excused.
@@ -58,6 +60,8 @@ def _date(value: Any) -> dt.date | None:
 
 def load_waivers(path: Path, known_rules: Iterable[str]) -> list[Waiver]:
     """Parse a waivers file; WaiverError lists every problem with its file:line."""
+    from keyplane.model.source import parse_yaml  # ruamel.yaml only when waivers are given
+
     doc, problems = parse_yaml(path)
     if doc is None:
         raise WaiverError([replace(p, code=WAIVER_MALFORMED) for p in problems])
