@@ -67,15 +67,21 @@ def aws_clients(state: ExpectedState, opts: CloudOptions) -> Any:
     env = state.env
     if env.aws is None or opts.skip_aws:
         return None
+    regions = opts.regions or state.aws_regions
+    return build_aws_clients(account_id=env.aws.account_id, region=regions[0], opts=opts)
+
+
+def build_aws_clients(*, account_id: str, region: str, opts: CloudOptions) -> Any:
+    """AwsClients for one account; against a loopback endpoint without explicit credentials,
+    the sandbox's credentials for `account_id`."""
     from keyplane.cloud.aws.session import AwsClients, AwsConfig
 
-    regions = opts.regions or state.aws_regions
     creds: dict[str, str] = {}
     if is_loopback(opts.endpoint_url) and not opts.profile \
             and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        creds = {"access_key_id": sandbox_access_key(env.aws.account_id),
+        creds = {"access_key_id": sandbox_access_key(account_id),
                  "secret_access_key": SANDBOX_SECRET}
-    config = AwsConfig(region=regions[0], profile=opts.profile, endpoint_url=opts.endpoint_url,
+    config = AwsConfig(region=region, profile=opts.profile, endpoint_url=opts.endpoint_url,
                        retry_mode=opts.retry_mode, max_attempts=opts.max_attempts,
                        max_pool_connections=max(10, opts.concurrency), **creds)
     return AwsClients(config)

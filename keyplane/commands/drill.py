@@ -11,7 +11,6 @@ transient, already running).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,16 +49,11 @@ def _evidence(env: Any, aws_clients: Any) -> tuple[Any, Any, Path | None]:
 
 def _aws_clients(env: Any, account: str, *, profile: str | None, endpoint_url: str | None,
                  retry_mode: str, max_attempts: int) -> Any:
-    from keyplane.cloud.aws.session import AwsClients, AwsConfig
-    from keyplane.cloud.wiring import SANDBOX_SECRET, is_loopback, sandbox_access_key
+    from keyplane.cloud.wiring import CloudOptions, build_aws_clients
 
-    creds: dict[str, str] = {}
-    if is_loopback(endpoint_url) and not profile and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        creds = {"access_key_id": sandbox_access_key(account),
-                 "secret_access_key": SANDBOX_SECRET}
-    return AwsClients(AwsConfig(region=env.aws.region, profile=profile,
-                                endpoint_url=endpoint_url, retry_mode=retry_mode,
-                                max_attempts=max_attempts, **creds))
+    return build_aws_clients(account_id=account, region=env.aws.region, opts=CloudOptions(
+        profile=profile, endpoint_url=endpoint_url, retry_mode=retry_mode,
+        max_attempts=max_attempts))
 
 
 def _history(env: Any, fmt: str, output: Path | None, aws: Any) -> None:

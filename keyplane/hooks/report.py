@@ -13,20 +13,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-
-class Severity(StrEnum):
-    """How urgent a finding is."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        """Higher is more urgent."""
-        return {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}[self.value]
+from keyplane.policy.model import Severity  # one severity scale for the gate and post-apply
 
 
 class Outcome(StrEnum):

@@ -14,8 +14,6 @@ from cdktn import TerraformResourceLifecycle
 from cdktn_provider_aws.cloudtrail import Cloudtrail, CloudtrailEventSelector
 from cdktn_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktn_provider_aws.iam_role_policy import IamRolePolicy
-from cdktn_provider_aws.kms_alias import KmsAlias
-from cdktn_provider_aws.kms_key import KmsKey
 from cdktn_provider_aws.s3_bucket import S3Bucket
 from cdktn_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
@@ -48,6 +46,7 @@ from constructs import Construct
 from keyplane.constructs.aws import policy as pol
 from keyplane.constructs.aws.errors import ConstructConfigError
 from keyplane.constructs.aws.iam import SeparationOfDuties, cloudtrail_role_name
+from keyplane.constructs.aws.kms import infrastructure_key
 from keyplane.model import limits
 from keyplane.model.tags import aws_tags
 from keyplane.model.tiers import Tier, policy_for
@@ -145,15 +144,11 @@ class AuditSink(Construct):
                 ["kms:Decrypt", "kms:GenerateDataKey*"],
                 {"StringEquals": {"aws:SourceAccount": acct}}),
         ]
-        self.key = KmsKey(
-            self, "key", description=f"keyplane {env}: audit trail, logs and alarms",
-            customer_master_key_spec="SYMMETRIC_DEFAULT", key_usage="ENCRYPT_DECRYPT",
-            enable_key_rotation=True, rotation_period_in_days=tier.max_rotation_period_in_days,
-            deletion_window_in_days=tier.default_deletion_window_in_days,
+        self.key = infrastructure_key(
+            self, env=env, purpose="audit",
+            description=f"keyplane {env}: audit trail, logs and alarms", tier=tier,
             policy=pol.to_json(pol.document(statements)), tags=tags, lifecycle=keep,
             depends_on=list(sod.roles.values()))
-        KmsAlias(self, "key-alias", name=f"alias/keyplane-{env}-audit",
-                 target_key_id=self.key.key_id)
 
         lock_days = config.object_lock_retention_in_days
         self.bucket = S3Bucket(self, "bucket", bucket=bucket_name,

@@ -31,13 +31,12 @@ from cdktn_provider_aws.backup_selection import (
 from cdktn_provider_aws.backup_vault import BackupVault as AwsBackupVault
 from cdktn_provider_aws.backup_vault_lock_configuration import BackupVaultLockConfiguration
 from cdktn_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
-from cdktn_provider_aws.kms_alias import KmsAlias
-from cdktn_provider_aws.kms_key import KmsKey
 from constructs import Construct
 
 from keyplane.constructs.aws import policy as pol
 from keyplane.constructs.aws.errors import ConstructConfigError
 from keyplane.constructs.aws.iam import SeparationOfDuties, backup_service_role_name
+from keyplane.constructs.aws.kms import infrastructure_key
 from keyplane.model import limits
 from keyplane.model.environment import AwsBackup
 from keyplane.model.tags import (
@@ -177,15 +176,10 @@ class BackupVault(Construct):
             key_tags = {**tags, AWS_TAG_DECLARED_ACCOUNTS: copy_account}
         else:
             key_tags = tags
-        self.key = KmsKey(
-            self, "key", description=f"keyplane {env}: backup vault",
-            customer_master_key_spec="SYMMETRIC_DEFAULT", key_usage="ENCRYPT_DECRYPT",
-            enable_key_rotation=True, rotation_period_in_days=tier.max_rotation_period_in_days,
-            deletion_window_in_days=tier.default_deletion_window_in_days,
-            policy=pol.to_json(pol.document(statements)), tags=key_tags, lifecycle=keep,
-            depends_on=list(sod.roles.values()))
-        KmsAlias(self, "key-alias", name=f"alias/keyplane-{env}-backup",
-                 target_key_id=self.key.key_id)
+        self.key = infrastructure_key(
+            self, env=env, purpose="backup", description=f"keyplane {env}: backup vault",
+            tier=tier, policy=pol.to_json(pol.document(statements)), tags=key_tags,
+            lifecycle=keep, depends_on=list(sod.roles.values()))
         self.vault = AwsBackupVault(self, "vault", name=config.vault_name,
                                     kms_key_arn=self.key.arn, tags=tags, lifecycle=keep)
         assert tier.vault_min_retention_in_days is not None

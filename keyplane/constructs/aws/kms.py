@@ -32,7 +32,7 @@ from keyplane.model.specs import (
     rotation_eligibility,
 )
 from keyplane.model.tags import AWS_TAG_CREATED_ON, AWS_TAG_GENERATION, aws_tags
-from keyplane.model.tiers import policy_for
+from keyplane.model.tiers import TierPolicy, policy_for
 
 # (actions, resource ARNs) a key's user needs on this key: what IAM identity policies list.
 Grant = tuple[tuple[str, ...], list[str]]
@@ -317,3 +317,20 @@ class ManagedKey(Construct):
     def all_keys(self) -> list[KeyResources]:
         """Every KMS key of this declared key (one, or one per generation)."""
         return list(self.generations.values()) or [self.current]
+
+
+def infrastructure_key(scope: Construct, *, env: str, purpose: str, description: str,
+                       tier: TierPolicy, policy: str, tags: dict[str, str],
+                       lifecycle: Any, depends_on: list[Any]) -> KmsKey:
+    """The symmetric key of one of keyplane's own services (audit trail, backup vault).
+
+    Construct ids `key` and `key-alias` under `scope`, alias `alias/keyplane-<env>-<purpose>`;
+    rotation at the tier's maximum period and the tier's deletion window.
+    """
+    key = KmsKey(scope, "key", description=description,
+                 customer_master_key_spec="SYMMETRIC_DEFAULT", key_usage="ENCRYPT_DECRYPT",
+                 enable_key_rotation=True, rotation_period_in_days=tier.max_rotation_period_in_days,
+                 deletion_window_in_days=tier.default_deletion_window_in_days, policy=policy,
+                 tags=tags, lifecycle=lifecycle, depends_on=depends_on)
+    KmsAlias(scope, "key-alias", name=f"alias/keyplane-{env}-{purpose}", target_key_id=key.key_id)
+    return key
