@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
+import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,12 +110,18 @@ class Synthesized:
     stderr: str
 
 
-@pytest.fixture(scope="session")
-def synthesized_estate(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """`keyplane synth` of environments/ into a temporary cdktf.out (one Node start per run)."""
-    out = tmp_path_factory.mktemp("synth") / "cdktf.out"
+@functools.lru_cache(maxsize=1)
+def synthesize_example_estate() -> Synthesized:
+    """`keyplane synth` of environments/ into a temporary cdktf.out, once per test process."""
+    out = Path(tempfile.mkdtemp(prefix="keyplane-test-synth-")) / "cdktf.out"
     proc = subprocess.run(
         [sys.executable, "-c", "from keyplane.cli import main; main()", "synth", "--out", str(out),
          "--environments-dir", str(EXAMPLE_ENVIRONMENTS)],
         capture_output=True, text=True, cwd=REPO, timeout=900)
     return Synthesized(out, proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def synthesized_estate() -> Synthesized:
+    """The example estate synthesized through the real CLI (one Node start per run)."""
+    return synthesize_example_estate()

@@ -96,7 +96,7 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     from keyplane.hooks.expected import expected_state
     from keyplane.hooks.report import render
     from keyplane.hooks.run import run
-    from keyplane.hooks.synth import load_stack, stack_path
+    from keyplane.hooks.synth import load_environment_stacks
 
     files = resolve_targets([env], environments_dir)
     scope = environment_files(environments_dir) if environments_dir.is_dir() else []
@@ -107,11 +107,10 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
         sb = SandboxState.read(state_path())
         endpoint_url = endpoint_url or sb.aws_endpoint
         gcp_endpoint = gcp_endpoint or sb.gcp_endpoint
-    stack = load_stack(stack_path(environment.name, synth_dir),
-                       account_id=environment.aws.account_id if environment.aws else None,
-                       region=environment.aws.region if environment.aws else None)
+    acks = acks_mod.load(known_drift) if known_drift else None  # every input checked first
+    # The synthesized stacks are the expected state; without them the run refuses (KP609).
+    stack = load_environment_stacks(environment, synth_dir)
     state = expected_state(environment, stack)
-    acks = acks_mod.load(known_drift) if known_drift else None
     previous = None
     if resume is not None:
         try:

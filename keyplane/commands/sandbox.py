@@ -140,7 +140,7 @@ def apply(env: str, environments_dir: Path, synth_dir: Path, endpoint_url: str |
     """Create ENV's expected state in the sandbox (a local playground, not a deploy)."""
     set_format("text")
     from keyplane.hooks.expected import expected_state
-    from keyplane.hooks.synth import load_stack, stack_path
+    from keyplane.hooks.synth import load_environment_stacks
     from keyplane.sandbox.apply import apply_state
     from keyplane.sandbox.state import SandboxState, state_path
 
@@ -151,9 +151,7 @@ def apply(env: str, environments_dir: Path, synth_dir: Path, endpoint_url: str |
     files = resolve_targets([env], environments_dir)
     scope = environment_files(environments_dir) if environments_dir.is_dir() else []
     environment = load_estate(files, isolation_scope=scope).environments[0]
-    stack = load_stack(stack_path(environment.name, synth_dir),
-                       account_id=environment.aws.account_id if environment.aws else None,
-                       region=environment.aws.region if environment.aws else None)
+    stack = load_environment_stacks(environment, synth_dir)
     expected = expected_state(environment, stack)
     try:
         done = apply_state(expected, aws_endpoint=endpoint_url, gcp_endpoint=gcp_endpoint)

@@ -29,7 +29,8 @@ def _default_out() -> Path:
 def synth(envs: tuple[str, ...], out: Path | None, environments_dir: Path) -> None:
     """Synthesize ENVS (names or files; default: every environment) to Terraform JSON.
 
-    Writes <out>/stacks/<env>/cdk.tf.json and <out>/manifest.json. Exit 0 when written,
+    Writes <out>/stacks/<env>-<cloud>/cdk.tf.json (one stack per environment and cloud)
+    and <out>/manifest.json. Exit 0 when written,
     2 when the inventory is invalid (every problem is listed).
     """
     set_format("text")

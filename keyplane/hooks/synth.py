@@ -1,4 +1,4 @@
-"""A tolerant reader of the synthesized stack (`cdktf.out/stacks/<env>/cdk.tf.json`).
+"""A tolerant reader of the synthesized stacks (`cdktf.out/stacks/<env>-<cloud>/cdk.tf.json`).
 
 The post-apply jobs take their expected state from what `keyplane synth` wrote,
 when it is there. Terraform JSON allows a few shapes (objects or lists of objects)
@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keyplane.hooks.errors import SYNTH_INVALID, HookSetupError
+from keyplane.hooks.errors import SYNTH_INVALID, SYNTH_MISSING, HookSetupError
+from keyplane.model.environment import Environment
+from keyplane.model.specs import Cloud
+from keyplane.model.stacks import DEFAULT_OUT_DIR, stack_file
 
 UNRESOLVED = "${?}"
 _INTERP = re.compile(r"\$\{([^}]*)\}")
-DEFAULT_OUT_DIR = Path("cdktf.out")
 
 
 @dataclass(frozen=True)
@@ -170,15 +172,7 @@ class SynthStack:
         return self.resolve(doc) if isinstance(doc, dict) else None
 
 
-def stack_path(env: str, out_dir: Path = DEFAULT_OUT_DIR) -> Path:
-    """Where `keyplane synth` writes the stack of `env`."""
-    return out_dir / "stacks" / env / "cdk.tf.json"
-
-
-def load_stack(path: Path, *, account_id: str | None, region: str | None) -> SynthStack | None:
-    """The synthesized stack at `path`, or None when it has not been synthesized."""
-    if not path.is_file():
-        return None
+def _read_stack(path: Path) -> Mapping[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -187,10 +181,54 @@ def load_stack(path: Path, *, account_id: str | None, region: str | None) -> Syn
     if not isinstance(doc, Mapping):
         raise HookSetupError(f"synthesized stack {path} must be a json object, got "
                              f"{type(doc).__name__}", code=SYNTH_INVALID)
-    partition = "aws"
+    return doc
+
+
+def _merge_docs(docs: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The stacks of one environment's clouds as one document (their addresses are disjoint)."""
+    merged: dict[str, Any] = {"resource": {}, "data": {}, "provider": {}}
+    for doc in docs:
+        for section in merged:
+            for rtype, blocks in _merge_blocks(doc.get(section)).items():
+                if section == "provider":
+                    merged[section][rtype] = blocks
+                else:
+                    merged[section].setdefault(rtype, {}).update(_merge_blocks(blocks))
+    return merged
+
+
+def _partition(region: str | None) -> str:
     if region and region.startswith("us-gov-"):
-        partition = "aws-us-gov"
-    elif region and region.startswith("cn-"):
-        partition = "aws-cn"
-    return SynthStack(doc, source=str(path), account_id=account_id, region=region,
-                      partition=partition)
+        return "aws-us-gov"
+    if region and region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
+def load_stack(path: Path, *, account_id: str | None, region: str | None) -> SynthStack | None:
+    """The one synthesized stack at `path`, or None when it has not been synthesized."""
+    if not path.is_file():
+        return None
+    return SynthStack(_read_stack(path), source=str(path), account_id=account_id,
+                      region=region, partition=_partition(region))
+
+
+def load_environment_stacks(env: Environment, out_dir: Path = DEFAULT_OUT_DIR) -> SynthStack:
+    """Every cloud's stack of `env` (`<env>-aws`, `<env>-gcp`), read as one.
+
+    The synthesized stacks are the expected state of post-apply, the sandbox and the drills;
+    nothing re-derives them. A missing stack is a setup error (exit 2) that says how to make
+    it, never a run against a guess.
+    """
+    paths = [stack_file(env.name, cloud, out_dir) for cloud in Cloud if env.keys_on(cloud)]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise HookSetupError(
+            f"no synthesized stack at {', '.join(str(p) for p in missing)}; run `keyplane synth "
+            f"{env.name}` first (or give --synth-dir where it wrote cdktf.out)",
+            code=SYNTH_MISSING)
+    docs = [_read_stack(p) for p in paths]
+    region = env.aws.region if env.aws else None
+    return SynthStack(_merge_docs(docs), source=", ".join(str(p) for p in paths),
+                      account_id=env.aws.account_id if env.aws else None, region=region,
+                      partition=_partition(region))

@@ -1,4 +1,4 @@
-"""Synthesize an estate: one `EnvironmentStack` per environment into a cdktf.out directory."""
+"""Synthesize an estate: one `EnvironmentStack` per environment and cloud into cdktf.out."""
 
 from __future__ import annotations
 
@@ -9,27 +9,34 @@ from pathlib import Path
 from cdktn import App
 
 from keyplane.model.environment import Environment
-from keyplane.stacks.environment import EnvironmentStack, local_state_path
+from keyplane.model.specs import Cloud
+from keyplane.model.stacks import DEFAULT_OUT_DIR, local_state_path, stack_name
+from keyplane.stacks.environment import EnvironmentStack
 
-DEFAULT_OUT = Path("cdktf.out")
-# S3 native state locking (use_lockfile) needs Terraform/OpenTofu 1.10; cdktf.json says the same.
+DEFAULT_OUT = DEFAULT_OUT_DIR
+# cdktn's own validation reads the `targetVersions` context: S3 native state locking
+# (use_lockfile) is accepted only when the targets are >= 1.10. The stacks carry the same
+# floor as `terraform.required_version` (keyplane.model.stacks).
 TARGET_VERSIONS = {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"}
 
 
 def build_app(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT) -> App:
-    """An App holding one stack per environment, not yet synthesized."""
+    """An App holding one stack per environment and cloud with keys, not yet synthesized."""
     app = App(outdir=str(outdir), context={"targetVersions": TARGET_VERSIONS})
     for env in envs:
-        # Terraform runs in <outdir>/stacks/<env>; keep local state in the project root, out
-        # of the generated (and disposable) output directory.
-        state = os.path.relpath(Path.cwd() / local_state_path(env.name),
-                                Path(outdir).resolve() / "stacks" / env.name)
-        EnvironmentStack(app, env=env, local_state=state)
+        for cloud in Cloud:
+            if not env.keys_on(cloud):
+                continue
+            # Terraform runs in <outdir>/stacks/<env>-<cloud>; keep local state in the
+            # project root, out of the generated (and disposable) output directory.
+            state = os.path.relpath(Path.cwd() / local_state_path(env.name, cloud),
+                                    Path(outdir).resolve() / "stacks" / stack_name(env.name, cloud))
+            EnvironmentStack(app, env=env, cloud=cloud, local_state=state)
     return app
 
 
 def synth(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT) -> Path:
-    """Write `<outdir>/stacks/<env>/cdk.tf.json` and `<outdir>/manifest.json`; return outdir."""
+    """Write `<outdir>/stacks/<env>-<cloud>/cdk.tf.json` and `<outdir>/manifest.json`."""
     app = build_app(envs, outdir)
     app.synth()
     return outdir

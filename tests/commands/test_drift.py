@@ -73,10 +73,10 @@ def test_injected_drift_is_found_and_nothing_is_cancelled(
     kms.create_grant(KeyId=release, GranteePrincipal=f"arn:aws:iam::{acct}:root",
                      Operations=["Decrypt"])
     stray = kms.create_key(Description="hand-made")["KeyMetadata"]["Arn"]
-    aws(sb, acct, "logs").put_retention_policy(logGroupName="/keyplane/prod/kms-audit",
+    aws(sb, acct, "logs").put_retention_policy(logGroupName="/keyplane/prod/cloudtrail",
                                                retentionInDays=30)
     aws(sb, acct, "backup").delete_backup_vault_lock_configuration(BackupVaultName="keyplane-prod")
-    aws(sb, acct, "cloudtrail").stop_logging(Name="keyplane-prod-kms-audit")
+    aws(sb, acct, "cloudtrail").stop_logging(Name="keyplane-prod")
     client = gcp(sb)
     key = (f"projects/{project}/locations/us east1".replace(" ", "-")
            + "/keyRings/keyplane-prod/cryptoKeys/mesh-mtls-issuer")
@@ -88,11 +88,11 @@ def test_injected_drift_is_found_and_nothing_is_cancelled(
     assert {("drift.key_pending_deletion", "document-signing@g2"),
             ("drift.grant_not_declared", "release-artifacts"),
             ("drift.key_undeclared", stray),
-            ("drift.log_retention_lowered", "/keyplane/prod/kms-audit"),
+            ("drift.log_retention_lowered", "/keyplane/prod/cloudtrail"),
             ("drift.vault_lock_removed", f"arn:aws:backup:us-east-1:{acct}:backup-vault:"
                                          "keyplane-prod"),
             ("drift.trail_logging_stopped", f"arn:aws:cloudtrail:us-east-1:{acct}:trail/"
-                                            "keyplane-prod-kms-audit"),
+                                            "keyplane-prod"),
             ("drift.version_destroy_scheduled", "mesh-mtls-issuer")} <= got
     pending = next(f for f in report["findings"] if f["check"] == "drift.key_pending_deletion")
     assert pending["severity"] == "critical" and pending["days_left"] in (29, 30)
@@ -109,12 +109,12 @@ def test_injected_drift_is_found_and_nothing_is_cancelled(
 def test_known_drift_file_acknowledges_until_expiry(
         sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     envs, acct, _ = applied_env(sb, tmp_path)
-    aws(sb, acct, "logs").put_retention_policy(logGroupName="/keyplane/prod/kms-audit",
+    aws(sb, acct, "logs").put_retention_policy(logGroupName="/keyplane/prod/cloudtrail",
                                                retentionInDays=90)
     stray = aws(sb, acct, "kms").create_key()["KeyMetadata"]["Arn"]
     acks = tmp_path / "known-drift.yaml"
     acks.write_text(
-        "- resource: /keyplane/prod/kms-audit\n  reason: cost review until year end\n"
+        "- resource: /keyplane/prod/cloudtrail\n  reason: cost review until year end\n"
         "  owner: platform-team\n  expires: 2099-01-31\n"
         f"- resource: {stray}\n  reason: migration\n  owner: pki-team\n  expires: 2020-01-01\n"
         "- resource: nothing-like-this\n  reason: stale\n  owner: pki-team\n"

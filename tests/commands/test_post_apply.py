@@ -71,15 +71,13 @@ def test_sandbox_built_from_the_synthesized_stack_has_no_drift(
         synthesized_estate: Synthesized) -> None:
     """The expected state comes from `cdktf.out` (policies, per-generation aliases, log group)."""
     from keyplane.hooks.expected import expected_state
-    from keyplane.hooks.synth import load_stack
+    from keyplane.hooks.synth import load_environment_stacks
     from keyplane.model import load_estate
     from keyplane.sandbox.apply import apply_state
 
     assert synthesized_estate.exit_code == 0, synthesized_estate.stderr[-2000:]
-    stack = synthesized_estate.out / "stacks" / "prod" / "cdk.tf.json"
     env = load_estate([EXAMPLE_ENVIRONMENTS / "prod.yaml"]).get("prod")
-    state = expected_state(env, load_stack(stack, account_id="210987654321",
-                                           region="us-east-1"))
+    state = expected_state(env, load_environment_stacks(env, synthesized_estate.out))
     assert state.source.startswith("synth ")
     apply_state(state, aws_endpoint=sb.aws.url, gcp_endpoint=sb.gcp.target)
     code, out, _ = run_cli(capsys, "post-apply", "prod", "-d", str(EXAMPLE_ENVIRONMENTS),

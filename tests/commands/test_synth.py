@@ -31,12 +31,18 @@ def test_synth_writes_every_stack_and_the_manifest(synthesized) -> None:
     out, code, stdout, stderr = synthesized
     assert code == 0, stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert sorted(manifest["stacks"]) == ["dev", "prod", "staging"]
+    assert sorted(manifest["stacks"]) == ["dev-aws", "dev-gcp", "prod-aws", "prod-gcp",
+                                          "staging-aws", "staging-gcp"]
     for env in ("dev", "prod", "staging"):
-        doc = json.loads((out / "stacks" / env / "cdk.tf.json").read_text())
-        assert doc["//"]["metadata"]["stackName"] == env
-        assert "aws_kms_key" in doc["resource"]
-        assert f"{env}: " in stdout
+        aws = json.loads((out / "stacks" / f"{env}-aws" / "cdk.tf.json").read_text())
+        gcp = json.loads((out / "stacks" / f"{env}-gcp" / "cdk.tf.json").read_text())
+        assert aws["//"]["metadata"]["stackName"] == f"{env}-aws"
+        # one cloud per stack: an AWS plan needs neither GCP credentials nor its provider
+        assert {t.split("_")[0] for t in aws["resource"]} == {"aws"}
+        assert {t.split("_")[0] for t in gcp["resource"]} == {"google"}
+        assert list(aws["terraform"]["required_providers"]) == ["aws"]
+        assert list(gcp["terraform"]["required_providers"]) == ["google"]
+        assert f"{env}-aws: " in stdout and f"{env}-gcp: " in stdout
     assert "Traceback" not in stderr
 
 
@@ -53,7 +59,7 @@ def test_synth_selects_environments(tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, _stdout, stderr = run("synth", "dev", "--out", str(out), "-d", str(envs))
     assert code == 0, stderr[-3000:]
-    assert sorted(json.loads((out / "manifest.json").read_text())["stacks"]) == ["dev"]
+    assert sorted(json.loads((out / "manifest.json").read_text())["stacks"]) == ["dev-aws"]
 
 
 def test_fails_invalid_inventory_exits_2_with_located_problems(env_dir: Path,

@@ -9,7 +9,7 @@ import pytest
 
 from keyplane.hooks.errors import HookSetupError
 from keyplane.hooks.expected import expected_state
-from keyplane.hooks.synth import UNRESOLVED, load_stack, stack_path
+from keyplane.hooks.synth import UNRESOLVED, load_environment_stacks, load_stack
 from keyplane.model import load_estate
 from tests.conftest import BASE_ENV, write_env
 
@@ -42,7 +42,7 @@ def test_overlay_takes_policy_rotation_alias_and_log_group_from_the_stack(
         env_dir: Path, tmp_path: Path) -> None:
     write_env(env_dir, BASE_ENV)
     env = load_estate([env_dir / "prod.yaml"]).get("prod")
-    path = stack_path("prod", tmp_path)
+    path = tmp_path / "stacks" / "prod-aws" / "cdk.tf.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(stack_doc()))
     stack = load_stack(path, account_id="111122223333", region="us-east-1")
@@ -60,7 +60,8 @@ def test_without_a_stack_the_inventory_is_the_expected_state(env_dir: Path,
                                                              tmp_path: Path) -> None:
     write_env(env_dir, BASE_ENV)
     env = load_estate([env_dir / "prod.yaml"]).get("prod")
-    assert load_stack(stack_path("prod", tmp_path), account_id=None, region=None) is None
+    assert load_stack(tmp_path / "stacks" / "prod-aws" / "cdk.tf.json", account_id=None,
+                      region=None) is None
     state = expected_state(env)
     assert state.source == "inventory"
     assert [k.id for k in state.aws_keys] == ["data", "code-signing@g2", "code-signing@g1"]
@@ -73,3 +74,33 @@ def test_fails_on_a_truncated_stack(tmp_path: Path) -> None:
         load_stack(path, account_id=None, region=None)
     assert exc.value.code == "KP608"
     assert exc.value.message.startswith(f"synthesized stack {path} is not readable json")
+
+
+def test_fails_when_a_cloud_of_the_environment_was_never_synthesized(env_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    write_env(env_dir, BASE_ENV)  # keys on aws and gcp
+    env = load_estate([env_dir / "prod.yaml"]).get("prod")
+    aws = tmp_path / "stacks" / "prod-aws" / "cdk.tf.json"
+    aws.parent.mkdir(parents=True)
+    aws.write_text(json.dumps(stack_doc()))
+    with pytest.raises(HookSetupError) as exc:
+        load_environment_stacks(env, tmp_path)
+    gcp = tmp_path / "stacks" / "prod-gcp" / "cdk.tf.json"
+    assert (exc.value.code, exc.value.message) == (
+        "KP609", f"no synthesized stack at {gcp}; run `keyplane synth prod` first (or give "
+                 "--synth-dir where it wrote cdktf.out)")
+
+
+def test_both_clouds_stacks_are_read_as_one(env_dir: Path, tmp_path: Path) -> None:
+    write_env(env_dir, BASE_ENV)
+    env = load_estate([env_dir / "prod.yaml"]).get("prod")
+    for name, doc in (("prod-aws", stack_doc()), ("prod-gcp", {"resource": {
+            "google_kms_key_ring": {"ring": {"name": "prod", "location": "us-east1"}}}})):
+        path = tmp_path / "stacks" / name / "cdk.tf.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(doc))
+    stack = load_environment_stacks(env, tmp_path)
+    assert [r.address for r in stack.resources("google_kms_key_ring")] == [
+        "google_kms_key_ring.ring"]
+    assert stack.get("aws_kms_key", "data") is not None
+    assert stack.account_id == "111122223333"

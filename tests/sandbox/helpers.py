@@ -8,6 +8,7 @@ each other's drift.
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,11 @@ from keyplane.cli import main
 from keyplane.cloud.gcp.client import GcpConfig, build_client
 from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
 from keyplane.hooks.expected import expected_state
+from keyplane.hooks.synth import load_environment_stacks
 from keyplane.model import load_estate
 from keyplane.sandbox.apply import apply_state
 from keyplane.sandbox.server import Sandbox
-from tests.conftest import EXAMPLE_ENVIRONMENTS
+from tests.conftest import EXAMPLE_ENVIRONMENTS, synthesize_example_estate
 
 PROD_ACCOUNT = "210987654321"
 PROD_PROJECT = "acme-pki-prod"
@@ -36,21 +38,44 @@ def new_ids() -> tuple[str, str]:
 
 
 def prod_copy(tmp: Path, account: str, project: str) -> Path:
-    """An environments dir holding the example prod environment under new ids."""
+    """An environments dir holding the example prod environment under new ids, and beside it
+    (`<tmp>/cdktf.out`) its synthesized stacks.
+
+    The stacks are the example estate's, synthesized once per run, with the account and
+    project ids replaced: the ids are plain literals in cdk.tf.json (construct ids and
+    Terraform addresses do not depend on them), so this is what `keyplane synth` of the copy
+    writes, without a Node start per test.
+    """
     d = tmp / "environments"
     d.mkdir(parents=True, exist_ok=True)
     text = (EXAMPLE_ENVIRONMENTS / "prod.yaml").read_text(encoding="utf-8")
     (d / "prod.yaml").write_text(text.replace(PROD_ACCOUNT, account)
                                  .replace(PROD_PROJECT, project), encoding="utf-8")
+    synthesized = synthesize_example_estate()
+    assert synthesized.exit_code == 0, synthesized.stderr[-2000:]
+    manifest = {"version": "0.24.0", "stacks": {}}
+    for cloud in ("aws", "gcp"):
+        name = f"prod-{cloud}"
+        src = synthesized.out / "stacks" / name / "cdk.tf.json"
+        dst = tmp / "cdktf.out" / "stacks" / name / "cdk.tf.json"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(src.read_text(encoding="utf-8").replace(PROD_ACCOUNT, account)
+                       .replace(PROD_PROJECT, project), encoding="utf-8")
+        manifest["stacks"][name] = {"name": name, "constructPath": name,
+                                    "synthesizedStackPath": f"stacks/{name}/cdk.tf.json",
+                                    "workingDirectory": f"stacks/{name}"}
+    (tmp / "cdktf.out" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return d
 
 
 def applied_env(sb: Sandbox, tmp: Path) -> tuple[Path, str, str]:
-    """A fresh prod copy, created in the sandbox; (environments dir, account, project)."""
+    """A fresh prod copy, created in the sandbox from its stacks; (environments dir, account,
+    project)."""
     account, project = new_ids()
     d = prod_copy(tmp, account, project)
     env = load_estate([d / "prod.yaml"]).get("prod")
-    apply_state(expected_state(env), aws_endpoint=sb.aws.url, gcp_endpoint=sb.gcp.target)
+    stack = load_environment_stacks(env, d.parent / "cdktf.out")
+    apply_state(expected_state(env, stack), aws_endpoint=sb.aws.url, gcp_endpoint=sb.gcp.target)
     return d, account, project
 
 
@@ -78,12 +103,16 @@ HOOK_COMMANDS = {"rotation", "drift", "access-review", "discover", "post-apply"}
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run the real entry point in-process: (exit code, stdout, stderr).
 
-    Post-apply commands get `--synth-dir` pointing nowhere unless the test gives one, so
-    their expected state is the test's inventory, not a stack synthesized in the repo.
+    Post-apply commands read the stacks `prod_copy` wrote beside the environments directory
+    (`-d DIR` -> `DIR/../cdktf.out`) unless the test gives `--synth-dir`; never a stack
+    synthesized in the repository.
     """
     argv = list(args)
     if argv and argv[0] in HOOK_COMMANDS and "--synth-dir" not in argv:
-        argv += ["--synth-dir", "/nonexistent/keyplane-test-synth"]
+        envs = next((argv[i + 1] for i, a in enumerate(argv[:-1])
+                     if a in ("-d", "--environments-dir")), None)
+        synth = Path(envs).parent / "cdktf.out" if envs else Path("/nonexistent/keyplane-synth")
+        argv += ["--synth-dir", str(synth)]
     try:
         main(argv)
         code = 0

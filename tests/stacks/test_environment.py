@@ -20,13 +20,13 @@ pytestmark = pytest.mark.synth
 def test_s3_backend_with_native_locking() -> None:
     backend = synth_aws_estate()[1]["prod"]["terraform"]["backend"]
     assert backend == {"s3": {"bucket": "acme-terraform-state-prod", "encrypt": True,
-                              "key": "keyplane/prod.tfstate", "region": "us-east-1",
+                              "key": "keyplane/prod-aws.tfstate", "region": "us-east-1",
                               "use_lockfile": True}}
 
 
 def test_local_backend_when_none_declared() -> None:
     backend = synth_aws_estate()[1]["dev"]["terraform"]["backend"]
-    assert backend["local"]["path"].endswith("terraform.dev.tfstate")
+    assert backend["local"]["path"].endswith("terraform.dev-aws.tfstate")
 
 
 def test_one_provider_per_environment_pinned_to_its_account() -> None:
@@ -43,20 +43,38 @@ def test_one_provider_per_environment_pinned_to_its_account() -> None:
 def test_manifest_lists_every_stack() -> None:
     out, _ = synth_aws_estate()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert sorted(manifest["stacks"]) == ["dev", "prod", "staging"]
-    assert manifest["stacks"]["prod"]["synthesizedStackPath"] == "stacks/prod/cdk.tf.json"
+    assert sorted(manifest["stacks"]) == ["dev-aws", "prod-aws", "staging-aws"]
+    assert manifest["stacks"]["prod-aws"]["synthesizedStackPath"] == "stacks/prod-aws/cdk.tf.json"
 
 
-def test_stack_without_aws_keys_creates_no_aws_resources_and_gcs_backend() -> None:
+def test_each_stack_states_its_terraform_and_provider_range_and_own_state() -> None:
+    doc = synth_aws_estate()[1]["prod"]
+    assert doc["terraform"]["required_version"] == ">= 1.10.0"
+    assert doc["terraform"]["required_providers"] == {
+        "aws": {"source": "hashicorp/aws", "version": ">= 5.100.0, < 7.0.0"}}
+    # prod declares keyplane/prod.tfstate; each cloud's stack keeps its own object beside it
+    assert doc["terraform"]["backend"]["s3"]["key"] == "keyplane/prod-aws.tfstate"
+
+
+def test_environment_without_keys_synthesizes_no_stack() -> None:
     from keyplane.stacks.app import synth
 
-    env = example_estate()["staging"].model_copy(update={
-        "keys": (), "state_backend": StateBackend(gcs=GcsBackend(bucket="b", prefix="p"))})
+    env = example_estate()["staging"].model_copy(update={"keys": ()})
     out = Path(tempfile.mkdtemp()) / "out"
     synth([env], out)
-    doc = json.loads((out / "stacks" / "staging" / "cdk.tf.json").read_text())
-    assert "resource" not in doc and "provider" not in doc
-    assert doc["terraform"]["backend"] == {"gcs": {"bucket": "b", "prefix": "p"}}
+    assert json.loads((out / "manifest.json").read_text())["stacks"] == {}
+
+
+def test_gcs_backend_gets_a_prefix_per_cloud() -> None:
+    from keyplane.stacks.app import synth
+
+    env = aws_only(example_estate()["dev"]).model_copy(update={
+        "state_backend": StateBackend(gcs=GcsBackend(bucket="b", prefix="p"))})
+    out = Path(tempfile.mkdtemp()) / "out"
+    synth([env], out)
+    doc = json.loads((out / "stacks" / "dev-aws" / "cdk.tf.json").read_text())
+    assert doc["terraform"]["backend"] == {"gcs": {"bucket": "b", "prefix": "p/aws"}}
+    assert sorted(json.loads((out / "manifest.json").read_text())["stacks"]) == ["dev-aws"]
 
 
 def test_aws_only_environment_never_imports_the_google_bindings(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from keyplane.model.environment import Environment, KeyDecl
 from keyplane.model.specs import Cloud, Origin
+from keyplane.model.stacks import split_stack_name
 from keyplane.model.tiers import TIERS, Tier
 
 
@@ -215,8 +216,10 @@ def _match_key(rest: str, names: Iterable[str]) -> str | None:
 
 
 def place_of_path(path: str, envs: dict[str, Environment]) -> Place | None:
-    """Place a construct path (`prod/aws/keys/code-signing/g4/key`, `prod/gcp/key-x`)."""
+    """Place a construct path (`prod-aws/aws/keys/code-signing/g4/key`, `prod-gcp/gcp/key-x`)."""
     parts = path.split("/")
+    if parts:
+        parts[0] = split_stack_name(parts[0])[0]  # the stack `prod-aws` is environment `prod`
     if len(parts) < 3 or parts[0] not in envs or parts[1] not in ("aws", "gcp"):
         return None
     env = envs[parts[0]]
@@ -274,9 +277,10 @@ _STACK_DIR = re.compile(r"(?:^|/)stacks/([a-z0-9][a-z0-9-]*)/")
 
 
 def env_of_source(source: str | None, envs: dict[str, Environment]) -> str | None:
-    """The environment a synth file belongs to (`cdktf.out/stacks/<env>/cdk.tf.json`)."""
+    """The environment a synth file belongs to (`cdktf.out/stacks/<env>-<cloud>/cdk.tf.json`)."""
     m = _STACK_DIR.search(source or "")
-    return m.group(1) if m and m.group(1) in envs else None
+    env = split_stack_name(m.group(1))[0] if m else None
+    return env if env in envs else None
 
 
 def base_key(key_id: str) -> str:

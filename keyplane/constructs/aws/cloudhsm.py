@@ -88,9 +88,11 @@ class CloudHsmKeyStore(Construct):
             subnet_ids=sorted({h.subnet_id for h in hsm.hsms}),
             tags={**tags, AWS_TAG_BACKUP_RETENTION: str(hsm.backup_retention_in_days)},
             lifecycle=keep)
+        # The provider takes the HSM's placement as a subnet *or* a zone, never both; the
+        # subnet is the precise one (its zone is the declared one, checked at load).
         self.hsms = [
             CloudhsmV2Hsm(self, f"hsm-{zone}", cluster_id=self.cluster.cluster_id,
-                          availability_zone=zone, subnet_id=subnet)
+                          subnet_id=subnet)
             for zone, subnet in config.hsms()
         ]
         password = DataAwsSsmParameter(self, "key-store-password",

@@ -167,9 +167,12 @@ class KeyResources:
             described += f" (generation {gen.generation})"
         lifecycle = TerraformResourceLifecycle(prevent_destroy=True) \
             if tier.prevent_destroy else None
+        # Every argument a guardrail reads is written out, defaults included, so a plan
+        # shows it as configured rather than "known after apply".
         common: dict[str, Any] = {
             "description": described,
             "deletion_window_in_days": key.deletion_window_in_days,
+            "bypass_policy_lockout_safety_check": False,
             "policy": pol.to_json(config.policy),
             "tags": config.tags(),
             "lifecycle": lifecycle,
@@ -182,15 +185,15 @@ class KeyResources:
             # the key waits in PendingImport.
             self.key = KmsExternalKey(scope, "key", key_spec=key.spec,
                                       key_usage=AWS_KEY_USAGE[key.usage], enabled=enabled,
-                                      multi_region=multi or None, **common)
+                                      multi_region=multi, **common)
         else:
-            rotation: dict[str, Any] = {}
+            rotation: dict[str, Any] = {"enable_key_rotation": False}
             if config.rotates:
                 rotation = {"enable_key_rotation": True,
                             "rotation_period_in_days": key.rotation_period_in_days}
             self.key = KmsKey(scope, "key", customer_master_key_spec=key.spec,
                               key_usage=AWS_KEY_USAGE[key.usage], is_enabled=enabled,
-                              multi_region=multi or None,
+                              multi_region=multi,
                               custom_key_store_id=config.custom_key_store_id,
                               **rotation, **common)
         self.replicas: dict[str, KmsReplicaKey] = {}
@@ -330,6 +333,7 @@ def infrastructure_key(scope: Construct, *, env: str, purpose: str, description:
     key = KmsKey(scope, "key", description=description,
                  customer_master_key_spec="SYMMETRIC_DEFAULT", key_usage="ENCRYPT_DECRYPT",
                  enable_key_rotation=True, rotation_period_in_days=tier.max_rotation_period_in_days,
+                 multi_region=False, bypass_policy_lockout_safety_check=False,
                  deletion_window_in_days=tier.default_deletion_window_in_days, policy=policy,
                  tags=tags, lifecycle=lifecycle, depends_on=depends_on)
     KmsAlias(scope, "key-alias", name=f"alias/keyplane-{env}-{purpose}", target_key_id=key.key_id)

@@ -23,6 +23,7 @@ from keyplane.policy.errors import (
     CheckInputError,
 )
 from keyplane.policy.inputs.context import context_from, tag_map
+from keyplane.policy.inputs.defaults import provider_default
 from keyplane.policy.model import SENSITIVE, AttrPath, Resource, fold_actions, walk_paths
 
 _NOT_RESOURCES = frozenset({"var", "local", "each", "count", "path", "terraform", "self",
@@ -109,6 +110,112 @@ def config_refs(doc: Mapping[str, Any]) -> dict[str, dict[str, tuple[str, ...]]]
     return out
 
 
+def config_expressions(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Config address -> its `expressions` object, from `configuration` (modules included)."""
+    out: dict[str, Mapping[str, Any]] = {}
+
+    def visit(module: Any, prefix: str) -> None:
+        if not isinstance(module, Mapping):
+            return
+        for res in module.get("resources") or []:
+            if isinstance(res, Mapping) and isinstance(res.get("address"), str) and \
+                    isinstance(res.get("expressions"), Mapping):
+                out[prefix + res["address"]] = res["expressions"]
+        calls = module.get("module_calls")
+        if isinstance(calls, Mapping):
+            for name, call in calls.items():
+                if isinstance(call, Mapping):
+                    visit(call.get("module"), f"{prefix}module.{name}.")
+
+    config = doc.get("configuration")
+    if isinstance(config, Mapping):
+        visit(config.get("root_module"), "")
+    return out
+
+
+_ABSENT = object()
+
+
+def _expression_at(exprs: Mapping[str, Any], path: AttrPath) -> Any:
+    """The configuration expression for one attribute path; `_ABSENT` when not configured.
+
+    Attributes map to `{"constant_value": ...}` / `{"references": [...]}`; nested blocks
+    to lists of such mappings, in the order the plan's values list them.
+    """
+    node: Any = exprs
+    for step in path:
+        if isinstance(node, Mapping) and isinstance(step, str):
+            if step not in node:
+                return _ABSENT
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int):
+            if step >= len(node):
+                return _ABSENT
+            node = node[step]
+        else:
+            return None  # a shape the path cannot follow: leave the value unknown
+    return node
+
+
+def _set_path(values: dict[str, Any], path: AttrPath, value: Any) -> bool:
+    node: Any = values
+    for i, step in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(node, dict) and isinstance(step, str):
+            node = node.setdefault(step, [] if isinstance(nxt, int) else {})
+        elif isinstance(node, list) and isinstance(step, int):
+            while len(node) <= step:
+                node.append([] if isinstance(nxt, int) else {})
+            node = node[step]
+        else:
+            return False
+    last = path[-1]
+    if isinstance(node, dict) and isinstance(last, str):
+        node[last] = value
+        return True
+    if isinstance(node, list) and isinstance(last, int):
+        while len(node) <= last:
+            node.append(None)
+        node[last] = value
+        return True
+    return False
+
+
+def fill_from_configuration(rtype: str, values: Mapping[str, Any],
+                            unknown: frozenset[AttrPath], exprs: Mapping[str, Any] | None,
+                            sensitive: frozenset[AttrPath] = frozenset()
+                            ) -> tuple[dict[str, Any], frozenset[AttrPath]]:
+    """Resolve what a plan calls "known after apply" but its configuration decides.
+
+    - A configured expression whose text Terraform records (`constant_value`: JSON-syntax
+      configuration such as cdk.tf.json keeps templates like `${aws_kms_key.k.arn}`) is
+      read as written, the way the synth reader reads it: the gate sees the reference and
+      the literal around it, exactly what Terraform will evaluate.
+    - An argument absent from the configuration takes the provider's documented default
+      (`keyplane.policy.inputs.defaults`).
+    Everything else (a reference-only expression, a computed attribute) stays unknown, and
+    so does anything under a sensitive path (its configured text is never copied).
+    """
+    if not unknown:
+        return dict(values), unknown
+    filled = copy.deepcopy(dict(values))
+    still: set[AttrPath] = set()
+    for path in unknown:
+        if not path or any(path[:len(s)] == s for s in sensitive):
+            still.add(path)
+            continue
+        expr = _expression_at(exprs or {}, path) if exprs is not None else None
+        if expr is _ABSENT and len(path) == 1:
+            known, default = provider_default(rtype, str(path[0]))
+            if known and _set_path(filled, path, default):
+                continue
+        elif isinstance(expr, Mapping) and "constant_value" in expr:
+            if _set_path(filled, path, copy.deepcopy(expr["constant_value"])):
+                continue
+        still.add(path)
+    return filled, frozenset(still)
+
+
 def _redact(values: Any, paths: list[AttrPath], secrets: set[str]) -> Any:
     """A copy of `values` with every sensitive path replaced by SENSITIVE."""
     values = copy.deepcopy(values)
@@ -167,6 +274,7 @@ def read_plan(doc: Mapping[str, Any], *, source: str,
     """Every managed resource of a plan, with its action, unknown and sensitive paths."""
     warnings = check_version(doc, source)
     refs = config_refs(doc)
+    exprs = config_expressions(doc)
     changes = doc.get("resource_changes")
     out: list[Resource] = []
     if changes is not None and not isinstance(changes, list):
@@ -206,11 +314,15 @@ def read_plan(doc: Mapping[str, Any], *, source: str,
                 values = _redact(values, sensitive, secrets)
             unknown = frozenset() if deleting else frozenset(
                 walk_paths(change.get("after_unknown")))
+            # Configuration addresses carry no instance keys (count, for_each, modules).
+            cfg_key = _config_address(str(rc["address"]))
+            if unknown:
+                values, unknown = fill_from_configuration(rtype, values, unknown,
+                                                          exprs.get(cfg_key),
+                                                          frozenset(sensitive))
             if rc.get("deposed"):
                 address = f"{address} (deposed)"
             provider = _provider(rc.get("provider_name"), rtype)
-            # Configuration addresses carry no instance keys (count, for_each, modules).
-            cfg_key = _config_address(str(rc["address"]))
             out.append(Resource(
                 address=address, type=rtype, name=str(rc.get("name", "")), provider=provider,
                 values=values, source=source, input_kind="plan", unknown=unknown,

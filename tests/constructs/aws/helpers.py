@@ -34,13 +34,13 @@ def synth_aws_estate() -> tuple[Path, dict[str, Doc]]:
     out = Path(tempfile.mkdtemp(prefix="keyplane-synth-")) / "cdktf.out"
     envs = [aws_only(e) for e in example_estate().values()]
     synth(envs, out)
-    docs = {e.name: json.loads((out / "stacks" / e.name / "cdk.tf.json").read_text())
+    docs = {e.name: json.loads((out / "stacks" / f"{e.name}-aws" / "cdk.tf.json").read_text())
             for e in envs}
     return out, docs
 
 
 def resources(doc: Doc, rtype: str) -> dict[str, Doc]:
-    """Resources of one type, keyed by construct path below the environment (`aws/keys/x/key`)."""
+    """Resources of one type, keyed by construct path below the stack (`aws/keys/x/key`)."""
     out = {}
     for body in doc.get("resource", {}).get(rtype, {}).values():
         path = body["//"]["metadata"]["path"].split("/", 1)[1]
@@ -49,7 +49,7 @@ def resources(doc: Doc, rtype: str) -> dict[str, Doc]:
 
 
 def data_sources(doc: Doc, dtype: str) -> dict[str, Doc]:
-    """Data sources of one type, keyed by construct path below the environment."""
+    """Data sources of one type, keyed by construct path below the stack."""
     out = {}
     for body in doc.get("data", {}).get(dtype, {}).values():
         out[body["//"]["metadata"]["path"].split("/", 1)[1]] = body

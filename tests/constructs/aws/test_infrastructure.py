@@ -44,7 +44,8 @@ def test_cloudhsm_cluster_two_hsms_and_key_store_from_ssm(docs) -> None:
     assert cluster["tags"]["keyplane:backup-retention-in-days"] == "379"
     assert cluster["lifecycle"] == {"prevent_destroy": True}
     hsms = resources(doc, "aws_cloudhsm_v2_hsm")
-    assert sorted(h["availability_zone"] for h in hsms.values()) == ["us-east-1a", "us-east-1b"]
+    assert sorted(h["subnet_id"] for h in hsms.values()) == cluster["subnet_ids"]
+    assert not any("availability_zone" in h for h in hsms.values())  # one of the two, never both
     store = _one(doc, "aws_kms_custom_key_store", "aws/cloudhsm/key-store")
     assert store["custom_key_store_type"] == "AWS_CLOUDHSM"
     assert store["key_store_password"].startswith("${data.aws_ssm_parameter.")

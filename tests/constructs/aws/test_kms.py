@@ -29,11 +29,13 @@ def test_ca_keys_live_in_the_cloudhsm_key_store_without_rotation(docs) -> None:
         assert key["customer_master_key_spec"] == "SYMMETRIC_DEFAULT"
         assert key["key_usage"] == "ENCRYPT_DECRYPT"
         assert key["custom_key_store_id"].startswith("${aws_kms_custom_key_store.")
-        assert "enable_key_rotation" not in key and "rotation_period_in_days" not in key
+        # written out although they are the provider's defaults: a plan then shows them as
+        # configured, and the gate judges them without waiting for the apply
+        assert key["enable_key_rotation"] is False and "rotation_period_in_days" not in key
         assert key["deletion_window_in_days"] == 30
         assert key["lifecycle"] == {"prevent_destroy": True}
-        assert "multi_region" not in key
-        assert "bypass_policy_lockout_safety_check" not in key
+        assert key["multi_region"] is False
+        assert key["bypass_policy_lockout_safety_check"] is False
     assert not [p for p in resources(docs["prod"], "aws_kms_replica_key") if "-ca/" in p]
 
 
@@ -64,7 +66,7 @@ def test_signing_key_has_one_key_per_generation_and_the_alias_follows_the_curren
         assert key["customer_master_key_spec"] == "ECC_NIST_P384"
         assert key["key_usage"] == "SIGN_VERIFY"
         assert key["is_enabled"] is True  # verify-only g3 stays enabled
-        assert "enable_key_rotation" not in key
+        assert key["enable_key_rotation"] is False  # asymmetric keys cannot rotate
     assert g4["tags"]["keyplane:generation"] == "4"
     assert g4["tags"]["keyplane:created-on"] == "2026-11-16"
     assert g3["tags"]["keyplane:created-on"] == "2025-12-01"
@@ -94,7 +96,7 @@ def test_non_production_keys(docs) -> None:
     doc = docs["staging"]
     wrap = _keys(doc)["aws/keys/staging-escrow-wrap/key"]
     assert (wrap["rotation_period_in_days"], wrap["deletion_window_in_days"]) == (365, 14)
-    assert "lifecycle" not in wrap and "multi_region" not in wrap
+    assert "lifecycle" not in wrap and wrap["multi_region"] is False
     external = resources(doc, "aws_kms_external_key")["aws/keys/partner-test-signing/g1/key"]
     assert (external["key_spec"], external["key_usage"]) == ("RSA_3072", "SIGN_VERIFY")
     assert "key_material_base64" not in external
@@ -112,7 +114,7 @@ def test_ephemeral_keys(docs) -> None:
     hmac = keys["aws/keys/webhook-hmac/g7/key"]
     assert (hmac["customer_master_key_spec"], hmac["key_usage"]) == ("HMAC_256",
                                                                      "GENERATE_VERIFY_MAC")
-    assert "enable_key_rotation" not in hmac and hmac["deletion_window_in_days"] == 7
+    assert hmac["enable_key_rotation"] is False and hmac["deletion_window_in_days"] == 7
 
 
 def test_every_taggable_resource_carries_env_and_tier(docs) -> None:
