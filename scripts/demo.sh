@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# keyplane's main job on the example estate, end to end, against the local sandbox:
-# validate, synth, the PR gate, a sandbox "deploy", post-apply checks, restore drills,
-# and the evidence report. Nothing leaves this machine.
+# keyplane's main job on the example estate, end to end, against the local sandbox and with
+# real Terraform: validate, synth, a real `terraform plan` + `show -json`, the PR gate on that
+# plan JSON, `terraform apply` into the sandbox and a second plan that must be empty,
+# post-apply checks, restore drills and the evidence report. Nothing leaves this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K="${KEYPLANE:-.venv/bin/keyplane}"
 OUT=.keyplane/demo
+# The demo's own sandbox and state, so a sandbox you started yourself is left alone.
+export KEYPLANE_SANDBOX_STATE="$OUT/sandbox.json"
+if [ -f "$KEYPLANE_SANDBOX_STATE" ]; then "$K" sandbox down >/dev/null 2>&1 || true; fi
 rm -rf "$OUT" && mkdir -p "$OUT"
 export KEYPLANE_AUDIT_LOG="$OUT/audit/events.jsonl"
 
@@ -13,18 +17,26 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "validate the inventory"
 "$K" validate
-step "synthesize the stacks (CDK Terrain)"
+step "synthesize the stacks (CDK Terrain): one per environment and cloud"
 "$K" synth
-step "the PR gate on the synthesized stacks"
-"$K" check cdktf.out
-"$K" check cdktf.out --format json --output "$OUT/check.json"
 
-step "start the local sandbox and apply prod to it"
+step "start the local sandbox"
 "$K" sandbox up --background
 trap '"$K" sandbox down >/dev/null' EXIT
+
+step "real terraform plan of prod-aws (hashicorp/aws provider), as a pull request makes it"
+"$K" sandbox plan prod --output "$OUT/prod-aws.plan.json"
+
+step "the PR gate on the real plan JSON (and the GCP stack's synthesized JSON)"
+GATE=("$OUT/prod-aws.plan.json" cdktf.out/stacks/prod-aws/cdk.tf.json
+      cdktf.out/stacks/prod-gcp/cdk.tf.json)
+"$K" check "${GATE[@]}"
+"$K" check "${GATE[@]}" --format json --output "$OUT/check.json"
+
+step "terraform apply of prod-aws into the sandbox, then a second plan that must be empty"
 "$K" sandbox apply prod
 
-step "post-apply: rotation, drift, access review"
+step "post-apply: rotation, drift, access review against the Terraform-built state"
 "$K" post-apply prod --sandbox --format json --output "$OUT/post-apply-prod.json"
 "$K" post-apply prod --sandbox
 
@@ -39,5 +51,5 @@ step "the evidence report"
   --evidence-dir "$OUT/evidence" --out "$OUT/report.html"
 "$K" report --check-json "$OUT/check.json" --post-apply-json "$OUT/post-apply-prod.json" \
   --evidence-dir "$OUT/evidence" --format markdown --out "$OUT/report.md"
-printf '\nreport: %s (and %s); audit events: %s\n' "$OUT/report.html" "$OUT/report.md" \
-  "$KEYPLANE_AUDIT_LOG"
+printf '\nreport: %s (and %s); plan: %s; audit events: %s\n' "$OUT/report.html" \
+  "$OUT/report.md" "$OUT/prod-aws.plan.json" "$KEYPLANE_AUDIT_LOG"

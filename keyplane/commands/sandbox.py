@@ -2,9 +2,10 @@
 
 `up` starts moto's server (behind keyplane's fault-injecting front) and an
 in-process Cloud KMS fake on 127.0.0.1, in the foreground or `--background`
-(endpoints and pid in `.keyplane/sandbox.json`); `apply ENV` creates the
-environment's expected state in it through the SDKs; `down` stops it. It is a
-local playground and test bed, never a deploy.
+(endpoints and pid in `.keyplane/sandbox.json`); `apply ENV` builds the
+environment's synthesized stacks in it (AWS with real Terraform, GCP through
+google-cloud-kms); `down` stops it. It is a local playground and test bed, never a
+deploy.
 """
 
 from __future__ import annotations
@@ -131,37 +132,98 @@ def down(state_file: Path | None) -> None:
 @click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
               default=DEFAULT_DIR, show_default=True)
 @click.option("--synth-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("cdktf.out"), show_default=True)
+              default=Path("cdktf.out"), show_default=True,
+              help="Where `keyplane synth` wrote the stacks.")
 @click.option("--endpoint-url", help="Default: the running sandbox's.")
 @click.option("--gcp-endpoint", help="Default: the running sandbox's.")
-@click.option("--state-file", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option("--state-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Default: $KEYPLANE_SANDBOX_STATE or .keyplane/sandbox.json.")
 def apply(env: str, environments_dir: Path, synth_dir: Path, endpoint_url: str | None,
           gcp_endpoint: str | None, state_file: Path | None) -> None:
-    """Create ENV's expected state in the sandbox (a local playground, not a deploy)."""
+    """Build ENV's synthesized stacks in the sandbox: the AWS stack with real Terraform,
+    then a second plan that must be empty (a local playground, not a deploy).
+
+    Needs terraform on PATH (and the hashicorp/aws provider, from $KEYPLANE_TF_PLUGIN_DIR or
+    /opt/tf-plugins when it is there). Exit 0 applied, 2 setup error or unfaithful sandbox.
+    """
     set_format("text")
-    from keyplane.hooks.expected import expected_state
-    from keyplane.hooks.synth import load_environment_stacks
-    from keyplane.sandbox.apply import apply_state
+    from keyplane.sandbox.stack_apply import apply_environment
     from keyplane.sandbox.state import SandboxState, state_path
 
-    if not endpoint_url or not gcp_endpoint:
-        state = SandboxState.read(state_path(state_file))
-        endpoint_url = endpoint_url or state.aws_endpoint
-        gcp_endpoint = gcp_endpoint or state.gcp_endpoint
+    path = state_path(state_file)
+    state = SandboxState.read(path) if not endpoint_url or not gcp_endpoint else None
+    endpoint_url = endpoint_url or (state.aws_endpoint if state else None)
+    gcp_endpoint = gcp_endpoint or (state.gcp_endpoint if state else None)
     files = resolve_targets([env], environments_dir)
     scope = environment_files(environments_dir) if environments_dir.is_dir() else []
     environment = load_estate(files, isolation_scope=scope).environments[0]
-    stack = load_environment_stacks(environment, synth_dir)
-    expected = expected_state(environment, stack)
+    sandbox_id: dict[str, object] = {"aws_endpoint": endpoint_url,
+                                     "pid": state.pid if state else None}
+    click.echo(f"keyplane sandbox apply {environment.name} ({PLAYGROUND})")
     try:
-        done = apply_state(expected, aws_endpoint=endpoint_url, gcp_endpoint=gcp_endpoint)
+        done = apply_environment(
+            environment, synth_dir=synth_dir, work_root=path.parent / "sandbox",
+            aws_endpoint=endpoint_url, gcp_endpoint=gcp_endpoint, sandbox_id=sandbox_id,
+            progress=lambda step: click.echo(f"  .. {step}"))
     except HookSetupError:
         raise
-    except Exception as exc:  # the SDK's own error: one line, no traceback
+    except Exception as exc:  # an SDK's own error: one line, no traceback
         raise HookSetupError(f"sandbox apply failed: {type(exc).__name__}: {exc}",
                              code=SANDBOX_FAILED) from None
-    click.echo(f"keyplane sandbox apply {environment.name} ({PLAYGROUND})")
-    click.echo(f"  expected state from {expected.source}")
-    for line in done.aws + done.gcp:
-        click.echo(f"  created {line}")
-    click.echo(f"  {len(done.aws) + len(done.gcp)} resource(s) created")
+    if done.aws_stack is not None:
+        click.echo(f"  {done.aws_stack.parent.name}: {done.aws_resources} resource(s) applied "
+                   f"by terraform from {done.aws_stack}")
+        click.echo("  second terraform plan: no changes (the sandbox matches the stack)")
+        click.echo(f"  terraform state and logs: {done.work_dir}")
+    for line in done.parameters:
+        click.echo(f"  seeded ssm parameter {line}")
+    for line in done.seeded:
+        click.echo(f"  seeded for drills: {line}")
+    for line in done.gcp:
+        click.echo(f"  created (gcp, through google-cloud-kms) {line}")
+
+
+@sandbox.command()
+@click.argument("env")
+@click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
+              default=DEFAULT_DIR, show_default=True)
+@click.option("--synth-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("cdktf.out"), show_default=True,
+              help="Where `keyplane synth` wrote the stacks.")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Where to write `terraform show -json` of the plan (atomically).")
+@click.option("--endpoint-url", help="Default: the running sandbox's.")
+@click.option("--state-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Default: $KEYPLANE_SANDBOX_STATE or .keyplane/sandbox.json.")
+def plan(env: str, environments_dir: Path, synth_dir: Path, output: Path,
+         endpoint_url: str | None, state_file: Path | None) -> None:
+    """Plan ENV's AWS stack with real Terraform against the sandbox and write the plan JSON
+    (`terraform show -json`), the input `keyplane check` reads in a pull request."""
+    set_format("text")
+    import json
+
+    from keyplane.model.specs import Cloud
+    from keyplane.output import write_atomic
+    from keyplane.sandbox.stack_apply import plan_aws_stack
+    from keyplane.sandbox.state import SandboxState, state_path
+
+    path = state_path(state_file)
+    state = None if endpoint_url else SandboxState.read(path)
+    endpoint_url = endpoint_url or (state.aws_endpoint if state else None)
+    files = resolve_targets([env], environments_dir)
+    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
+    environment = load_estate(files, isolation_scope=scope).environments[0]
+    if environment.aws is None or not environment.keys_on(Cloud.AWS) or not endpoint_url:
+        raise HookSetupError(f"environment '{environment.name}' has no aws stack to plan",
+                             code=SANDBOX_FAILED)
+    click.echo(f"keyplane sandbox plan {environment.name} ({PLAYGROUND})", err=True)
+    doc, done = plan_aws_stack(
+        environment, synth_dir=synth_dir, work_root=path.parent / "sandbox",
+        aws_endpoint=endpoint_url,
+        sandbox_id={"aws_endpoint": endpoint_url, "pid": state.pid if state else None},
+        progress=lambda step: click.echo(f"  .. {step}", err=True))
+    write_atomic(output, json.dumps(doc, indent=1) + "\n")
+    changes = doc.get("resource_changes") or []
+    click.echo(f"  {len(changes)} resource change(s) planned by terraform "
+               f"{doc.get('terraform_version')} -> {output}", err=True)
+    click.echo(f"  terraform logs: {done.work_dir}", err=True)

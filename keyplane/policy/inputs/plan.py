@@ -209,9 +209,9 @@ def fill_from_configuration(rtype: str, values: Mapping[str, Any],
             known, default = provider_default(rtype, str(path[0]))
             if known and _set_path(filled, path, default):
                 continue
-        elif isinstance(expr, Mapping) and "constant_value" in expr:
-            if _set_path(filled, path, copy.deepcopy(expr["constant_value"])):
-                continue
+        elif isinstance(expr, Mapping) and "constant_value" in expr and \
+                _set_path(filled, path, copy.deepcopy(expr["constant_value"])):
+            continue
         still.add(path)
     return filled, frozenset(still)
 

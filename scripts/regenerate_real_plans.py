@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Regenerate the real-plan fixtures the gate's tests read: tests/policy/fixtures/plans/real/.
+
+For each AWS stack of the example estate: `keyplane synth`, then real Terraform with the
+real hashicorp/aws provider (from the filesystem mirror) plans it against a fresh local
+sandbox (the sandbox only answers the provider's reads: the caller identity and the SSM
+parameters the stack reads), and `terraform show -json` of that plan is the fixture. It is
+the plan a pull request of a new environment produces: every resource a create, every
+attribute computed by AWS "known after apply".
+
+Stacks whose attributes the mirror's provider does not know (version skew, see README:
+Provider versions) are skipped with the reason. Needs terraform and the provider mirror;
+run from the repository root:  .venv/bin/python scripts/regenerate_real_plans.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "policy" / "fixtures" / "plans" / "real"
+sys.path.insert(0, str(REPO))
+
+
+def main() -> int:
+    from keyplane.model.loader import load_estate
+    from keyplane.model.specs import Cloud
+    from keyplane.model.stacks import stack_file
+    from keyplane.sandbox import terraform as tf
+    from keyplane.sandbox.server import Sandbox
+
+    work = Path(tempfile.mkdtemp(prefix="keyplane-real-plans-"))
+    out = work / "cdktf.out"
+    subprocess.run([sys.executable, "-m", "keyplane.cli", "synth", "--out", str(out)],
+                   cwd=REPO, check=True)
+    estate = load_estate(sorted((REPO / "environments").glob("*.yaml")))
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    sandbox = Sandbox()
+    aws_url, _ = sandbox.start()
+    try:
+        for env in estate.environments:
+            if env.aws is None or not env.keys_on(Cloud.AWS):
+                continue
+            path = stack_file(env.name, Cloud.AWS, out)
+            doc = tf.read_stack(path)
+            ws = tf.prepare(path, work / path.parent.name, aws_endpoint=aws_url,
+                            account_id=env.aws.account_id)
+            skewed = tf.skew(doc, ws.provider_version)
+            if skewed:
+                print(f"{path.parent.name}: skipped, the mirror's provider "
+                      f"{ws.provider_version} lacks: {'; '.join(skewed)}")
+                continue
+            tf.seed_parameters(doc, aws_endpoint=aws_url, account_id=env.aws.account_id,
+                               region=env.aws.region)
+            tf.init(ws)
+            planfile = ws.directory / "plan.tfplan"
+            tf.plan(ws, out=planfile)
+            plan = tf.show_json(ws, planfile)
+            target = FIXTURES / f"{path.parent.name}.plan.json"
+            target.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n",
+                              encoding="utf-8")
+            changes = plan.get("resource_changes") or []
+            print(f"{path.parent.name}: {len(changes)} resource change(s), terraform "
+                  f"{plan.get('terraform_version')}, hashicorp/aws {ws.provider_version} -> "
+                  f"{target.relative_to(REPO)}")
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
