@@ -23,7 +23,10 @@ TERRAFORM_REQUIRED_VERSION = ">= 1.10.0"
 # bindings are generated from 6.x; every attribute keyplane sets also exists in 5.100,
 # except those listed in keyplane.sandbox.terraform's skew table (README: Provider versions).
 AWS_PROVIDER_CONSTRAINT = ">= 5.100.0, < 7.0.0"
-GOOGLE_PROVIDER_CONSTRAINT = ">= 6.0.0, < 9.0.0"
+# Imported asymmetric and HMAC keys (`aws_kms_external_key.key_spec`) arrived in 6.11.0
+# (hashicorp/terraform-provider-aws#44011): a stack holding one declares this range instead.
+AWS_PROVIDER_CONSTRAINT_IMPORTED_ASYMMETRIC = ">= 6.11.0, < 7.0.0"
+GOOGLE_PROVIDER_CONSTRAINT = ">= 8.7.0, < 9.0.0"  # the bindings' release: nothing older is tested
 
 
 def stack_name(env: str, cloud: Cloud) -> str:

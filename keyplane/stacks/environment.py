@@ -15,9 +15,10 @@ from cdktn import GcsBackend, LocalBackend, S3Backend, TerraformStack
 from constructs import Construct
 
 from keyplane.model.environment import Environment
-from keyplane.model.specs import Cloud
+from keyplane.model.specs import Cloud, Origin
 from keyplane.model.stacks import (
     AWS_PROVIDER_CONSTRAINT,
+    AWS_PROVIDER_CONSTRAINT_IMPORTED_ASYMMETRIC,
     GOOGLE_PROVIDER_CONSTRAINT,
     TERRAFORM_REQUIRED_VERSION,
     gcs_state_prefix,
@@ -63,5 +64,8 @@ class EnvironmentStack(TerraformStack):
         # states the range keyplane is written for (and tested against), and the Terraform
         # floor its backend needs.
         provider, constraint = _PROVIDER[cloud]
+        if cloud is Cloud.AWS and any(k.origin is Origin.EXTERNAL and k.spec != "SYMMETRIC_DEFAULT"
+                                      for k in env.keys_on(Cloud.AWS)):
+            constraint = AWS_PROVIDER_CONSTRAINT_IMPORTED_ASYMMETRIC
         self.add_override(f"terraform.required_providers.{provider}.version", constraint)
         self.add_override("terraform.required_version", TERRAFORM_REQUIRED_VERSION)

@@ -54,6 +54,9 @@ def test_each_stack_states_its_terraform_and_provider_range_and_own_state() -> N
         "aws": {"source": "hashicorp/aws", "version": ">= 5.100.0, < 7.0.0"}}
     # prod declares keyplane/prod.tfstate; each cloud's stack keeps its own object beside it
     assert doc["terraform"]["backend"]["s3"]["key"] == "keyplane/prod-aws.tfstate"
+    # staging imports an RSA key: key_spec on aws_kms_external_key needs hashicorp/aws 6.11
+    staging = synth_aws_estate()[1]["staging"]["terraform"]["required_providers"]["aws"]
+    assert staging["version"] == ">= 6.11.0, < 7.0.0"
 
 
 def test_environment_without_keys_synthesizes_no_stack() -> None:

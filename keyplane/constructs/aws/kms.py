@@ -183,9 +183,12 @@ class KeyResources:
         if key.origin is Origin.EXTERNAL:
             # No key material here: the escrowed import procedure brings it; until then
             # the key waits in PendingImport.
-            self.key = KmsExternalKey(scope, "key", key_spec=key.spec,
-                                      key_usage=AWS_KEY_USAGE[key.usage], enabled=enabled,
-                                      multi_region=multi, **common)
+            # key_spec/key_usage exist from hashicorp/aws 6.11 (imported asymmetric and HMAC
+            # keys); a symmetric imported key leaves them out and works with 5.100 too.
+            spec: dict[str, Any] = {} if key.spec == "SYMMETRIC_DEFAULT" else {
+                "key_spec": key.spec, "key_usage": AWS_KEY_USAGE[key.usage]}
+            self.key = KmsExternalKey(scope, "key", enabled=enabled, multi_region=multi,
+                                      **spec, **common)
         else:
             rotation: dict[str, Any] = {"enable_key_rotation": False}
             if config.rotates:
