@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from keyplane.audit.wiring import audit_options, build_audit_log
-from keyplane.hooks.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, HookSetupError
+from keyplane.hooks.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, SETUP_FAILED, HookSetupError
 from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
 from keyplane.output import deliver, set_format
 
@@ -39,6 +39,9 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gcp-endpoint", help="Cloud KMS host:port (plaintext; the sandbox)."),
         click.option("--gcp-project", help="GCP project the credentials act in "
                                            "(default: from the credentials; checked)."),
+        click.option("--cloud", type=click.Choice(["aws", "gcp"]), default=None,
+                     help="Read one cloud only: its stack (<env>-aws or <env>-gcp) and its "
+                          "credentials (default: every cloud the environment uses)."),
         click.option("--sandbox", "use_sandbox", is_flag=True,
                      help="Read the endpoints of the running sandbox (.keyplane/sandbox.json)."),
         click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
@@ -88,7 +91,7 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
             synth_dir: Path, resume: Path | None, audit_log: Path,
             audit_cloudwatch_log_group: str | None = None,
             audit_cloud_logging_log: str | None = None, known_drift: Path | None = None,
-            now: dt.datetime | None = None) -> None:
+            cloud: str | None = None, now: dt.datetime | None = None) -> None:
     """Load, wire, run, report; exit 0 clean, 1 findings, 2 setup error, 3 incomplete."""
     set_format(fmt)
     from keyplane.cloud.wiring import CloudOptions, aws_clients, aws_readers, gcp_reader
@@ -101,6 +104,8 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     files = resolve_targets([env], environments_dir)
     scope = environment_files(environments_dir) if environments_dir.is_dir() else []
     environment = load_estate(files, isolation_scope=scope).environments[0]
+    if cloud is not None:
+        environment = one_cloud(environment, cloud)
     if use_sandbox:
         from keyplane.sandbox.state import SandboxState, state_path
 
@@ -150,6 +155,22 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     if report.stopped:
         click.echo(f"keyplane: error {CREDENTIALS_EXPIRED}: {report.stopped}", err=True)
     sys.exit(report.outcome.exit_code)
+
+
+def one_cloud(environment: Any, cloud: str) -> Any:
+    """`environment` reduced to one cloud: its keys there, the other cloud's section gone, so
+    only that cloud's stack is read and only its credentials are needed (one CI job per
+    stack, least privilege)."""
+    from keyplane.model.specs import Cloud
+
+    chosen = Cloud(cloud)
+    if not environment.keys_on(chosen):
+        raise HookSetupError(f"environment '{environment.name}' has no {cloud} keys; its "
+                             f"stacks are {', '.join(c.value for c in Cloud if environment.keys_on(c))}",
+                             code=SETUP_FAILED)
+    other = Cloud.GCP if chosen is Cloud.AWS else Cloud.AWS
+    return environment.model_copy(update={"keys": environment.keys_on(chosen),
+                                          other.value: None})
 
 
 def _actor(aws: dict[str, Any]) -> str | None:

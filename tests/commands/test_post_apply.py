@@ -47,6 +47,23 @@ def test_one_report_across_sections_and_formats(sb: Sandbox, tmp_path: Path,
     assert "| critical | `drift.key_disabled` | `code-signing@g4 us-east-1` |" in md
 
 
+def test_one_cloud_reads_only_its_stack_and_needs_only_its_endpoint(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    envs, acct, project = applied_env(sb, tmp_path)
+    aws(sb, acct, "kms").disable_key_rotation(KeyId=key_arn(sb, acct, "alias/release-artifacts"))
+    # the GCP job of a CI matrix: no AWS endpoint or credentials given, and AWS drift unseen
+    (tmp_path / "cdktf.out" / "stacks" / "prod-aws" / "cdk.tf.json").unlink()
+    code, out, err = run_cli(capsys, "post-apply", "prod", "-d", str(envs), "--format", "json",
+                             "--cloud", "gcp", "--gcp-endpoint", sb.gcp.target)
+    report = json.loads(out)
+    assert (code, report["findings"], report["unknowns"]) == (0, [], []), err
+    assert any(f"projects/{project}/" in c for c in report["checked"])
+    assert not [c for c in report["checked"] if "arn:aws" in c]
+    code, _, err = run_cli(capsys, "post-apply", "prod", "-d", str(envs), "--cloud", "aws",
+                           "--endpoint-url", sb.aws.url)
+    assert code == 2 and "KP609" in err  # the AWS stack is gone: never judged against a guess
+
+
 def test_findings_never_carry_secret_material(sb: Sandbox, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     envs, _, _ = applied_env(sb, tmp_path)

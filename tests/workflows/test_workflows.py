@@ -124,3 +124,18 @@ def test_parser_sees_options_passed_through_arrays() -> None:
     assert keyplane_calls(script) == [
         ("check", {"--waivers", "--format", "--output"}),
         ("drill", {"--history", "--format"})]
+
+
+@pytest.mark.parametrize("name", ["keyplane-pr.yml", "keyplane-drift.yml"])
+def test_one_job_per_stack_each_reaching_only_its_own_cloud(name: str) -> None:
+    from keyplane.model import load_estate
+    from keyplane.model.specs import Cloud
+
+    estate = load_estate(sorted((REPO / "environments").glob("*.yaml")))
+    stacks = {(e.name, c.value) for e in estate.environments for c in Cloud if e.keys_on(c)}
+    job = next(iter(load(name)["jobs"].values()))
+    include = job["strategy"]["matrix"]["include"]
+    assert {(m["environment"], m["cloud"]) for m in include} == stacks
+    auth = {s["uses"].split("@")[0]: s.get("if") for s in job["steps"] if "uses" in s}
+    assert auth["aws-actions/configure-aws-credentials"] == "matrix.cloud == 'aws'"
+    assert auth["google-github-actions/auth"] == "matrix.cloud == 'gcp'"
