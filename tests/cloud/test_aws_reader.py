@@ -14,6 +14,7 @@ from keyplane.cloud.aws.session import AwsClients, AwsConfig
 from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
 from keyplane.hooks.errors import HookSetupError
 from keyplane.hooks.expected import expected_state
+from keyplane.hooks.synth import load_environment_stacks
 from keyplane.hooks.ports import CredentialsExpired, ReadError
 from keyplane.hooks.run import run
 from keyplane.model import load_estate
@@ -39,7 +40,7 @@ def sb() -> Iterator[Sandbox]:
 def test_post_apply_reads_only_describe_get_list(sb: Sandbox, tmp_path: Path) -> None:
     envs, acct, _ = applied_env(sb, tmp_path)
     env = load_estate([envs / "prod.yaml"]).get("prod")
-    state = expected_state(env)
+    state = expected_state(env, load_environment_stacks(env, envs.parent / "cdktf.out"))
     c = clients(sb.aws.url, acct)
     sb.front.calls.clear()
     sb.front.record_calls = True
