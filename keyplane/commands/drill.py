@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from keyplane.commands.post_apply import common_options
+from keyplane.commands.post_apply import cloud_options, sandbox_endpoints
 from keyplane.errors import UsageError
 from keyplane.hooks.drills.waiter import Timing
 from keyplane.model.loader import environment_files, load_estate, resolve_targets
@@ -68,7 +68,7 @@ def _history(env: Any, fmt: str, output: Path | None, aws: Any) -> None:
 
 
 @click.command("drill")
-@common_options
+@cloud_options
 @click.option("--key", "key_name", help="Drill one key (default: every key of the environment).")
 @click.option("--tier", type=click.Choice(["ca", "production", "non-production", "ephemeral"]),
               help="Drill the keys of one tier.")
@@ -90,8 +90,8 @@ def _history(env: Any, fmt: str, output: Path | None, aws: Any) -> None:
 def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
           regions: tuple[str, ...], profile: str | None, endpoint_url: str | None,
           gcp_endpoint: str | None, gcp_project: str | None, use_sandbox: bool,
-          concurrency: int, max_attempts: int, retry_mode: str, synth_dir: Path,
-          resume: Path | None, audit_log: Path, audit_cloudwatch_log_group: str | None,
+          sandbox_state_file: Path | None, max_attempts: int, retry_mode: str,
+          audit_log: Path, audit_cloudwatch_log_group: str | None,
           audit_cloud_logging_log: str | None, key_name: str | None, tier: str | None,
           kinds: tuple[str, ...], history: bool, drill_profile: str | None,
           drill_subnets: tuple[str, ...], checks_only: bool, evidence_location: str | None,
@@ -104,9 +104,6 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
     Exit 0 all passed, 1 a drill failed, 2 bad input or setup, 3 incomplete.
     """
     set_format(fmt)
-    if resume is not None:
-        raise UsageError("--resume does not apply to keyplane drill (drills are never resumed; "
-                         "the journal adopts what a killed run left)")
     if key_name and tier:
         raise UsageError(f"--key and --tier select keys in two ways; give one, got --key "
                          f"{key_name} and --tier {tier}")
@@ -116,11 +113,9 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
     if evidence_location:
         environment = environment.model_copy(update={"evidence_location": evidence_location})
     if use_sandbox:
-        from keyplane.sandbox.state import SandboxState, state_path
-
-        sb = SandboxState.read(state_path())
-        endpoint_url = endpoint_url or sb.aws_endpoint
-        gcp_endpoint = gcp_endpoint or sb.gcp_endpoint
+        sb_aws, sb_gcp = sandbox_endpoints(sandbox_state_file)
+        endpoint_url = endpoint_url or sb_aws
+        gcp_endpoint = gcp_endpoint or sb_gcp
     aws = None
     if environment.aws is not None:
         aws = _aws_clients(environment, environment.aws.account_id, profile=profile,

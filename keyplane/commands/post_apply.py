@@ -22,8 +22,8 @@ from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, r
 from keyplane.output import deliver, set_format
 
 
-def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every post-apply command takes."""
+def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every command that reaches a cloud (post-apply commands and drills)."""
     opts = [
         click.argument("env"),
         click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
@@ -39,17 +39,31 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gcp-endpoint", help="Cloud KMS host:port (plaintext; the sandbox)."),
         click.option("--gcp-project", help="GCP project the credentials act in "
                                            "(default: from the credentials; checked)."),
-        click.option("--cloud", type=click.Choice(["aws", "gcp"]), default=None,
-                     help="Read one cloud only: its stack (<env>-aws or <env>-gcp) and its "
-                          "credentials (default: every cloud the environment uses)."),
         click.option("--sandbox", "use_sandbox", is_flag=True,
-                     help="Read the endpoints of the running sandbox (.keyplane/sandbox.json)."),
-        click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
-                     help="Parallel reads."),
+                     help="Use the endpoints of the running sandbox (see --state-file)."),
+        click.option("--state-file", "sandbox_state_file",
+                     type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="The sandbox's state file, with --sandbox (default: "
+                          "$KEYPLANE_SANDBOX_STATE or .keyplane/sandbox.json)."),
         click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
                      help="Attempts per AWS call, retries included."),
         click.option("--retry-mode", type=click.Choice(["standard", "adaptive"]),
                      default="standard", show_default=True),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return audit_options(fn)
+
+
+def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every read-only post-apply command takes: the cloud options, and how the
+    run reads (one cloud, concurrency, the synthesized stacks, a resumed report)."""
+    opts = [
+        click.option("--cloud", type=click.Choice(["aws", "gcp"]), default=None,
+                     help="Read one cloud only: its stack (<env>-aws or <env>-gcp) and its "
+                          "credentials (default: every cloud the environment uses)."),
+        click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+                     help="Parallel reads."),
         click.option("--synth-dir", type=click.Path(path_type=Path, file_okay=False),
                      default=Path("cdktf.out"), show_default=True,
                      help="Where `keyplane synth` wrote the stacks."),
@@ -58,7 +72,15 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(opts):
         fn = opt(fn)
-    return audit_options(fn)
+    return cloud_options(fn)
+
+
+def sandbox_endpoints(state_file: Path | None) -> tuple[str, str]:
+    """(aws endpoint, gcp endpoint) of the running sandbox named by `state_file`."""
+    from keyplane.sandbox.state import SandboxState, state_path
+
+    sb = SandboxState.read(state_path(state_file))
+    return sb.aws_endpoint, sb.gcp_endpoint
 
 
 def known_drift_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,7 +113,8 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
             synth_dir: Path, resume: Path | None, audit_log: Path,
             audit_cloudwatch_log_group: str | None = None,
             audit_cloud_logging_log: str | None = None, known_drift: Path | None = None,
-            cloud: str | None = None, now: dt.datetime | None = None) -> None:
+            cloud: str | None = None, sandbox_state_file: Path | None = None,
+            now: dt.datetime | None = None) -> None:
     """Load, wire, run, report; exit 0 clean, 1 findings, 2 setup error, 3 incomplete."""
     set_format(fmt)
     from keyplane.cloud.wiring import CloudOptions, aws_clients, aws_readers, gcp_reader
@@ -107,11 +130,9 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     if cloud is not None:
         environment = one_cloud(environment, cloud)
     if use_sandbox:
-        from keyplane.sandbox.state import SandboxState, state_path
-
-        sb = SandboxState.read(state_path())
-        endpoint_url = endpoint_url or sb.aws_endpoint
-        gcp_endpoint = gcp_endpoint or sb.gcp_endpoint
+        sb_aws, sb_gcp = sandbox_endpoints(sandbox_state_file)
+        endpoint_url = endpoint_url or sb_aws
+        gcp_endpoint = gcp_endpoint or sb_gcp
     acks = acks_mod.load(known_drift) if known_drift else None  # every input checked first
     # The synthesized stacks are the expected state; without them the run refuses (KP609).
     stack = load_environment_stacks(environment, synth_dir)
