@@ -32,7 +32,7 @@ GATE_SHARE_TARGET = 0.10
 
 
 def _synth(out: Path) -> None:
-    subprocess.run([PY, "-m", "keyplane.cli", "synth", "--out", str(out)], cwd=ROOT, check=True,
+    subprocess.run([PY, "-m", "keyplane.cli", "synth", "--out-dir", str(out)], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
 
 

@@ -35,7 +35,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="keyplane-real-plans-"))
     out = work / "cdktf.out"
-    subprocess.run([sys.executable, "-m", "keyplane.cli", "synth", "--out", str(out)],
+    subprocess.run([sys.executable, "-m", "keyplane.cli", "synth", "--out-dir", str(out)],
                    cwd=REPO, check=True)
     estate = load_estate(sorted((REPO / "environments").glob("*.yaml")))
     FIXTURES.mkdir(parents=True, exist_ok=True)

@@ -115,7 +115,7 @@ def synthesize_example_estate() -> Synthesized:
     """`keyplane synth` of environments/ into a temporary cdktf.out, once per test process."""
     out = Path(tempfile.mkdtemp(prefix="keyplane-test-synth-")) / "cdktf.out"
     proc = subprocess.run(
-        [sys.executable, "-c", "from keyplane.cli import main; main()", "synth", "--out", str(out),
+        [sys.executable, "-c", "from keyplane.cli import main; main()", "synth", "--out-dir", str(out),
          "--environments-dir", str(EXAMPLE_ENVIRONMENTS)],
         capture_output=True, text=True, cwd=REPO, timeout=900)
     return Synthesized(out, proc.returncode, proc.stdout, proc.stderr)

@@ -168,25 +168,26 @@ def rotate_file(path: Path, key_name: str, reason: Reason, today: dt.date) -> Ro
 
 
 @click.command()
+@click.argument("env_name", metavar="ENV")
 @click.argument("key")
-@click.option("--env", "env_name", required=True, help="The environment that holds KEY.")
 @click.option("--reason", type=click.Choice([r.value for r in Reason]), required=True,
               help="Why: calendar (max age) or an event; compromise ends the overlap today.")
-@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="The rotation date (default: today).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The rotation date, yyyy-mm-dd (default: today).")
 @click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
               default=DEFAULT_DIR, show_default=True, help="Where the environment files are.")
-def rotate(key: str, env_name: str, reason: str, today: dt.datetime | None,
+def rotate(env_name: str, key: str, reason: str, as_of: dt.datetime | None,
            environments_dir: Path) -> None:
     """Add the next generation of KEY in environments/<ENV>.yaml (comments preserved).
 
     The new generation becomes current; the previous one stays for verification until
-    today + the tier's overlap (0 for compromise). Exit 0 when written, 2 when refused.
+    the rotation date + the tier's overlap (0 for compromise). Exit 0 when written, 2 when
+    refused. The change is meant for review: `git diff` shows it, `git checkout` undoes it.
     """
     set_format("text")
     (path,) = resolve_targets([env_name], environments_dir)
-    day = today.date() if today is not None else dt.date.today()
+    day = as_of.date() if as_of is not None else dt.date.today()
     rot = rotate_file(path, key, Reason(reason), day)
     for line in rot.describe():
         click.echo(line)
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path} (review it with `git diff {path}`; undo with `git checkout {path}`)")

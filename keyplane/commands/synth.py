@@ -10,6 +10,7 @@ import click
 
 from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
 from keyplane.output import set_format
+from keyplane.progress import Progress
 
 # `cdktf synth` / `cdktf deploy` run the app command with CDKTF_OUTDIR set to where the
 # CLI expects the stacks; honour it so both CLIs find the output.
@@ -22,29 +23,54 @@ def _default_out() -> Path:
 
 @click.command()
 @click.argument("envs", nargs=-1)
-@click.option("--out", "-o", "out", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out-dir", "out", type=click.Path(path_type=Path, file_okay=False),
               default=None, help="Output directory (default: $CDKTF_OUTDIR or cdktf.out).")
 @click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
               default=DEFAULT_DIR, show_default=True, help="Where the environment files are.")
-def synth(envs: tuple[str, ...], out: Path | None, environments_dir: Path) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: the stacks written, with their paths and counts.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
+def synth(envs: tuple[str, ...], out: Path | None, environments_dir: Path, fmt: str,
+          quiet: bool) -> None:
     """Synthesize ENVS (names or files; default: every environment) to Terraform JSON.
 
-    Writes <out>/stacks/<env>-<cloud>/cdk.tf.json (one stack per environment and cloud)
-    and <out>/manifest.json. Exit 0 when written,
-    2 when the inventory is invalid (every problem is listed).
+    Writes <out-dir>/stacks/<env>-<cloud>/cdk.tf.json (one stack per environment and cloud)
+    and <out-dir>/manifest.json. Exit 0 when written, 2 when the inventory is invalid
+    (every problem is listed).
     """
-    set_format("text")
+    set_format(fmt)
     outdir = out or _default_out()
     files = resolve_targets(envs, environments_dir)
     scope = environment_files(environments_dir) if environments_dir.is_dir() else []
     estate = load_estate(files, isolation_scope=scope)
-    # Only now pay for Node, cdktn and the provider bindings the estate needs.
-    from keyplane.stacks.app import synth as synth_app
+    progress = Progress(enabled=not quiet)
+    with progress.step("starting CDK Terrain (Node and the provider bindings)"):
+        # Only now pay for Node, cdktn and the provider bindings the estate needs.
+        from keyplane.stacks.app import build_app
+    built: list[str] = []
 
-    synth_app(estate.environments, outdir)
+    def on_stack(name: str) -> None:
+        if built:
+            progress.note(f"built {built[-1]}")
+        built.append(name)
+
+    with progress.step(f"building the stacks of {len(estate.environments)} environment(s)"):
+        app = build_app(estate.environments, outdir, on_stack)
+        if built:
+            progress.note(f"built {built[-1]}")
+    with progress.step(f"writing {outdir}"):
+        app.synth()
     manifest = json.loads((outdir / "manifest.json").read_text(encoding="utf-8"))
+    stacks = []
     for name, stack in sorted(manifest.get("stacks", {}).items()):
         path = outdir / stack["synthesizedStackPath"]
         doc = json.loads(path.read_text(encoding="utf-8"))
         count = sum(len(v) for v in doc.get("resource", {}).values())
-        click.echo(f"{name}: {count} resource(s) -> {path}")
+        stacks.append({"stack": name, "path": str(path), "resources": count})
+    if fmt == "json":
+        click.echo(json.dumps({"out_dir": str(outdir), "manifest": str(outdir / "manifest.json"),
+                               "stacks": stacks}, indent=2))
+        return
+    for s in stacks:
+        click.echo(f"{s['stack']}: {s['resources']} resource(s) -> {s['path']}")
+    click.echo(f"manifest: {outdir / 'manifest.json'}")

@@ -107,7 +107,7 @@ def check(state: ExpectedState, observed: Observed, matched: Matched, *, now: dt
                     expected=f"<= {max_age} d", actual=f"{age} d",
                     message=f"generation {exp.generation} is {age} days old, above the "
                             f"{key.tier.value} maximum of {max_age} d; run "
-                            f"`keyplane rotate {key.name} --reason policy-change`"))
+                            f"`keyplane rotate {state.env.name} {key.name} --reason policy-change`"))
         if not exp.current and exp.generation is not None:
             gen = next((g for g in key.generations if g.generation == exp.generation), None)
             if gen and gen.enabled and gen.verify_until and gen.verify_until < today:
@@ -174,5 +174,5 @@ def check(state: ExpectedState, observed: Observed, matched: Matched, *, now: dt
                 expected=f"<= {max_age} d", actual=f"{age} d",
                 message=f"the newest enabled version is {age} days old, above the "
                         f"{key.tier.value} maximum of {max_age} d; run "
-                        f"`keyplane rotate {key.name} --reason policy-change`"))
+                        f"`keyplane rotate {state.env.name} {key.name} --reason policy-change`"))
     return findings, unknowns

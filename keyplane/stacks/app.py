@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cdktn import App
@@ -20,13 +20,16 @@ DEFAULT_OUT = DEFAULT_OUT_DIR
 TARGET_VERSIONS = {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"}
 
 
-def build_app(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT) -> App:
-    """An App holding one stack per environment and cloud with keys, not yet synthesized."""
+def build_app(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT,
+              on_stack: Callable[[str], None] = lambda _: None) -> App:
+    """An App holding one stack per environment and cloud with keys, not yet synthesized;
+    `on_stack(name)` is called as each stack is built."""
     app = App(outdir=str(outdir), context={"targetVersions": TARGET_VERSIONS})
     for env in envs:
         for cloud in Cloud:
             if not env.keys_on(cloud):
                 continue
+            on_stack(stack_name(env.name, cloud))
             # Terraform runs in <outdir>/stacks/<env>-<cloud>; keep local state in the
             # project root, out of the generated (and disposable) output directory.
             state = os.path.relpath(Path.cwd() / local_state_path(env.name, cloud),
@@ -35,8 +38,9 @@ def build_app(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT) -> App:
     return app
 
 
-def synth(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT) -> Path:
+def synth(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT,
+          on_stack: Callable[[str], None] = lambda _: None) -> Path:
     """Write `<outdir>/stacks/<env>-<cloud>/cdk.tf.json` and `<outdir>/manifest.json`."""
-    app = build_app(envs, outdir)
+    app = build_app(envs, outdir, on_stack)
     app.synth()
     return outdir

@@ -26,8 +26,8 @@ def rotate(envs: Path, *args: str):
 
 def test_rotate_adds_the_next_generation_and_closes_the_previous(envs: Path) -> None:
     before = (envs / "prod.yaml").read_text()
-    result = rotate(envs, "code-signing", "--env", "prod", "--reason", "calendar",
-                    "--today", "2026-12-01")
+    result = rotate(envs, "prod", "code-signing", "--reason", "calendar",
+                    "--as-of", "2026-12-01")
     assert result.exit_code == 0, result.output
     key = load_environment(envs / "prod.yaml").key("code-signing")
     assert key.generation == 5
@@ -46,8 +46,8 @@ def test_rotate_adds_the_next_generation_and_closes_the_previous(envs: Path) -> 
 
 def test_rotate_preserves_comments_quotes_and_layout(envs: Path) -> None:
     before = (envs / "prod.yaml").read_text()
-    assert rotate(envs, "document-signing", "--env", "prod", "--reason", "staff-change",
-                  "--today", "2026-12-01").exit_code == 0
+    assert rotate(envs, "prod", "document-signing", "--reason", "staff-change",
+                  "--as-of", "2026-12-01").exit_code == 0
     after = (envs / "prod.yaml").read_text()
     for line in ("# Production PKI estate of Acme Corp.",
                  "    # The kmsuser password lives in SSM Parameter Store (SecureString), never "
@@ -62,8 +62,8 @@ def test_rotate_preserves_comments_quotes_and_layout(envs: Path) -> None:
 
 
 def test_compromise_ends_the_overlap_today_and_disables_the_old_generation(envs: Path) -> None:
-    result = rotate(envs, "webhook-hmac", "--env", "dev", "--reason", "compromise",
-                    "--today", "2026-12-01")
+    result = rotate(envs, "dev", "webhook-hmac", "--reason", "compromise",
+                    "--as-of", "2026-12-01")
     assert result.exit_code == 0, result.output
     key = load_environment(envs / "dev.yaml").key("webhook-hmac")
     old = next(g for g in key.generations if g.generation == 7)
@@ -71,15 +71,15 @@ def test_compromise_ends_the_overlap_today_and_disables_the_old_generation(envs:
 
 
 def test_overlap_comes_from_the_tier(envs: Path) -> None:
-    assert rotate(envs, "staging-code-signing", "--env", "staging", "--reason", "policy-change",
-                  "--today", "2026-12-01").exit_code == 0
+    assert rotate(envs, "staging", "staging-code-signing", "--reason", "policy-change",
+                  "--as-of", "2026-12-01").exit_code == 0
     key = load_environment(envs / "staging.yaml").key("staging-code-signing")
     assert key.generations[1].verify_until.isoformat() == "2026-12-08"  # non-production: 7 d
 
 
 def test_fails_key_that_rotates_automatically(envs: Path) -> None:
     before = (envs / "prod.yaml").read_text()
-    result = rotate(envs, "release-artifacts", "--env", "prod", "--reason", "calendar")
+    result = rotate(envs, "prod", "release-artifacts", "--reason", "calendar")
     assert result.exit_code != 0
     assert isinstance(result.exception, Exception)
     assert result.exception.code == "KP402"
@@ -90,19 +90,19 @@ def test_fails_key_that_rotates_automatically(envs: Path) -> None:
 
 
 def test_fails_unknown_key(envs: Path) -> None:
-    result = rotate(envs, "nope", "--env", "prod", "--reason", "calendar")
+    result = rotate(envs, "prod", "nope", "--reason", "calendar")
     assert result.exception.code == "KP401"
     assert result.exception.message.startswith(
         f"key 'nope' is not declared in {envs / 'prod.yaml'}; declared: pki-root-ca, ")
 
 
 def test_fails_unknown_environment(envs: Path) -> None:
-    result = rotate(envs, "code-signing", "--env", "nope", "--reason", "calendar")
+    result = rotate(envs, "nope", "code-signing", "--reason", "calendar")
     assert result.exception.code == "KP003"
 
 
 def test_fails_unknown_reason(envs: Path) -> None:
-    result = rotate(envs, "code-signing", "--env", "prod", "--reason", "boredom")
+    result = rotate(envs, "prod", "code-signing", "--reason", "boredom")
     assert result.exit_code == 2
     assert "Invalid value for '--reason'" in result.output
 
@@ -110,8 +110,8 @@ def test_fails_unknown_reason(envs: Path) -> None:
 def test_fails_when_the_result_would_be_invalid_and_leaves_the_file_alone(envs: Path) -> None:
     # verify_until before created_on makes the rotated file invalid: nothing is written
     before = (envs / "prod.yaml").read_text()
-    result = rotate(envs, "code-signing", "--env", "prod", "--reason", "compromise",
-                    "--today", "2020-01-01")
+    result = rotate(envs, "prod", "code-signing", "--reason", "compromise",
+                    "--as-of", "2020-01-01")
     assert result.exception.code == "KP100"
     assert any("verify_until 2020-01-01 is before created_on" in p.message
                for p in result.exception.problems())
@@ -124,7 +124,7 @@ def test_exit_code_through_the_entry_point(envs: Path) -> None:
     import sys
 
     proc = subprocess.run([sys.executable, "-c", "from keyplane.cli import main; main()",
-                           "rotate", "release-artifacts", "--env", "prod", "--reason",
+                           "rotate", "prod", "release-artifacts", "--reason",
                            "calendar", "-d", str(envs)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2

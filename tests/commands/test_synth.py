@@ -57,9 +57,21 @@ def test_synth_selects_environments(tmp_path: Path) -> None:
     (envs / "dev.yaml").write_text(dev)
     (envs / "staging.yaml").write_text((EXAMPLE_ENVIRONMENTS / "staging.yaml").read_text())
     out = tmp_path / "out"
-    code, _stdout, stderr = run("synth", "dev", "--out", str(out), "-d", str(envs))
+    code, stdout, stderr = run("synth", "dev", "--out-dir", str(out), "-d", str(envs),
+                               "--format", "json")
     assert code == 0, stderr[-3000:]
     assert sorted(json.loads((out / "manifest.json").read_text())["stacks"]) == ["dev-aws"]
+    written = json.loads(stdout)  # stdout is the JSON document alone; progress is on stderr
+    assert written["stacks"] == [{"stack": "dev-aws", "path": str(out / "stacks" / "dev-aws" /
+                                                                  "cdk.tf.json"),
+                                  "resources": written["stacks"][0]["resources"]}]
+    assert written["stacks"][0]["resources"] > 10
+    # not a terminal: one plain line per step, for CI logs
+    assert stderr.splitlines()[:3] == [
+        "keyplane: starting CDK Terrain (Node and the provider bindings)",
+        "keyplane: building the stacks of 1 environment(s)", "  built dev-aws"]
+    code, _, quiet = run("synth", "dev", "--out-dir", str(out), "-d", str(envs), "--quiet")
+    assert (code, quiet) == (0, "")
 
 
 def test_fails_invalid_inventory_exits_2_with_located_problems(env_dir: Path,
@@ -67,7 +79,7 @@ def test_fails_invalid_inventory_exits_2_with_located_problems(env_dir: Path,
     write_env(env_dir, BASE_ENV.replace("tier: production\n    cloud: aws\n    usage: encrypt",
                                         "tier: gold\n    cloud: aws\n    usage: encrypt", 1))
     out = tmp_path / "out"
-    code, _stdout, stderr = run("synth", "--out", str(out), "-d", str(env_dir))
+    code, _stdout, stderr = run("synth", "--out-dir", str(out), "-d", str(env_dir))
     assert code == 2
     assert "prod.yaml:" in stderr and "KP104" in stderr and "tier must be one of" in stderr
     assert "Traceback" not in stderr
