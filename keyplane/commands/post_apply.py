@@ -76,10 +76,24 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def sandbox_endpoints(state_file: Path | None) -> tuple[str, str]:
-    """(aws endpoint, gcp endpoint) of the running sandbox named by `state_file`."""
+    """(aws endpoint, gcp endpoint) of the running sandbox named by `state_file`; a coded
+    error when its process is gone (a stale state file), never a connection error later."""
+    import os
+
+    from keyplane.hooks.errors import SANDBOX_FAILED
     from keyplane.sandbox.state import SandboxState, state_path
 
-    sb = SandboxState.read(state_path(state_file))
+    path = state_path(state_file)
+    sb = SandboxState.read(path)
+    try:
+        os.kill(sb.pid, 0)
+    except ProcessLookupError:
+        flag = f" --state-file {path}" if state_file is not None else ""
+        raise HookSetupError(f"the sandbox of {path} is not running (pid {sb.pid} is gone); "
+                             f"start it with `keyplane sandbox up --background{flag}`",
+                             code=SANDBOX_FAILED) from None
+    except PermissionError:
+        pass  # alive, owned by another user
     return sb.aws_endpoint, sb.gcp_endpoint
 
 

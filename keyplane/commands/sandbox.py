@@ -117,12 +117,19 @@ def down(state_file: Path | None) -> None:
     from keyplane.sandbox.state import SandboxState, state_path
 
     path = state_path(state_file)
+    if not path.exists():
+        click.echo(f"keyplane sandbox: none running (no state file at {path})")
+        return
     state = SandboxState.read(path)
-    if _alive(state.pid):
-        os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while _alive(state.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
+    if not _alive(state.pid):
+        path.unlink(missing_ok=True)
+        click.echo(f"keyplane sandbox: pid {state.pid} was not running; removed the stale "
+                   f"state file {path}")
+        return
+    os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while _alive(state.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
     path.unlink(missing_ok=True)
     click.echo(f"keyplane sandbox stopped (pid {state.pid})")
 
