@@ -101,6 +101,40 @@ def gcp_reader(state: ExpectedState, opts: CloudOptions) -> GcpProjectReader | N
     return GcpReader(build_client(config), config)
 
 
+_FIX = {"aws": "aws (set AWS_PROFILE or --profile, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+               "or run in CI with an OIDC role)",
+        "gcp": "gcp (run `gcloud auth application-default login` or set "
+               "GOOGLE_APPLICATION_CREDENTIALS, or run in CI with workload identity federation)"}
+
+
+def require_credentials(env: Any, opts: CloudOptions) -> None:
+    """Fail before any read when a cloud the run needs has no credentials at all, naming
+    every such cloud and the fix (the sandbox and --cloud included); a local endpoint needs
+    none. Looks only at where credentials would come from: nothing is called."""
+    missing = []
+    if env.aws is not None and not opts.skip_aws and not is_loopback(opts.endpoint_url) \
+            and not opts.profile:
+        import botocore.session
+
+        if botocore.session.Session().get_credentials() is None:
+            missing.append("aws")
+    if env.gcp is not None and not opts.skip_gcp and not opts.gcp_endpoint:
+        try:
+            import google.auth
+
+            google.auth.default()
+        except Exception:  # DefaultCredentialsError and the like: no usable credentials
+            missing.append("gcp")
+    if missing:
+        clouds = " and ".join(_FIX[c] for c in missing)
+        hint = "; against the local sandbox add --sandbox"
+        if env.aws is not None and env.gcp is not None:  # both clouds in this run
+            other = {"aws": "gcp", "gcp": "aws"}
+            hint += ("; to read one cloud only add --cloud " +
+                     (other[missing[0]] if len(missing) == 1 else "aws|gcp"))
+        raise HookSetupError(f"no credentials for {clouds}{hint}")
+
+
 def _adc_project(opts: CloudOptions) -> str | None:
     """The project of Application Default Credentials (not consulted for a local endpoint)."""
     if opts.gcp_endpoint:

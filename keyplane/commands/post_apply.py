@@ -131,7 +131,13 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
             now: dt.datetime | None = None) -> None:
     """Load, wire, run, report; exit 0 clean, 1 findings, 2 setup error, 3 incomplete."""
     set_format(fmt)
-    from keyplane.cloud.wiring import CloudOptions, aws_clients, aws_readers, gcp_reader
+    from keyplane.cloud.wiring import (
+        CloudOptions,
+        aws_clients,
+        aws_readers,
+        gcp_reader,
+        require_credentials,
+    )
     from keyplane.hooks import acks as acks_mod
     from keyplane.hooks.expected import expected_state
     from keyplane.hooks.report import render
@@ -162,6 +168,7 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
                         gcp_endpoint=gcp_endpoint, gcp_project=gcp_project,
                         retry_mode=retry_mode, max_attempts=max_attempts,
                         concurrency=concurrency)
+    require_credentials(environment, opts)
     aws = aws_readers(state, opts)
     gcp = gcp_reader(state, opts)
     audit = build_audit_log(

@@ -103,3 +103,37 @@ def test_sandbox_built_from_the_synthesized_stack_has_no_drift(
     report = json.loads(out)
     assert (code, report["findings"]) == (0, [])
     assert any(n.startswith("expected state: synth ") for n in report["notes"])
+
+
+def test_fails_without_credentials_naming_both_clouds_and_the_fixes(
+        tmp_path: Path, synthesized_estate: Synthesized) -> None:
+    import os
+    import subprocess
+    import sys
+
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "GOOGLE_", "CLOUDSDK_", "KEYPLANE_SANDBOX"))}
+    env.update(AWS_CONFIG_FILE=str(empty), AWS_SHARED_CREDENTIALS_FILE=str(empty),
+               AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path),
+               GOOGLE_APPLICATION_CREDENTIALS=str(tmp_path / "none.json"),
+               CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), NO_GCE_CHECK="true",
+               KEYPLANE_AUDIT_LOG=str(tmp_path / "events.jsonl"))
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from keyplane.cli import main; main()", "post-apply", "prod",
+             "-d", str(EXAMPLE_ENVIRONMENTS), "--synth-dir", str(synthesized_estate.out),
+             *extra], capture_output=True, text=True, env=env, timeout=120)
+
+    both = run()
+    assert both.returncode == 2 and "Traceback" not in both.stderr
+    assert both.stderr.startswith("keyplane: error KP604: no credentials for aws (set "
+                                  "AWS_PROFILE or --profile")
+    assert " and gcp (run `gcloud auth application-default login`" in both.stderr
+    assert both.stderr.rstrip().endswith("against the local sandbox add --sandbox; to read one "
+                                         "cloud only add --cloud aws|gcp")
+    assert both.stderr.count("keyplane: error") == 1  # printed once
+    aws_only = run("--cloud", "aws")
+    assert aws_only.returncode == 2 and "gcp" not in aws_only.stderr
