@@ -7,10 +7,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
 from keyplane.model.summary import environment_summary, next_due, protection, rotation
 from keyplane.output import deliver, set_format, to_json
+
+TABLE_MIN_WIDTH = 120  # the table's natural width; narrower terminals get one block per key
 
 
 @click.command()
@@ -35,26 +38,38 @@ def validate(envs: tuple[str, ...], environments_dir: Path, fmt: str,
         deliver(to_json({"valid": True, "environments": [
             environment_summary(env) for env in estate.environments]}), output)
         return
+    import os
     import sys
 
-    wide = output is not None or not sys.stdout.isatty()
-    console = Console(record=output is not None, width=150 if wide else None)
+    # $COLUMNS wins (a terminal sets it; a user can); a file or a CI log gets 150 columns
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) >= 40 else (
+        150 if output is not None or not sys.stdout.isatty() else None)
+    console = Console(record=output is not None, width=width)
     for env in estate.environments:
         where = []
         if env.aws:
             where.append(f"aws {env.aws.account_id} {env.aws.region}")
         if env.gcp:
             where.append(f"gcp {env.gcp.project_id} {env.gcp.location}")
-        table = Table(title=f"{env.name} ({env.kind.value}) — {'; '.join(where)}",
-                      title_justify="left")
-        for col in ("key", "tier", "cloud", "usage / spec", "protection", "rotation",
-                    "next due"):
-            table.add_column(col)
-        for key in env.keys:
-            table.add_row(key.name, key.tier.value, key.cloud.value,
-                          f"{key.usage.value} / {key.spec}", protection(key), rotation(key),
-                          next_due(key))
-        console.print(table)
+        title = f"{env.name} ({env.kind.value}) — {'; '.join(where)}"
+        rows = [(key.name, key.tier.value, key.cloud.value, f"{key.usage.value} / {key.spec}",
+                 protection(key), rotation(key), next_due(key)) for key in env.keys]
+        if console.width >= TABLE_MIN_WIDTH:
+            table = Table(title=title, title_justify="left")
+            for col in ("key", "tier", "cloud", "usage / spec", "protection", "rotation",
+                        "next due"):
+                table.add_column(col, overflow="fold")  # a long token folds, never cut
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+            continue
+        # Narrow terminals: one block per key, wrapped at words, nothing cut.
+        console.print(Text(title, style="bold"))
+        for name, tier, cloud, spec, prot, rot, due in rows:
+            console.print(Text(f"  {name}  {tier}  {cloud}", style="bold"), overflow="fold")
+            console.print(Text(f"    {spec} · {prot}"), overflow="fold")
+            console.print(Text(f"    {rot} · next due {due}"), overflow="fold")
     n_keys = sum(len(e.keys) for e in estate.environments)
     console.print(f"valid: {len(estate.environments)} environment(s), {n_keys} key(s)")
     if output is not None:

@@ -91,8 +91,11 @@ def _pydantic_problems(doc: SourceDoc, exc: ValidationError) -> list[Problem]:
             out.append(doc.problem("KP105", f"missing required field '{field}'", loc))
         elif kind in ("enum", "literal_error"):
             expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+            close = difflib.get_close_matches(str(err["input"]), expected.split(", "), n=1) \
+                if isinstance(err["input"], str) else []
+            hint = f"; did you mean '{close[0]}'?" if close else ""
             out.append(doc.problem("KP104", f"{field} must be one of {expected}, got "
-                                            f"{_shown(err['input'])}", loc))
+                                            f"{_shown(err['input'])}{hint}", loc))
         elif kind == "string_pattern_mismatch":
             out.append(doc.problem("KP104", f"{field} must match {ctx.get('pattern')}, got "
                                             f"{_shown(err['input'])}", loc))

@@ -15,11 +15,20 @@ from keyplane.errors import Problem
 Path_ = tuple[str | int, ...]
 
 
-def dotted(path: Path_) -> str:
-    """`keys[3].tier` for ("keys", 3, "tier")."""
+def dotted(path: Path_, data: Any = None) -> str:
+    """`keys[3].tier` for ("keys", 3, "tier"); with the document's `data`, a list item that
+    has a `name` is shown by it: `keys[code-signing].tier`, what a reader finds in the file."""
     out = ""
+    node = data
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            out += f"[{name}]" if isinstance(name, str) and name.strip() else f"[{part}]"
+            node = item
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
     return out
 
 
@@ -44,7 +53,7 @@ class SourceDoc:
         """A problem located at `path` in this file."""
         line, col = self.where(path)
         return Problem(code=code, message=message, file=self.file, line=line, column=col,
-                       path=dotted(path) or None)
+                       path=dotted(path, self.data) or None)
 
 
 def _plain(node: Any, path: Path_, pos: dict[Path_, tuple[int, int]]) -> Any:

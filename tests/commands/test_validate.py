@@ -31,6 +31,22 @@ def test_validate_prints_the_inventory_of_the_example_estate() -> None:
     assert "valid: 3 environment(s), 16 key(s)" in out
 
 
+def test_validate_fits_80_columns_wrapping_never_cutting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyplane.model import load_estate
+
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(cli, ["validate", "-d", str(EXAMPLE_ENVIRONMENTS)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.output and "..." not in result.output
+    estate = load_estate(sorted(EXAMPLE_ENVIRONMENTS.glob("*.yaml")))
+    for env in estate.environments:
+        for key in env.keys:  # one block per key: every value whole
+            assert f"  {key.name}  {key.tier.value}  {key.cloud.value}" in lines
+            assert f"{key.usage.value} / {key.spec}" in result.output
+
+
 def test_validate_json_lists_keys_with_rotation_and_next_due() -> None:
     result = CliRunner().invoke(cli, ["validate", "prod", "-d", str(EXAMPLE_ENVIRONMENTS),
                                       "--format", "json"])
@@ -62,7 +78,7 @@ def test_fails_with_exit_2_and_located_errors_without_traceback(env_dir: Path) -
     assert code == 2
     assert "Traceback" not in out + err
     assert f"{path}:31:5: KP104 tier must be one of ca, production, non-production, ephemeral, " \
-           "got 'critical' (keys[0].tier)" in err
+           "got 'critical' (keys[data].tier)" in err
     assert "keyplane: 1 problem(s) in" in err
     assert path.read_bytes() == before
 

@@ -138,8 +138,17 @@ def test_fails_on_unknown_tier_listing_valid_values(env_dir: Path) -> None:
     assert p.code == "KP104"
     assert p.message == ("tier must be one of ca, production, non-production, ephemeral, "
                          "got 'prod'")
-    assert p.path == "keys[0].tier"
+    assert p.path == "keys[data].tier"  # the key's name, as the reader finds it in the file
     assert p.line == line_of(text, "tier: prod")
+
+
+def test_fails_on_a_misspelt_tier_suggesting_the_closest(env_dir: Path) -> None:
+    text = BASE_ENV.replace("    tier: production\n    cloud: aws\n    usage: encrypt",
+                            "    tier: producton\n    cloud: aws\n    usage: encrypt")
+    p = only(problems_of(write_env(env_dir, text)))
+    assert (p.code, p.message) == ("KP104", "tier must be one of ca, production, non-production, "
+                                            "ephemeral, got 'producton'; did you mean "
+                                            "'production'?")
 
 
 def test_fails_on_typo_in_field_with_suggestion(env_dir: Path) -> None:
@@ -202,7 +211,7 @@ def test_fails_on_duplicate_yaml_mapping_key(env_dir: Path) -> None:
 def test_fails_on_invalid_aws_alias(env_dir: Path, alias: str, message: str) -> None:
     text = BASE_ENV.replace("    usage: encrypt\n", f"    usage: encrypt\n    alias: {alias}\n")
     p = only(problems_of(write_env(env_dir, text)))
-    assert (p.code, p.message, p.path) == ("KP107", message, "keys[0].alias")
+    assert (p.code, p.message, p.path) == ("KP107", message, "keys[data].alias")
 
 
 def test_fails_on_gcp_id_outside_allowed_characters(env_dir: Path) -> None:
@@ -316,7 +325,7 @@ def test_fails_on_hsm_in_a_location_without_cloud_hsm(env_dir: Path) -> None:
     assert p.code == "KP117"
     assert p.message.startswith("protection_level HSM is not offered in gcp location 'global'; "
                                 "choose a regional or multi-regional location (https://")
-    assert p.path == "keys[2].location"
+    assert p.path == "keys[attest].location"
 
 
 # ---- 7. rotation asked of a key that cannot rotate ----
@@ -336,7 +345,7 @@ def test_fails_on_rotation_for_gcp_signing_key(env_dir: Path) -> None:
                             "    spec: EC_SIGN_P384_SHA384\n    rotation_period_in_days: 90\n")
     p = only(problems_of(write_env(env_dir, text)))
     assert p.code == "KP111"
-    assert p.path == "keys[2].rotation_period_in_days"
+    assert p.path == "keys[attest].rotation_period_in_days"
 
 
 def test_fails_on_signing_key_in_cloudhsm_key_store(env_dir: Path) -> None:
@@ -365,7 +374,7 @@ def test_fails_on_generation_without_current(env_dir: Path) -> None:
 def test_fails_on_previous_generation_without_verify_until(env_dir: Path) -> None:
     text = BASE_ENV.replace("        verify_until: 2026-07-01\n", "")
     p = only(problems_of(write_env(env_dir, text)))
-    assert (p.code, p.path) == ("KP105", "keys[1].generations[1]")
+    assert (p.code, p.path) == ("KP105", "keys[code-signing].generations[1]")
 
 
 def test_fails_on_signing_key_without_generations(env_dir: Path) -> None:
@@ -393,7 +402,7 @@ def test_fails_on_wildcard_oidc_subject(env_dir: Path) -> None:
     text = BASE_ENV.replace("repo:acme/app:environment:production", "repo:acme/app:*")
     p = only(problems_of(write_env(env_dir, text)))
     assert p.code == "KP116"
-    assert p.path == "workloads[0].aws.oidc.subject"
+    assert p.path == "workloads[signer].aws.oidc.subject"
 
 
 def test_fails_when_admin_is_also_auditor(env_dir: Path) -> None:
