@@ -33,7 +33,8 @@ def emit_error(exc: KeyplaneError) -> None:
         return
     for problem in problems:
         click.echo(problem.render(), err=True)
-    click.echo(f"keyplane: {exc.message}", err=True)
+    if not any(p.message == exc.message for p in problems):  # a summary, not a repetition
+        click.echo(f"keyplane: {exc.message}", err=True)
 
 
 def write_atomic(path: Path, text: str) -> None:
