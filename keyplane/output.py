@@ -58,9 +58,11 @@ def to_json(data: Any) -> str:
 
 
 def deliver(text: str, output: Path | None) -> None:
-    """Print `text`, or write it atomically to `output`."""
+    """Print `text`, or write it atomically to `output` and say so on stderr (stdout stays
+    the command's own output; a CI log shows where every file went)."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         write_atomic(output, text)
+        click.echo(f"keyplane: wrote {output}", err=True)
