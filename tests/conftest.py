@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -13,7 +15,47 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_ENVIRONMENTS = REPO / "environments"
+# Every directory the suite makes outside pytest's tmp_path lives here and is removed when
+# the session ends (synthesized estates, CDK test apps, the committed example estate).
+TEST_TMP = Path(tempfile.mkdtemp(prefix="keyplane-tests-"))
+# also when this module is imported outside pytest (a test's subprocess imports helpers)
+atexit.register(shutil.rmtree, TEST_TMP, True)
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A fresh directory under TEST_TMP."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=TEST_TMP))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Leave nothing behind in the system's temp directory."""
+    shutil.rmtree(TEST_TMP, ignore_errors=True)
+
+
+def _committed_example_estate() -> Path:
+    """The example estate as committed, copied once per test process.
+
+    The walkthrough edits environments/ (`keyplane rotate`); tests read the committed files,
+    so an edit in progress never turns the suite red. Outside a git checkout (an sdist),
+    the files themselves.
+    """
+    names = subprocess.run(["git", "ls-files", "environments"], cwd=REPO, capture_output=True,
+                           text=True, check=False)
+    files = [n for n in names.stdout.split() if n.endswith((".yaml", ".yml"))]
+    if names.returncode != 0 or not files:
+        return REPO / "environments"
+    out = scratch_dir("example-estate-") / "environments"
+    out.mkdir()
+    for name in files:
+        blob = subprocess.run(["git", "show", f"HEAD:{name}"], cwd=REPO, capture_output=True,
+                              check=False)
+        if blob.returncode != 0:
+            return REPO / "environments"
+        (out / Path(name).name).write_bytes(blob.stdout)
+    return out
+
+
+EXAMPLE_ENVIRONMENTS = _committed_example_estate()
 
 # A small valid production environment; tests edit it to produce one fault at a time.
 BASE_ENV = textwrap.dedent("""\
@@ -113,7 +155,7 @@ class Synthesized:
 @functools.lru_cache(maxsize=1)
 def synthesize_example_estate() -> Synthesized:
     """`keyplane synth` of environments/ into a temporary cdktf.out, once per test process."""
-    out = Path(tempfile.mkdtemp(prefix="keyplane-test-synth-")) / "cdktf.out"
+    out = scratch_dir("synth-") / "cdktf.out"
     proc = subprocess.run(
         [sys.executable, "-c", "from keyplane.cli import main; main()", "synth", "--out-dir", str(out),
          "--environments-dir", str(EXAMPLE_ENVIRONMENTS)],

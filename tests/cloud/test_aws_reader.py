@@ -14,9 +14,9 @@ from keyplane.cloud.aws.session import AwsClients, AwsConfig
 from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
 from keyplane.hooks.errors import HookSetupError
 from keyplane.hooks.expected import expected_state
-from keyplane.hooks.synth import load_environment_stacks
 from keyplane.hooks.ports import CredentialsExpired, ReadError
 from keyplane.hooks.run import run
+from keyplane.hooks.synth import load_environment_stacks
 from keyplane.model import load_estate
 from keyplane.sandbox.aws_front import FaultRule
 from keyplane.sandbox.server import Sandbox

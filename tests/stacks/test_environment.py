@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from keyplane.model.environment import GcsBackend, StateBackend
-from tests.conftest import REPO
+from tests.conftest import REPO, scratch_dir
 from tests.constructs.aws.helpers import aws_only, example_estate, synth_aws_estate
 
 pytestmark = pytest.mark.synth
@@ -63,7 +62,7 @@ def test_environment_without_keys_synthesizes_no_stack() -> None:
     from keyplane.stacks.app import synth
 
     env = example_estate()["staging"].model_copy(update={"keys": ()})
-    out = Path(tempfile.mkdtemp()) / "out"
+    out = scratch_dir("stack-") / "out"
     synth([env], out)
     assert json.loads((out / "manifest.json").read_text())["stacks"] == {}
 
@@ -73,7 +72,7 @@ def test_gcs_backend_gets_a_prefix_per_cloud() -> None:
 
     env = aws_only(example_estate()["dev"]).model_copy(update={
         "state_backend": StateBackend(gcs=GcsBackend(bucket="b", prefix="p"))})
-    out = Path(tempfile.mkdtemp()) / "out"
+    out = scratch_dir("stack-") / "out"
     synth([env], out)
     doc = json.loads((out / "stacks" / "dev-aws" / "cdk.tf.json").read_text())
     assert doc["terraform"]["backend"] == {"gcs": {"bucket": "b", "prefix": "p/aws"}}

@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from keyplane.cli import cli
-from tests.conftest import REPO
+from tests.conftest import EXAMPLE_ENVIRONMENTS, REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"
 NAMES = ["keyplane-pr.yml", "keyplane-drift.yml", "keyplane-drill.yml"]
@@ -131,7 +131,7 @@ def test_one_job_per_stack_each_reaching_only_its_own_cloud(name: str) -> None:
     from keyplane.model import load_estate
     from keyplane.model.specs import Cloud
 
-    estate = load_estate(sorted((REPO / "environments").glob("*.yaml")))
+    estate = load_estate(sorted(EXAMPLE_ENVIRONMENTS.glob("*.yaml")))
     stacks = {(e.name, c.value) for e in estate.environments for c in Cloud if e.keys_on(c)}
     job = next(iter(load(name)["jobs"].values()))
     include = job["strategy"]["matrix"]["include"]

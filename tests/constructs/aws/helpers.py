@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from keyplane.model import Cloud, Environment, load_estate
 from keyplane.model.loader import environment_files
-from tests.conftest import EXAMPLE_ENVIRONMENTS
+from tests.conftest import EXAMPLE_ENVIRONMENTS, scratch_dir
 
 Doc = dict[str, Any]
 
@@ -31,7 +30,7 @@ def synth_aws_estate() -> tuple[Path, dict[str, Doc]]:
     """The example estate's AWS part synthesized to a temporary cdktf.out (cached)."""
     from keyplane.stacks.app import synth
 
-    out = Path(tempfile.mkdtemp(prefix="keyplane-synth-")) / "cdktf.out"
+    out = scratch_dir("synth-aws-") / "cdktf.out"
     envs = [aws_only(e) for e in example_estate().values()]
     synth(envs, out)
     docs = {e.name: json.loads((out / "stacks" / f"{e.name}-aws" / "cdk.tf.json").read_text())

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from keyplane.model import Environment, load_estate
+from tests.conftest import EXAMPLE_ENVIRONMENTS, scratch_dir
 
 pytestmark = pytest.mark.synth
 
@@ -48,11 +49,11 @@ def scan(tmp_path_factory: pytest.TempPathFactory,
     from keyplane.constructs.gcp import GcpEnvironment
 
     envs = {e.name: e for e in
-            load_estate(sorted((REPO / "environments").glob("*.yaml"))).environments}
+            load_estate(sorted(EXAMPLE_ENVIRONMENTS.glob("*.yaml"))).environments}
     envs.update({name: env_builder(make()) for name, make in hand_made.items()})
     root = tmp_path_factory.mktemp("checkov")
     for name, env in envs.items():
-        app = cdktn.Testing.app()
+        app = cdktn.Testing.app(outdir=str(scratch_dir("cdktn-app-")))
         stack = cdktn.TerraformStack(app, name)
         GcpEnvironment(stack, "gcp", env=env)
         (root / name).mkdir()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from keyplane.model import Environment, load_estate
+from tests.conftest import EXAMPLE_ENVIRONMENTS, scratch_dir
 
 pytestmark = pytest.mark.synth
 
@@ -23,7 +24,7 @@ Doc = dict[str, Any]
 def envs(env_builder: Callable[[dict[str, Any]], Environment],
          hand_made: dict[str, Callable[[], dict[str, Any]]]) -> dict[str, Environment]:
     """The example estate plus the hand-made environments."""
-    estate = load_estate(sorted((REPO / "environments").glob("*.yaml")))
+    estate = load_estate(sorted(EXAMPLE_ENVIRONMENTS.glob("*.yaml")))
     out = {e.name: e for e in estate.environments}
     out.update({name: env_builder(make()) for name, make in hand_made.items()})
     return out
@@ -34,7 +35,7 @@ def _synth(env: Environment) -> str:
 
     from keyplane.constructs.gcp import GcpEnvironment
 
-    app = cdktn.Testing.app()
+    app = cdktn.Testing.app(outdir=str(scratch_dir("cdktn-app-")))
     stack = cdktn.TerraformStack(app, env.name)
     GcpEnvironment(stack, "gcp", env=env)
     return str(cdktn.Testing.synth(stack))
@@ -390,7 +391,7 @@ def test_fails_before_creating_anything(env_builder: Callable[[dict[str, Any]], 
     env = env_builder(hand_made["ci"]())
     bad = env.model_copy(update={"principals": env.principals.model_copy(update={
         "auditors": env.principals.auditors.model_copy(update={"gcp": ("allUsers",)})})})
-    app = cdktn.Testing.app()
+    app = cdktn.Testing.app(outdir=str(scratch_dir("cdktn-app-")))
     stack = cdktn.TerraformStack(app, "ci")
     with pytest.raises(GcpIamMemberError) as err:
         GcpEnvironment(stack, "gcp", env=bad)

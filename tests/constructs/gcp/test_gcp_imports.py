@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import EXAMPLE_ENVIRONMENTS, scratch_dir
+
 REPO = Path(__file__).resolve().parents[3]
 
 _SCRIPT = """
@@ -17,8 +19,8 @@ from pathlib import Path
 from keyplane.constructs.gcp import GcpEnvironment  # sets JSII_NODE before cdktn loads
 import cdktn
 from keyplane.model import load_estate
-env = load_estate([Path("environments/prod.yaml")]).get("prod")
-app = cdktn.Testing.app()
+env = load_estate([Path(sys.argv[1]) / "prod.yaml"]).get("prod")
+app = cdktn.Testing.app(outdir=sys.argv[2])
 stack = cdktn.TerraformStack(app, "prod")
 GcpEnvironment(stack, "gcp", env=env)
 doc = json.loads(cdktn.Testing.synth(stack))
@@ -32,7 +34,8 @@ print(json.dumps({
 
 @pytest.mark.synth
 def test_gcp_only_stack_does_not_import_the_aws_bindings() -> None:
-    out = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", _SCRIPT, str(EXAMPLE_ENVIRONMENTS),
+                          str(scratch_dir("cdktn-app-"))], capture_output=True, text=True,
                          cwd=REPO, check=True, timeout=300)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"aws": [], "google": True, "keys": 4}

@@ -95,7 +95,7 @@ def test_fails_rotation_on_an_asymmetric_key_at_load() -> None:
                      "usage": "sign", "users": ["signer"], "rotation_period_in_days": 90}]
     env, problems = load(data)
     assert env is None
-    rotation = [p for p in problems if p.path == "keys[0].rotation_period_in_days"]
+    rotation = [p for p in problems if p.path == "keys[release-sign].rotation_period_in_days"]
     assert [(p.code, p.message) for p in rotation] == [(
         "KP111", "key 'release-sign' cannot rotate automatically: asymmetric keys cannot rotate "
                  "automatically; use generations (declare 'generation' and 'generations' "
@@ -126,7 +126,7 @@ def test_fails_key_ring_id_outside_the_pattern_at_load() -> None:
     data["keys"][1]["key_ring"] = "pki ring!"
     env, problems = load(data)
     assert env is None
-    assert [(p.code, p.message) for p in problems if p.path == "keys[1].key_ring"] == [
+    assert [(p.code, p.message) for p in problems if p.path == "keys[webhook-mac].key_ring"] == [
         ("KP107", "key_ring 'pki ring!' must match ^[a-zA-Z0-9_-]{1,63}$")]
 
 
