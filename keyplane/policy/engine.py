@@ -17,6 +17,13 @@ from keyplane.policy.registry import ANY_TYPE, Rule, RuleContext, discover
 
 # For these tiers an UNKNOWN on a guardrail fails the gate (fail closed).
 FAIL_CLOSED_TIERS = frozenset({Tier.CA, Tier.PRODUCTION})
+# A key without a (valid) tier is judged by the full rule set of this tier: the missing
+# tag is one finding (inventory_tier_context_present), and waiving it never hides the
+# rotation, deletion-window or key-policy failures of a key nobody classified. Production,
+# not ca: ca demands a CloudHSM key store, which says nothing about an unclassified key.
+UNTAGGED_TIER = Tier.PRODUCTION
+KEY_TYPES = frozenset({"aws_kms_key", "aws_kms_external_key", "aws_kms_replica_key",
+                       "aws_kms_replica_external_key", "google_kms_crypto_key"})
 
 
 @dataclass
@@ -91,19 +98,21 @@ def run(resources: Iterable[Resource], *, rules: Mapping[str, Rule] | None = Non
     no_tier = RuleContext(policy=None, tier=None, index=index, today=day, covered_types=covered)
     # Per tier and type, the rules to run with their severity: computed once, not per resource.
     plan: dict[Tier | None, dict[str, list[tuple[Rule, Severity, bool]]]] = {}
+    assumed_plan: dict[str, list[tuple[Rule, Severity, bool]]] = {}  # untagged keys
     fail_rank = fail_level.rank
 
-    def rules_for(tier: Tier | None, rtype: str) -> list[tuple[Rule, Severity, bool]]:
-        by_tier = plan.setdefault(tier, {})
+    def rules_for(tier: Tier | None, rtype: str, assumed: bool = False
+                  ) -> list[tuple[Rule, Severity, bool]]:
+        by_tier = assumed_plan if assumed else plan.setdefault(tier, {})
         found = by_tier.get(rtype)
         if found is None:
             found = []
             pack = packs.get(tier) if tier is not None else None
             for rule in (*by_type.get(rtype, ()), *any_type):
-                if pack is not None:
-                    severity = pack.get(rule.rule_id)
-                    if severity is None:
-                        continue
+                if pack is not None and rule.rule_id in pack:
+                    severity = pack[rule.rule_id]
+                elif pack is not None and not assumed:
+                    continue  # not in this tier's pack
                 elif rule.needs_tier:
                     continue  # reported once by the tier-context rule instead
                 else:
@@ -116,9 +125,12 @@ def run(resources: Iterable[Resource], *, rules: Mapping[str, Rule] | None = Non
     findings: list[Finding] = []
     for res in index.resources:
         tier = res.context.tier
+        assumed = tier is None and res.type in KEY_TYPES
+        if assumed:
+            tier = UNTAGGED_TIER
         ctx = contexts[tier] if tier is not None else no_tier
         deleting = res.action is Action.DELETE
-        for rule, severity, closed in rules_for(tier, res.type):
+        for rule, severity, closed in rules_for(tier, res.type, assumed):
             if res.input_kind not in rule.inputs:
                 continue
             if deleting and not rule.include_deleted:
@@ -130,6 +142,9 @@ def run(resources: Iterable[Resource], *, rules: Mapping[str, Rule] | None = Non
                                                 f"{type(exc).__name__}: {exc}")
             if outcome is None:
                 continue
+            if assumed and rule.needs_tier:
+                outcome = replace(outcome, message=f"{outcome.message} (no keyplane tier: "
+                                                   f"judged as {UNTAGGED_TIER.value})")
             status = outcome.status
             gate = status is Status.ERROR or (severity.rank >= fail_rank and (
                 status is Status.FAIL or (status is Status.UNKNOWN and closed)))
