@@ -36,6 +36,7 @@ TABLE: dict[str, tuple[Severity | None, Severity | None, Severity | None, Severi
     "aws_iam_oidc_trust_pinned": (C, C, H, H),
     "aws_iam_human_role_mfa_session": (H, H, M, M),
     "aws_iam_no_passrole_wildcard": (H, H, H, M),
+    "aws_iam_role_attachment_not_admin": (C, C, H, H),
     # audit
     "aws_cloudtrail_multi_region": (H, H, M, None),
     "aws_cloudtrail_log_validation": (H, H, M, None),
