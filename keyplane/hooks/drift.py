@@ -18,7 +18,7 @@ from keyplane.hooks.expected import ExpectedAwsKey, ExpectedState
 from keyplane.hooks.match import Matched
 from keyplane.hooks.policy_doc import compare
 from keyplane.hooks.report import Finding, Severity, Unknown
-from keyplane.model.tags import AWS_TAG_ENV
+from keyplane.model.tags import AWS_TAG_ENV, AWS_TAG_TIER, GCP_LABEL_TIER
 from keyplane.model.tiers import Tier
 
 NEEDS = {Facet.TAGS, Facet.POLICY, Facet.GRANTS, Facet.ALIASES, Facet.KEY_STORES, Facet.TRAILS,
@@ -27,6 +27,17 @@ NEEDS = {Facet.TAGS, Facet.POLICY, Facet.GRANTS, Facet.ALIASES, Facet.KEY_STORES
 
 def _high(tier: Tier) -> Severity:
     return Severity.CRITICAL if tier in (Tier.CA, Tier.PRODUCTION) else Severity.HIGH
+
+
+def _tier_lowered(declared: Tier, observed: str | None) -> str | None:
+    """The observed tier tag/label when it is missing, unknown or below the declared tier."""
+    try:
+        seen = Tier(observed) if observed is not None else None
+    except ValueError:
+        seen = None
+    if seen is not None and seen.rank >= declared.rank:
+        return None
+    return observed if observed is not None else "(none)"
 
 
 def _days_left(until: dt.datetime | None, now: dt.datetime) -> int | None:
@@ -113,6 +124,14 @@ def check(state: ExpectedState, observed: Observed, matched: Matched, *, now: dt
                 message=f"grant {g.grant_id[:12]} to {g.grantee_principal} "
                         f"({', '.join(g.operations)}) is not declared"))
         missing_tags = {t: v for t, v in exp.tags.items() if (obs.tags or {}).get(t) != v}
+        lowered = _tier_lowered(exp.key.tier, (obs.tags or {}).get(AWS_TAG_TIER))
+        if obs.tags is not None and lowered:
+            f.append(Finding(check="drift.tier_lowered", severity=Severity.HIGH, **where,
+                             expected=exp.key.tier.value, actual=lowered,
+                             message=f"tag {AWS_TAG_TIER} is {lowered!r}, declared "
+                                     f"{exp.key.tier.value}: the gate and every check read the "
+                                     "tier from this tag, so a lowered tier weakens them all"))
+            missing_tags.pop(AWS_TAG_TIER, None)
         if obs.tags is not None and missing_tags:
             f.append(Finding(check="drift.tags", severity=Severity.LOW, **where,
                              expected=missing_tags,
@@ -282,6 +301,14 @@ def _gcp(state: ExpectedState, matched: Matched, now: dt.datetime
                                  **where, expected=want, actual=got,
                                  message=f"{label} is {got}, declared {want}"))
         wrong = {k: v for k, v in exp.labels.items() if ck.labels.get(k) != v}
+        lowered = _tier_lowered(exp.key.tier, ck.labels.get(GCP_LABEL_TIER))
+        if lowered:
+            f.append(Finding(check="drift.tier_lowered", severity=Severity.HIGH, **where,
+                             expected=exp.key.tier.value, actual=lowered,
+                             message=f"label {GCP_LABEL_TIER} is {lowered!r}, declared "
+                                     f"{exp.key.tier.value}: the gate and every check read the "
+                                     "tier from this label, so a lowered tier weakens them all"))
+            wrong.pop(GCP_LABEL_TIER, None)
         if wrong:
             f.append(Finding(check="drift.labels", severity=Severity.LOW, **where,
                              expected=wrong, actual={k: ck.labels.get(k) for k in wrong},

@@ -199,3 +199,29 @@ def test_fails_when_credentials_belong_to_another_account(
     assert code == 2 and out == ""
     assert err.strip() == (f"keyplane: error KP601: aws credentials act in account 111111111111; "
                            f"environment prod declares {acct}; nothing was read")
+
+
+def test_a_lowered_tier_tag_or_label_is_high_drift(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from google.cloud import kms_v1
+    from google.protobuf import field_mask_pb2
+
+    envs, acct, project = applied_env(sb, tmp_path)
+    release = key_arn(sb, acct, "alias/release-artifacts")
+    aws(sb, acct, "kms").tag_resource(KeyId=release, Tags=[
+        {"TagKey": "keyplane:tier", "TagValue": "ephemeral"}])
+    name = (f"projects/{project}/locations/us-east1/keyRings/keyplane-prod/cryptoKeys/"
+            "inventory-records")
+    client = gcp(sb)
+    labels = dict(client.get_crypto_key(name=name).labels)
+    labels["keyplane-tier"] = "non-production"
+    client.update_crypto_key(crypto_key=kms_v1.CryptoKey(name=name, labels=labels),
+                             update_mask=field_mask_pb2.FieldMask(paths=["labels"]))
+    code, report, _ = drift(capsys, sb, envs)
+    lowered = {(f["key"], f["severity"], f["actual"]) for f in report["findings"]
+               if f["check"] == "drift.tier_lowered"}
+    assert code == 1
+    assert lowered == {("release-artifacts", "high", "ephemeral"),
+                       ("inventory-records", "high", "non-production")}
+    # the tier is reported once, as a downgrade, not again as a low "tags differ"
+    assert not [f for f in report["findings"] if f["check"] in ("drift.tags", "drift.labels")]
