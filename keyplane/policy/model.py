@@ -148,6 +148,8 @@ class Resource:
     prevent_destroy: bool | None = None  # None: the input does not say (plan JSON)
     refs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # attr -> addresses
     context: TierContext = field(default_factory=TierContext)
+    # plans only: the tier context of the state before the change (None: created, or synth)
+    prior_context: TierContext | None = None
 
     @property
     def uid(self) -> str:

@@ -16,6 +16,7 @@ TABLE: dict[str, tuple[Severity | None, Severity | None, Severity | None, Severi
     # inventory
     "inventory_tier_context_present": (H, H, H, H),
     "inventory_resource_type_covered": (H, H, M, M),
+    "inventory_tier_not_lowered": (H, H, H, H),
     # kms
     "aws_kms_key_rotation_enabled": (H, H, H, M),
     "aws_kms_key_rotation_period": (H, H, M, M),

@@ -323,6 +323,9 @@ def read_plan(doc: Mapping[str, Any], *, source: str,
             if rc.get("deposed"):
                 address = f"{address} (deposed)"
             provider = _provider(rc.get("provider_name"), rtype)
+            before = change.get("before")
+            prior = context_from(tag_map(before, provider), provider) \
+                if isinstance(before, Mapping) and not deleting else None
             out.append(Resource(
                 address=address, type=rtype, name=str(rc.get("name", "")), provider=provider,
                 values=values, source=source, input_kind="plan", unknown=unknown,
@@ -330,7 +333,8 @@ def read_plan(doc: Mapping[str, Any], *, source: str,
                 module=rc.get("module_address") if isinstance(rc.get("module_address"), str)
                 else None,
                 refs=refs.get(cfg_key, {}),
-                context=context_from(tag_map(values, provider), provider)))
+                context=context_from(tag_map(values, provider), provider),
+                prior_context=prior))
         return out, warnings
     planned = doc.get("planned_values")
     if planned is not None and not isinstance(planned, Mapping):
