@@ -110,6 +110,25 @@ HUMAN_SESSION_MAX_SECONDS = 3600
 DESTRUCTIVE_EVENTS = frozenset({"DisableKey", "ScheduleKeyDeletion", "DestroyCryptoKeyVersion"})
 POLICY_EVENTS = frozenset({"PutKeyPolicy", "CreateGrant", "SetIamPolicy"})
 SIGN_OUTSIDE_CEREMONY = "SignOutsideCeremony"
+# Evasion: what an attacker (or a careless operator) does to take a key, or the record of its
+# use, away without a destructive call on the key itself. The ones that remove something:
+EVASION_REMOVALS = frozenset({
+    "DeleteAlias", "DeleteImportedKeyMaterial", "DeleteCustomKeyStore",  # kms
+    "StopLogging", "DeleteTrail",  # cloudtrail: the audit trail itself
+    "DeleteBackupVaultLockConfiguration",  # backup: the lock that keeps recovery points
+    "DeleteSink",  # gcp logging: the locked audit sink
+})
+# ... and the ones that quietly change it (an alias moved to a rogue key, rotation off, the
+# trail narrowed), plus two signals of misuse: the break-glass role assumed, and a burst of
+# AccessDenied on KMS (someone probing what a stolen identity can do).
+BREAK_GLASS_ASSUMED = "BreakGlassAssumeRole"
+KMS_ACCESS_DENIED_BURST = "KmsAccessDeniedBurst"
+EVASION_CHANGES = frozenset({
+    "UpdateAlias", "DisableKeyRotation", "DisconnectCustomKeyStore",  # kms
+    "UpdateTrail", "PutEventSelectors",  # cloudtrail
+    "UpdateCryptoKeyPrimaryVersion", "UpdateCryptoKey", "UpdateSink",  # gcp
+    BREAK_GLASS_ASSUMED, KMS_ACCESS_DENIED_BURST,
+})
 
 _FULL_HSM = frozenset({"HSM"})
 
@@ -138,7 +157,8 @@ TIERS: dict[Tier, TierPolicy] = {
         log_retention_in_days=365,
         gcp_data_access_logs=True,
         gcp_sink_retention_in_days=2555,
-        alarms=DESTRUCTIVE_EVENTS | POLICY_EVENTS | {SIGN_OUTSIDE_CEREMONY},
+        alarms=DESTRUCTIVE_EVENTS | POLICY_EVENTS | EVASION_REMOVALS | EVASION_CHANGES
+        | {SIGN_OUTSIDE_CEREMONY},
         sign_volume_anomaly_alarm=False,
         cloudhsm_backup_retention_in_days=365,
         vault_lock_mode="COMPLIANCE",
@@ -172,7 +192,7 @@ TIERS: dict[Tier, TierPolicy] = {
         log_retention_in_days=365,
         gcp_data_access_logs=True,
         gcp_sink_retention_in_days=365,
-        alarms=DESTRUCTIVE_EVENTS | POLICY_EVENTS,
+        alarms=DESTRUCTIVE_EVENTS | POLICY_EVENTS | EVASION_REMOVALS | EVASION_CHANGES,
         sign_volume_anomaly_alarm=True,
         cloudhsm_backup_retention_in_days=None,
         vault_lock_mode="COMPLIANCE",
@@ -206,7 +226,7 @@ TIERS: dict[Tier, TierPolicy] = {
         log_retention_in_days=90,
         gcp_data_access_logs=False,
         gcp_sink_retention_in_days=90,
-        alarms=DESTRUCTIVE_EVENTS,
+        alarms=DESTRUCTIVE_EVENTS | EVASION_REMOVALS,
         sign_volume_anomaly_alarm=False,
         cloudhsm_backup_retention_in_days=None,
         vault_lock_mode="GOVERNANCE",

@@ -24,10 +24,28 @@ from constructs import Construct
 
 from keyplane.constructs.aws import policy as pol
 from keyplane.constructs.aws.errors import ConstructConfigError
-from keyplane.model.tags import aws_tags
-from keyplane.model.tiers import SIGN_OUTSIDE_CEREMONY, Tier, policy_for
+from keyplane.model.tags import ROLE_BREAK_GLASS, aws_tags
+from keyplane.model.tiers import (
+    BREAK_GLASS_ASSUMED,
+    KMS_ACCESS_DENIED_BURST,
+    SIGN_OUTSIDE_CEREMONY,
+    Tier,
+    policy_for,
+)
 
-AWS_EVENTS = frozenset({"DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "CreateGrant"})
+# Which service records each AWS API call the tier table alarms on (CloudTrail eventSource).
+AWS_EVENT_SOURCES: dict[str, str] = {
+    **{e: "kms.amazonaws.com" for e in (
+        "DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "CreateGrant", "UpdateAlias",
+        "DeleteAlias", "DisableKeyRotation", "DeleteImportedKeyMaterial",
+        "DisconnectCustomKeyStore", "DeleteCustomKeyStore")},
+    **{e: "cloudtrail.amazonaws.com" for e in (
+        "StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors")},
+    "DeleteBackupVaultLockConfiguration": "backup.amazonaws.com",
+}
+AWS_EVENTS = frozenset(AWS_EVENT_SOURCES)
+# AccessDenied on KMS this many times in one period is a burst worth a page.
+ACCESS_DENIED_BURST_THRESHOLD = 5
 # What "use of a ca key" means in CloudTrail: every cryptographic operation.
 CEREMONY_EVENTS = ("Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
                    "GenerateMac", "ReEncrypt", "Sign")
@@ -42,8 +60,21 @@ _KEY_ARN_LENGTH = len("arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/") + 36
 
 
 def event_pattern(event: str) -> str:
-    """The CloudTrail JSON filter pattern for one KMS API call."""
-    return f'{{ ($.eventSource = "kms.amazonaws.com") && ($.eventName = "{event}") }}'
+    """The CloudTrail JSON filter pattern for one API call the tier alarms on."""
+    source = AWS_EVENT_SOURCES[event]
+    return f'{{ ($.eventSource = "{source}") && ($.eventName = "{event}") }}'
+
+
+def break_glass_pattern(role_arn: str) -> str:
+    """Any AssumeRole of the break-glass role (a human taking the emergency path)."""
+    return ('{ ($.eventSource = "sts.amazonaws.com") && ($.eventName = "AssumeRole") && '
+            f'($.requestParameters.roleArn = "{role_arn}") }}')
+
+
+def access_denied_pattern() -> str:
+    """KMS calls refused for lack of permission."""
+    return ('{ ($.eventSource = "kms.amazonaws.com") && (($.errorCode = "AccessDenied*") || '
+            '($.errorCode = "*UnauthorizedOperation")) }')
 
 
 def ceremony_pattern(ceremony_role_arn: str, key_arns: Sequence[str]) -> str:
@@ -55,10 +86,12 @@ def ceremony_pattern(ceremony_role_arn: str, key_arns: Sequence[str]) -> str:
             f"&& ({keys}) }}")
 
 
-def sign_pattern(key_arn: str) -> str:
-    """Sign calls on one key."""
+def sign_pattern(key_arns: Sequence[str]) -> str:
+    """Sign calls on any of these keys: every live generation of a signing key and each of
+    its multi-Region replicas (a multi-Region trail delivers every Region to one group)."""
+    keys = " || ".join(f'($.resources[0].ARN = "{a}")' for a in key_arns)
     return (f'{{ ($.eventSource = "kms.amazonaws.com") && ($.eventName = "Sign") && '
-            f'($.resources[0].ARN = "{key_arn}") }}')
+            f"({keys}) }}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,8 +99,8 @@ class KeyAlarmsConfig:
     """The alarms of one environment.
 
     `ceremony_keys` maps each ca key to its key ARNs (one per generation);
-    `sign_volume_keys` maps each production signing key to the ARN of its current
-    generation (default: none of either).
+    `sign_volume_keys` maps each production signing key to the ARNs of every live generation
+    and its replicas (default: none of either).
     """
 
     env_name: str
@@ -76,7 +109,7 @@ class KeyAlarmsConfig:
     topic_kms_key_arn: str
     principals: pol.AccountPrincipals
     ceremony_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    sign_volume_keys: Mapping[str, str] = field(default_factory=dict)
+    sign_volume_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         tier = policy_for(self.tier)
@@ -98,6 +131,13 @@ class KeyAlarmsConfig:
                 raise ConstructConfigError(
                     f"ca key '{name}' has {len(arns)} key arns; the ceremony filter pattern "
                     f"would exceed {METRIC_FILTER_PATTERN_MAX} characters", code="KP311")
+        for name, arns in self.sign_volume_keys.items():
+            longest = sign_pattern([_KEY_ARN_LENGTH * "x"] * len(arns))
+            if not arns or len(longest) > METRIC_FILTER_PATTERN_MAX:
+                raise ConstructConfigError(
+                    f"signing key '{name}' has {len(arns)} key arns to watch; the sign-volume "
+                    f"filter pattern must name 1 to fit {METRIC_FILTER_PATTERN_MAX} characters",
+                    code="KP311")
 
     @property
     def events(self) -> list[str]:
@@ -125,18 +165,32 @@ class KeyAlarms(Construct):
                 "Condition": {"StringEquals": {"aws:SourceAccount": acct}}}])))
         self.alarms: dict[str, CloudwatchMetricAlarm] = {}
         for event in config.events:
+            service = AWS_EVENT_SOURCES[event].split(".")[0]
             self._event_alarm(event, event, event_pattern(event), namespace, tags,
-                              f"kms {event} was called")
+                              f"{service} {event} was called")
+        alarms = policy_for(config.tier).alarms
+        if BREAK_GLASS_ASSUMED in alarms:
+            self._event_alarm(BREAK_GLASS_ASSUMED, BREAK_GLASS_ASSUMED,
+                              break_glass_pattern(config.principals.role_arn(ROLE_BREAK_GLASS)),
+                              namespace, tags,
+                              f"{BREAK_GLASS_ASSUMED}: the break-glass role was assumed")
+        if KMS_ACCESS_DENIED_BURST in alarms:
+            self._event_alarm(KMS_ACCESS_DENIED_BURST, KMS_ACCESS_DENIED_BURST,
+                              access_denied_pattern(), namespace, tags,
+                              f"{KMS_ACCESS_DENIED_BURST}: kms refused at least "
+                              f"{ACCESS_DENIED_BURST_THRESHOLD} calls in "
+                              f"{EVENT_PERIOD_IN_SECONDS // 60} minutes",
+                              threshold=ACCESS_DENIED_BURST_THRESHOLD)
         for key, arns in sorted(config.ceremony_keys.items()):
             pattern = ceremony_pattern(config.principals.role_arn("ceremony"), arns)
             self._event_alarm(f"{SIGN_OUTSIDE_CEREMONY}-{key}", f"{SIGN_OUTSIDE_CEREMONY}-{key}",
                               pattern, namespace, tags,
                               f"ca key {key} was used outside the ceremony role")
-        for key, arn in sorted(config.sign_volume_keys.items()):
-            self._sign_volume(key, arn, namespace, tags)
+        for key, arns in sorted(config.sign_volume_keys.items()):
+            self._sign_volume(key, arns, namespace, tags)
 
     def _event_alarm(self, cid: str, metric: str, pattern: str, namespace: str,
-                     tags: dict[str, str], description: str) -> None:
+                     tags: dict[str, str], description: str, threshold: int = 1) -> None:
         CloudwatchLogMetricFilter(
             self, f"filter-{cid}", name=f"keyplane-{metric}", log_group_name=self._group,
             pattern=pattern,
@@ -146,14 +200,15 @@ class KeyAlarms(Construct):
             self, f"alarm-{cid}", alarm_name=f"{namespace}/{metric}".replace("/", "-"),
             alarm_description=description, namespace=namespace, metric_name=metric,
             statistic="Sum", period=EVENT_PERIOD_IN_SECONDS, evaluation_periods=1,
-            threshold=1, comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=threshold, comparison_operator="GreaterThanOrEqualToThreshold",
             treat_missing_data="notBreaching", alarm_actions=[self.topic.arn], tags=tags)
 
-    def _sign_volume(self, key: str, arn: str, namespace: str, tags: dict[str, str]) -> None:
+    def _sign_volume(self, key: str, arns: Sequence[str], namespace: str,
+                     tags: dict[str, str]) -> None:
         metric = f"SignVolume-{key}"
         CloudwatchLogMetricFilter(
             self, f"filter-sign-volume-{key}", name=f"keyplane-{metric}",
-            log_group_name=self._group, pattern=sign_pattern(arn),
+            log_group_name=self._group, pattern=sign_pattern(arns),
             metric_transformation=CloudwatchLogMetricFilterMetricTransformation(
                 name=metric, namespace=namespace, value="1", default_value="0"))
         self.alarms[f"sign-volume-{key}"] = CloudwatchMetricAlarm(

@@ -111,7 +111,9 @@ class AwsEnvironment(Construct):
         top = policy_for(tier)
         ceremony = {k.name: [a for r in self.keys[k.name].all_keys for a in r.arns]
                     for k in ca_keys}
-        volume = {k.name: self.keys[k.name].current.key.arn for k in keys
+        # Sign volume of every live generation in every Region: signing with the overlap
+        # generation or in a replica Region is as watched as with the current one.
+        volume = {k.name: [a for r in self.keys[k.name].all_keys for a in r.arns] for k in keys
                   if k.usage is KeyUsage.SIGN and policy_for(k.tier).sign_volume_anomaly_alarm}
         if top.alarms or volume:
             self.alarms = KeyAlarms(self, "alarms", config=KeyAlarmsConfig(

@@ -558,6 +558,26 @@ def _alerts(env: Environment, tier: Tier, keys: list[KeyPlan]) -> tuple[AlertPla
             f'{base} AND protoPayload.methodName="SetIamPolicy" AND '
             'resource.type=("cloudkms_cryptokey" OR "cloudkms_keyring")', severity,
             "The IAM policy of a Cloud KMS key or key ring changed."))
+    # Evasion: the primary version moved (the alias hijack of Cloud KMS), rotation changed,
+    # or the locked audit sink deleted or rewired.
+    if "UpdateCryptoKeyPrimaryVersion" in pol.alarms:
+        out.append(AlertPlan(
+            "alert-primary-or-rotation-changed", f"{prefix}-primary-or-rotation-changed",
+            f"keyplane {env.name}: primary version or rotation of a crypto key changed",
+            f'{base} AND protoPayload.methodName=("UpdateCryptoKeyPrimaryVersion" OR '
+            '"UpdateCryptoKey")', severity,
+            "A crypto key's primary version or rotation schedule changed outside a reviewed "
+            "generation change: check that the key still signs with the declared generation."))
+    sink_methods = [m for m in ("DeleteSink", "UpdateSink") if m in pol.alarms]
+    if sink_methods:
+        methods = " OR ".join(f'"google.logging.v2.ConfigServiceV2.{m}"' for m in sink_methods)
+        out.append(AlertPlan(
+            "alert-audit-sink-changed", f"{prefix}-audit-sink-changed",
+            f"keyplane {env.name}: a log sink was deleted or changed",
+            f'protoPayload.serviceName="logging.googleapis.com" AND '
+            f"protoPayload.methodName=({methods})", severity,
+            "A log sink was deleted or changed: the Cloud KMS audit trail may no longer reach "
+            "its locked bucket."))
     if SIGN_OUTSIDE_CEREMONY in pol.alarms and env.principals.ceremony is not None:
         ca_keys = [k for k in keys if k.tier is Tier.CA]
         if ca_keys:

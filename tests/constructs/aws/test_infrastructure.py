@@ -170,13 +170,22 @@ def _alarm_names(doc):
 
 
 def test_alarms_by_tier(docs) -> None:
-    assert _alarm_names(docs["prod"]) == [
+    evasion = ["BreakGlassAssumeRole", "DeleteAlias", "DeleteBackupVaultLockConfiguration",
+               "DeleteCustomKeyStore", "DeleteImportedKeyMaterial", "DeleteTrail",
+               "DisableKeyRotation", "DisconnectCustomKeyStore", "KmsAccessDeniedBurst",
+               "PutEventSelectors", "StopLogging", "UpdateAlias", "UpdateTrail"]
+    assert _alarm_names(docs["prod"]) == sorted([
+        *(f"keyplane-prod-{e}" for e in evasion),
         "keyplane-prod-CreateGrant", "keyplane-prod-DisableKey", "keyplane-prod-PutKeyPolicy",
         "keyplane-prod-ScheduleKeyDeletion", "keyplane-prod-SignOutsideCeremony-pki-issuing-ca",
         "keyplane-prod-SignOutsideCeremony-pki-root-ca",
-        "keyplane-prod-SignVolume-code-signing", "keyplane-prod-SignVolume-document-signing"]
-    assert _alarm_names(docs["staging"]) == ["keyplane-staging-DisableKey",
-                                             "keyplane-staging-ScheduleKeyDeletion"]
+        "keyplane-prod-SignVolume-code-signing", "keyplane-prod-SignVolume-document-signing"])
+    # non-production alarms on what removes a key, an alias, the trail or the vault lock
+    assert _alarm_names(docs["staging"]) == [
+        f"keyplane-staging-{e}" for e in (
+            "DeleteAlias", "DeleteBackupVaultLockConfiguration", "DeleteCustomKeyStore",
+            "DeleteImportedKeyMaterial", "DeleteTrail", "DisableKey", "ScheduleKeyDeletion",
+            "StopLogging")]
     topic = _one(docs["prod"], "aws_sns_topic", "aws/alarms/topic")
     assert topic["kms_master_key_id"].startswith("${aws_kms_key.aws_audit_key_")
 
@@ -201,7 +210,28 @@ def test_sign_volume_anomaly_alarm_per_production_signing_key(docs) -> None:
     assert band["expression"] == "ANOMALY_DETECTION_BAND(signs, 2)"
     filt = _one(docs["prod"], "aws_cloudwatch_log_metric_filter",
                 "aws/alarms/filter-sign-volume-code-signing")
-    assert "aws_keys_code-signing_g4_key" in filt["pattern"]
+    # every live generation (g4 current, g3 verifying) in both Regions: signing with the
+    # overlap generation or in the replica Region is watched too
+    for part in ("aws_keys_code-signing_g4_key_", "aws_keys_code-signing_g3_key_",
+                 "aws_keys_code-signing_g4_replica-us-west-2_",
+                 "aws_keys_code-signing_g3_replica-us-west-2_"):
+        assert part in filt["pattern"], part
+
+
+def test_evasion_alarms_name_their_service_and_the_break_glass_role(docs) -> None:
+    def pattern(cid: str) -> str:
+        return str(_one(docs["prod"], "aws_cloudwatch_log_metric_filter",
+                        f"aws/alarms/filter-{cid}")["pattern"])
+
+    assert pattern("StopLogging") == ('{ ($.eventSource = "cloudtrail.amazonaws.com") && '
+                                      '($.eventName = "StopLogging") }')
+    assert '"backup.amazonaws.com"' in pattern("DeleteBackupVaultLockConfiguration")
+    assert ('($.requestParameters.roleArn = '
+            '"arn:aws:iam::210987654321:role/keyplane-prod-break-glass")') \
+        in pattern("BreakGlassAssumeRole")
+    burst = _one(docs["prod"], "aws_cloudwatch_metric_alarm",
+                 "aws/alarms/alarm-KmsAccessDeniedBurst")
+    assert burst["threshold"] == 5 and '"AccessDenied*"' in pattern("KmsAccessDeniedBurst")
 
 
 @pytest.fixture(scope="module")

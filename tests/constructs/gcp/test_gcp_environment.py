@@ -300,9 +300,19 @@ def test_alerts_follow_the_tier(synth: dict[str, Doc]) -> None:
     assert _alert_names(synth["prod"]) == {
         "alert-destroy-crypto-key-version", "alert-disable-crypto-key-version",
         "alert-kms-set-iam-policy", "alert-release-attestation-sign-volume",
-        "alert-mesh-mtls-issuer-sign-volume"}
+        "alert-mesh-mtls-issuer-sign-volume", "alert-primary-or-rotation-changed",
+        "alert-audit-sink-changed"}
     assert _alert_names(synth["staging"]) == {"alert-destroy-crypto-key-version",
-                                              "alert-disable-crypto-key-version"}
+                                              "alert-disable-crypto-key-version",
+                                              "alert-audit-sink-changed"}
+    metrics = resources(synth["prod"], "google_logging_metric")
+    assert 'protoPayload.methodName=("UpdateCryptoKeyPrimaryVersion" OR "UpdateCryptoKey")' \
+        in metrics["alert-primary-or-rotation-changed-metric"]["filter"]
+    assert ('"google.logging.v2.ConfigServiceV2.DeleteSink" OR '
+            '"google.logging.v2.ConfigServiceV2.UpdateSink"') \
+        in metrics["alert-audit-sink-changed-metric"]["filter"]
+    staging = resources(synth["staging"], "google_logging_metric")
+    assert "UpdateSink" not in staging["alert-audit-sink-changed-metric"]["filter"]
     assert _alert_names(synth["dev"]) == set()
     assert "alert-use-outside-ceremony" in _alert_names(synth["pki"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from keyplane.model.tiers import SIGN_OUTSIDE_CEREMONY
+from keyplane.model.tiers import BREAK_GLASS_ASSUMED, KMS_ACCESS_DENIED_BURST, SIGN_OUTSIDE_CEREMONY
 from keyplane.policy.model import (
     UNKNOWN,
     Outcome,
@@ -19,9 +19,16 @@ from keyplane.policy.model import (
 from keyplane.policy.registry import RuleContext, rule
 
 # Which of the tier table's alarm events exist on which cloud (GCP method names differ).
-AWS_EVENTS = frozenset({"DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "CreateGrant",
-                        SIGN_OUTSIDE_CEREMONY})
-GCP_EVENTS = frozenset({"DestroyCryptoKeyVersion", "SetIamPolicy"})
+AWS_EVENTS = frozenset({
+    "DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "CreateGrant", SIGN_OUTSIDE_CEREMONY,
+    # evasion: aliases, rotation, imported material, the key store, the trail, the vault lock
+    "UpdateAlias", "DeleteAlias", "DisableKeyRotation", "DeleteImportedKeyMaterial",
+    "DisconnectCustomKeyStore", "DeleteCustomKeyStore", "StopLogging", "DeleteTrail",
+    "UpdateTrail", "PutEventSelectors", "DeleteBackupVaultLockConfiguration",
+    BREAK_GLASS_ASSUMED, KMS_ACCESS_DENIED_BURST})
+GCP_EVENTS = frozenset({"DestroyCryptoKeyVersion", "SetIamPolicy",
+                        "UpdateCryptoKeyPrimaryVersion", "UpdateCryptoKey", "DeleteSink",
+                        "UpdateSink"})
 AWS_ALARM_TYPES = ("aws_cloudwatch_log_metric_filter", "aws_cloudwatch_event_rule",
                    "aws_cloudwatch_metric_alarm")
 GCP_ALARM_TYPES = ("google_logging_metric", "google_monitoring_alert_policy")
@@ -42,8 +49,12 @@ def kms_alarms_required(res: Resource, ctx: RuleContext) -> Outcome | None:
     every event the tier alarms on, and a Sign-volume anomaly alarm exists where required.
 
     Why: DisableKey, ScheduleKeyDeletion, PutKeyPolicy, CreateGrant (AWS) and
-    DestroyCryptoKeyVersion, SetIamPolicy (GCP) are how a key is taken away or widened; ca
-    keys also alarm on any Sign outside the ceremony role.
+    DestroyCryptoKeyVersion, SetIamPolicy (GCP) are how a key is taken away or widened; an
+    alias moved (UpdateAlias/DeleteAlias, or a primary version moved on GCP), rotation turned
+    off, imported material deleted, the key store disconnected, the trail stopped or narrowed,
+    the vault lock removed, the audit sink deleted, the break-glass role assumed, or a burst of
+    AccessDenied on KMS are how it is hijacked or its use hidden; ca keys also alarm on any
+    use outside the ceremony role.
 
     Fix: let `keyplane synth` create the tier's alarms (or add metric filters / event rules
     whose pattern names each event).
