@@ -54,6 +54,8 @@ TABLE: dict[str, tuple[Severity | None, Severity | None, Severity | None, Severi
     "aws_backup_vault_customer_key": (H, H, M, L),
     "aws_backup_vault_lock": (H, H, M, None),
     "aws_backup_plan_retention": (H, H, M, None),
+    # secrets
+    "no_secret_in_clear": (C, C, C, C),
     # lifecycle
     "lifecycle_destroy_blocked": (C, C, H, M),
     "lifecycle_prevent_destroy": (H, H, None, None),
