@@ -24,9 +24,13 @@ LEVELS = ("critical", "high", "medium", "low", "info")
 @click.option("--waivers", type=click.Path(path_type=Path, dir_okay=False),
               help="YAML file of waivers (rule, resource, owner, reason, expires).")
 @click.option("--list-rules", is_flag=True, help="Print the rules (markdown: docs/rules.md).")
+@click.option("--sarif-root", type=click.Path(path_type=Path, file_okay=False),
+              help="With --format sarif: the repository root file URIs are relative to "
+                   "(default: `git rev-parse --show-toplevel` of each input's directory).")
 @click.option("--as-of", "as_of", hidden=True, help="Evaluate dates as of this day (tests).")
 def check(inputs: tuple[Path, ...], fmt: str, output: Path | None, fail_level: str,
-          waivers: Path | None, list_rules: bool, as_of: str | None) -> None:
+          waivers: Path | None, list_rules: bool, sarif_root: Path | None,
+          as_of: str | None) -> None:
     """Check INPUTS (cdktf.out directories, cdk.tf.json files or `terraform show -json`
     plans; default: cdktf.out) against each resource's tier.
 
@@ -34,6 +38,8 @@ def check(inputs: tuple[Path, ...], fmt: str, output: Path | None, fail_level: s
     rule errors, or a ca/production guardrail is UNKNOWN), 2 on bad input.
     """
     set_format(fmt)
+    if sarif_root is not None:
+        _check_sarif_root(sarif_root, fmt, list(inputs) or [Path("cdktf.out")])
     if list_rules:
         from keyplane.policy.docs import rules_markdown, rules_text
 
@@ -56,10 +62,26 @@ def check(inputs: tuple[Path, ...], fmt: str, output: Path | None, fail_level: s
     elif fmt != "json":
         for w in report.warnings:
             click.echo(f"warning: {w.render()}", err=True)
-    text = renderer(fmt)(report)
+    if fmt == "sarif":
+        from keyplane.policy.reporters import sarif
+
+        text = sarif.render(report, root=sarif_root)
+    else:
+        text = renderer(fmt)(report)
     deliver(text, output)
     if output is not None and fmt == "text":
         click.echo(text.splitlines()[-1], err=True)
     raise SystemExit(1 if report.failed else 0)
 
 
+def _check_sarif_root(root: Path, fmt: str, inputs: list[Path]) -> None:
+    """--sarif-root is a directory holding every input: else a URI would leave the repository."""
+    if fmt != "sarif":
+        raise UsageError(f"--sarif-root applies to --format sarif only, got --format {fmt}")
+    if not root.is_dir():
+        raise UsageError(f"--sarif-root must be an existing directory, got {str(root)!r}")
+    base = root.resolve()
+    outside = [str(p) for p in inputs if not p.resolve().is_relative_to(base)]
+    if outside:
+        raise UsageError(f"--sarif-root {str(root)!r} does not contain input(s) "
+                         f"{', '.join(repr(p) for p in outside)}; give the repository root")

@@ -65,8 +65,13 @@ CLOUDWATCH_LOG_RETENTION_DAYS = frozenset({
 # guide. keyplane reads the number at run time and never hard-codes it.
 
 # Terraform's machine-readable plan: https://developer.hashicorp.com/terraform/internals/json-format
-TERRAFORM_PLAN_FORMAT_MAJOR = 1
+TERRAFORM_PLAN_FORMAT_MAJOR = 1  # terraform >= 1.1
 TERRAFORM_PLAN_FORMAT_KNOWN_MINOR = 2  # newer minors are read with a warning
+# Before 1.1 terraform wrote major 0 (0.1 from terraform 0.12 on, 0.2 by terraform 1.0) with
+# the resource_changes the reader uses. 0.x made no compatibility promise, so a 0.x minor
+# not listed here is refused rather than assumed to read the same.
+TERRAFORM_PLAN_FORMAT_LEGACY_MAJOR = 0
+TERRAFORM_PLAN_FORMAT_LEGACY_MINORS = (1, 2)  # terraform 0.12 to 1.0
 
 
 def cloudwatch_retention_at_least(days: int) -> int:

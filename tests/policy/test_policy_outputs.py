@@ -11,6 +11,7 @@ from keyplane.cli import main
 from keyplane.policy.api import check
 from keyplane.policy.model import Finding, Severity, Status
 from keyplane.policy.reporters import markdown
+from tests.conftest import REPO
 from tests.policy.policy_support import AS_OF, FIXTURES
 
 PLAN = FIXTURES / "plans" / "destroy.plan.json"
@@ -24,7 +25,7 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
 
 
 def test_sarif_is_2_1_0_with_rules_and_located_results(capsys):
-    code, out = run_cli(capsys, str(PLAN), "--format", "sarif")
+    code, out = run_cli(capsys, str(PLAN), "--format", "sarif", "--sarif-root", str(REPO))
     assert code == 1
     sarif = json.loads(out)
     assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
@@ -34,15 +35,17 @@ def test_sarif_is_2_1_0_with_rules_and_located_results(capsys):
     rule = rules["lifecycle_destroy_blocked"]
     assert rule["shortDescription"]["text"] == \
         "Plans do not delete or replace keys, key stores or vaults"
-    assert rule["helpUri"].endswith("docs/rules.md#lifecycle_destroy_blocked")
+    assert rule["helpUri"] == \
+        "https://github.com/keyplane/keyplane/blob/main/docs/rules.md#lifecycle_destroy_blocked"
     assert rule["help"]["text"]
     result = next(r for r in run["results"] if r["ruleId"] == "lifecycle_destroy_blocked"
                   and "fail_delete" in r["message"]["text"])
     assert result["level"] == "error"
     loc = result["locations"][0]
-    assert loc["physicalLocation"]["artifactLocation"]["uri"].endswith(
-        "tests/policy/fixtures/plans/destroy.plan.json")
-    assert loc["physicalLocation"]["region"]["startLine"] > 1
+    assert loc["physicalLocation"]["artifactLocation"] == {
+        "uri": "tests/policy/fixtures/plans/destroy.plan.json", "uriBaseId": "%SRCROOT%"}
+    # the first line naming the address (resource_changes; planned_values omits deletions)
+    assert loc["physicalLocation"]["region"] == {"startLine": 159}
     assert loc["logicalLocations"][0]["fullyQualifiedName"] == "aws_kms_key.fail_delete"
     assert all(r["ruleId"] in rules for r in run["results"])
 

@@ -62,7 +62,7 @@ def test_scenario_10_fails_unsupported_major_format_version(invoke):
     err = json.loads(result.output)
     assert err["error"] == "KP503"
     assert err["message"] == ("plan format_version 2.0 is not supported; supported: 1.x "
-                              "(terraform show -json of terraform >= 1.0)")
+                              "(terraform >= 1.1), 0.1 and 0.2 (terraform 0.12 to 1.0)")
 
 
 def test_scenario_10_unknown_minor_warns_and_continues(invoke):

@@ -37,22 +37,57 @@ def is_plan(doc: Any) -> bool:
 
 
 def check_version(doc: Mapping[str, Any], source: str) -> list[Problem]:
-    """Reject an unsupported major `format_version`; warn about an unknown minor."""
+    """Accept 1.x (warning about an unknown minor) and 0.1/0.2 that carry what the reader needs.
+
+    Any other `format_version` is refused. A 0.x plan is read only when every change marks
+    its unknown and sensitive values (`after_unknown`, `before_sensitive`,
+    `after_sensitive`): without them an unknown would read as absent and a secret could
+    reach a finding, so such a plan is refused rather than read open.
+    """
+    from keyplane.model.limits import TERRAFORM_PLAN_FORMAT_LEGACY_MAJOR as LEGACY_MAJOR
+    from keyplane.model.limits import TERRAFORM_PLAN_FORMAT_LEGACY_MINORS as LEGACY_MINORS
+
     raw = doc.get("format_version")
     parts = str(raw).split(".") if isinstance(raw, str) else []
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise CheckInputError(f"format_version must be '<major>.<minor>', got {raw!r}",
                               code=INPUT_MALFORMED, file=source, path="format_version")
     major, minor = int(parts[0]), int(parts[1])
-    if major != TERRAFORM_PLAN_FORMAT_MAJOR:
+    if major == TERRAFORM_PLAN_FORMAT_MAJOR:
+        if minor > KNOWN_PLAN_MINOR:
+            return [Problem(PLAN_MINOR_VERSION,
+                            f"plan format_version {raw} is newer than {major}.{KNOWN_PLAN_MINOR}; "
+                            "unknown properties are ignored", file=source, path="format_version")]
+        return []
+    if major != LEGACY_MAJOR or minor not in LEGACY_MINORS:
+        legacy = " and ".join(f"{LEGACY_MAJOR}.{m}" for m in LEGACY_MINORS)
         raise CheckInputError(
             f"plan format_version {raw} is not supported; supported: "
-            f"{TERRAFORM_PLAN_FORMAT_MAJOR}.x (terraform show -json of terraform >= 1.0)",
+            f"{TERRAFORM_PLAN_FORMAT_MAJOR}.x (terraform >= 1.1), {legacy} (terraform 0.12 to 1.0)",
             code=INPUT_UNSUPPORTED_FORMAT, file=source, path="format_version")
-    if minor > KNOWN_PLAN_MINOR:
-        return [Problem(PLAN_MINOR_VERSION,
-                        f"plan format_version {raw} is newer than {major}.{KNOWN_PLAN_MINOR}; "
-                        "unknown properties are ignored", file=source, path="format_version")]
+    changes = doc.get("resource_changes")
+    planned = doc.get("planned_values")
+    if not changes and isinstance(planned, Mapping) and \
+            any(True for _ in _module_resources(planned.get("root_module"))):
+        # 0.x planned_values may carry no sensitive_values: only resource_changes is safe.
+        raise CheckInputError(f"plan format_version {raw} lists resources in planned_values "
+                              "but has no resource_changes; a 0.x plan is read from "
+                              "resource_changes only", code=INPUT_MALFORMED, file=source,
+                              path="resource_changes")
+    for i, rc in enumerate(changes if isinstance(changes, list) else []):
+        change = rc.get("change") if isinstance(rc, Mapping) else None
+        if not isinstance(change, Mapping) or rc.get("mode", "managed") != "managed":
+            continue  # read_plan reports a malformed change; data sources are not read
+        needed = {**({"after_unknown": "unknown", "after_sensitive": "sensitive"}
+                     if change.get("after") is not None else {}),
+                  **({"before_sensitive": "sensitive"} if change.get("before") is not None
+                     else {})}
+        for key, what in needed.items():
+            if key not in change:
+                raise CheckInputError(
+                    f"plan format_version {raw} has no {key}, so which values are {what} "
+                    "cannot be told; plan with terraform >= 1.1", code=INPUT_MALFORMED,
+                    file=source, path=f"resource_changes[{i}].change.{key}")
     return []
 
 
