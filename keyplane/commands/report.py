@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import click
@@ -28,9 +29,12 @@ _FILE = click.Path(path_type=Path, dir_okay=False)
               help="JSON report of `keyplane post-apply`, `drift`, `rotation` or "
                    "`access-review` (repeatable; per section the newest run wins).")
 @click.option("--evidence-dir", "evidence_dirs", multiple=True,
-              type=click.Path(path_type=Path, file_okay=False),
-              help="Drill evidence records (repeatable; also read: DIR/<env>). Default: each "
-                   "environment's evidence_location when it is a local path.")
+              # Checked by the report itself, so a missing directory or a file is a coded
+              # error (KP816) like every other unusable input.
+              type=click.Path(path_type=Path), metavar="DIRECTORY",
+              help="Drill evidence records: an existing directory (repeatable; also read: "
+                   "DIR/<env>). Default: each environment's evidence_location when it is a "
+                   "local path.")
 @click.option("--waivers", "waivers_file", type=_FILE,
               help="The waivers file `keyplane check` used, to show owners and expiry.")
 @click.option("--as-of", "as_of", help="Judge dates as of this day (yyyy-mm-dd; default: "
@@ -45,11 +49,16 @@ def report(envs: tuple[str, ...], environments_dir: Path, out: Path | None, fmt:
     unknown from the evidence given, rotation state and due dates with a timeline, the
     latest drift and access-review findings, the PR gate results, restore drills with
     their recovery times, and waivers with their expiry. Reads files only; never calls a
-    cloud. Exit 0 when written, 2 on bad input (the file and the reason are named).
+    cloud. HTML goes to --output FILE, or to stdout when that is a pipe or a file, never
+    to a terminal. Exit 0 when written, 2 on bad input (the file and the reason are named).
     """
     set_format(fmt)
     from keyplane.audit.report import ReportOptions, build_report, render
-    from keyplane.audit.report.errors import REPORT_BAD_DATE, ReportInputError
+    from keyplane.audit.report.errors import (
+        REPORT_BAD_DATE,
+        REPORT_HTML_TO_TERMINAL,
+        ReportInputError,
+    )
 
     day = dt.datetime.now(dt.UTC).date()
     if as_of is not None:
@@ -58,6 +67,12 @@ def report(envs: tuple[str, ...], environments_dir: Path, out: Path | None, fmt:
         except ValueError:
             raise ReportInputError(f"--as-of must be a date (yyyy-mm-dd), got {as_of!r}",
                                    code=REPORT_BAD_DATE) from None
+    if fmt == "html" and out is None and sys.stdout.isatty():
+        # A page of markup scrolling past helps no one, and the page is meant to be opened
+        # in a browser: ask for a file before any input is read.
+        raise ReportInputError("html is not written to a terminal: give --output FILE (or pipe "
+                               "stdout to a file, or use --format markdown)",
+                               code=REPORT_HTML_TO_TERMINAL)
     files = resolve_targets(envs, environments_dir)
     scope = environment_files(environments_dir) if environments_dir.is_dir() else []
     estate = load_estate(files, isolation_scope=scope)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import pty
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,6 +18,7 @@ from keyplane.audit.report import ReportOptions, build_report, render
 from keyplane.audit.report.charts import rto_svg, timeline_svg
 from keyplane.audit.report.controls import Control, Mark, place_of_address, place_of_path
 from keyplane.audit.report.data import KeyView, ReportData
+from keyplane.audit.report.text import clean, whole
 from keyplane.cli import main
 from keyplane.model.loader import environment_files, load_estate
 from tests.conftest import EXAMPLE_ENVIRONMENTS, REPO
@@ -90,7 +93,7 @@ def test_marks_follow_the_evidence_for_production_keys(report: ReportData) -> No
         "protection": "not met",  # drift.key_disabled on g4
         "access": "not met",  # check FAIL (waived, still not met)
         "audit": "not met",  # drift.trail_missing on the shared trail
-        "backup": "met",  # sign-canary and replica drills passed within 30 days
+        "backup": "met",  # the us-west-2 replica drill passed within 30 days
         "rotation": "met",  # gate rules passed and the deployed key was read clean
     }
     assert marks(report, "prod", "document-signing")["backup"] == "not met"  # KEY_STATE drill
@@ -120,10 +123,10 @@ def test_evidence_names_its_source_and_waiver(report: ReportData) -> None:
 def test_drills_prove_backup_only_within_cadence_and_deadline(report: ReportData) -> None:
     ra = key(report, "prod", "release-artifacts").controls[Control.BACKUP]
     assert sorted(e.message for e in ra.failing) == [
-        "backup drill 2026-11-10 TIMED_OUT: restore job 7c1f... did not complete before the "
-        "deadline; job id persisted for adoption",
-        "replica drill 2026-09-01 passed but is 88 days old; the production tier drills every "
-        "30 days"]
+        "backup drill of release-artifacts 2026-11-10 TIMED_OUT: restore job 7c1f... did not "
+        "complete before the deadline; job id persisted for adoption",
+        "replica drill of release-artifacts 2026-09-01 passed but is 88 days old; the "
+        "production tier drills every 30 days"]
     root = key(report, "prod", "pki-root-ca").controls[Control.BACKUP]
     assert root.mark is Mark.MET  # the cloudhsm drill is 58 days old, the cadence 90
     assert [(e.ref, e.when) for e in root.evidence if e.source == "drill"] == [
@@ -131,8 +134,8 @@ def test_drills_prove_backup_only_within_cadence_and_deadline(report: ReportData
     assert key(report, "prod", "pki-root-ca").last_drill is not None
 
 
-def test_nothing_is_met_without_evidence() -> None:
-    data = build_report(estate(), ReportOptions(as_of=AS_OF, evidence_dirs=[FIX / "none"]))
+def test_nothing_is_met_without_evidence(tmp_path: Path) -> None:
+    data = build_report(estate(), ReportOptions(as_of=AS_OF, evidence_dirs=[tmp_path]))
     seen = {r.mark for v in data.environments for k in v.keys for r in k.controls.values()}
     assert seen == {Mark.UNKNOWN, Mark.NOT_APPLICABLE}
     reasons = {r.reason for v in data.environments for k in v.keys
@@ -140,9 +143,9 @@ def test_nothing_is_met_without_evidence() -> None:
     assert reasons == {"no evidence"}
 
 
-def test_the_inventory_alone_can_show_rotation_not_met() -> None:
+def test_the_inventory_alone_can_show_rotation_not_met(tmp_path: Path) -> None:
     late = dt.date(2028, 1, 1)
-    data = build_report(estate(), ReportOptions(as_of=late, evidence_dirs=[FIX / "none"]))
+    data = build_report(estate(), ReportOptions(as_of=late, evidence_dirs=[tmp_path]))
     cs = key(data, "prod", "code-signing")
     assert (cs.rotation_state, cs.days_to_due) == ("overdue", -46)
     assert sorted(e.ref for e in cs.controls[Control.ROTATION].failing) == [
@@ -219,11 +222,103 @@ def test_records_written_by_the_evidence_store_are_read(tmp_path: Path) -> None:
                           identity="ci", rto_seconds=400, deadline_seconds=300))
     data = build_report(estate(), ReportOptions(as_of=AS_OF, evidence_dirs=[tmp_path]))
     ds = key(data, "prod", "document-signing")
-    assert ds.controls[Control.BACKUP].mark is Mark.MET
+    assert [(e.ref, e.mark) for e in ds.controls[Control.PROTECTION].evidence] == [
+        ("sign-canary", Mark.MET)]
+    assert ds.controls[Control.BACKUP].mark is Mark.UNKNOWN  # a canary recovers nothing
     assert ds.last_drill is not None and ds.last_drill.run_id == "r1"
     slow = key(data, "prod", "code-signing").controls[Control.BACKUP]
     assert [e.message for e in slow.failing] == [
-        "replica drill 2026-11-27 recovered in 7 min, above the 5 min deadline"]
+        "replica drill of code-signing g4 2026-11-27 recovered in 7 min, above the 5 min "
+        "deadline"]
+
+
+# ---- what each drill proves, read from the record's fields -----------------------------------
+
+# Every record below says "restored from backup" in its reason: the marks must follow the
+# record's kind and key, never the words.
+MISLEADING_REASON = "restored from backup and verified"
+
+
+def drill(kind: str, target: str | None, *, env: str = "prod", outcome: str = "PASSED",
+          generation: int | None = None, run_id: str = "r1",
+          started_at: str = "2026-11-27T01:00:00Z") -> DrillResult:
+    return DrillResult(run_id=run_id, environment=env, kind=kind, key=target,
+                       generation=generation, tier=None, started_at=started_at,
+                       ended_at=started_at, outcome=outcome, reason=MISLEADING_REASON,
+                       identity="ci", rto_seconds=20, deadline_seconds=300)
+
+
+def drill_marks(data: ReportData) -> set[tuple[str, str, str, str]]:
+    """(environment, key, control, mark) of every piece of evidence a drill record gave."""
+    return {(v.name, k.name, c.value, e.mark.value) for v in data.environments for k in v.keys
+            for c, r in k.controls.items() for e in r.evidence
+            if e.source == "drill" and e.ref != "no-drill"}
+
+
+def report_of(tmp_path: Path, *records: DrillResult) -> ReportData:
+    for r in records:
+        LocalEvidenceStore(tmp_path / r.environment).put(r)
+    return build_report(estate(), ReportOptions(as_of=AS_OF, evidence_dirs=[tmp_path]))
+
+
+@pytest.mark.parametrize(("record", "proves"), [
+    # the key is enabled and its material works: protection, never backup
+    (drill("sign-canary", "code-signing", generation=4),
+     {("prod", "code-signing", "protection", "met")}),
+    # recovery through the replica Region, for that key only
+    (drill("replica", "code-signing@us-west-2", generation=4),
+     {("prod", "code-signing", "backup", "met")}),
+    # the cluster restores: backup of every key in its custom key store (the ca keys)
+    (drill("cloudhsm", "cluster"),
+     {("prod", "pki-root-ca", "backup", "met"), ("prod", "pki-issuing-ca", "backup", "met")}),
+    # a resource of the backup plan restores: backup of the keys declared backed_up
+    (drill("backup", "ca-database"),
+     {("prod", "pki-issuing-ca", "backup", "met"), ("prod", "release-artifacts", "backup",
+                                                      "met")}),
+    # a resource the plan does not protect (any more) proves nothing about any key
+    (drill("backup", "retired-bucket"), set()),
+    # the escrow copy recovers the imported key
+    (drill("escrow", "partner-test-signing", env="staging", generation=1),
+     {("staging", "partner-test-signing", "backup", "met")}),
+], ids=["sign-canary", "replica", "cloudhsm", "backup", "backup-of-another-resource",
+        "escrow"])
+def test_a_passing_drill_marks_only_the_control_it_proves(
+        tmp_path: Path, record: DrillResult, proves: set[tuple[str, str, str, str]]) -> None:
+    data = report_of(tmp_path, record)
+    assert drill_marks(data) == proves
+
+
+def test_a_sign_canary_leaves_backup_unknown(tmp_path: Path) -> None:
+    data = report_of(tmp_path, drill("sign-canary", "code-signing", generation=4))
+    backup = key(data, "prod", "code-signing").controls[Control.BACKUP]
+    assert (backup.mark, [e.message for e in backup.evidence]) == (
+        Mark.UNKNOWN, ["no restore drill recorded; the production tier drills every 30 days"])
+
+
+def test_a_failed_sign_canary_fails_protection_not_backup(tmp_path: Path) -> None:
+    data = report_of(tmp_path, drill("sign-canary", "document-signing", generation=2,
+                                     outcome="INTEGRITY_ALARM"))
+    ds = key(data, "prod", "document-signing")
+    assert [e.message for e in ds.controls[Control.PROTECTION].failing] == [
+        f"sign-canary drill of document-signing g2 2026-11-27 INTEGRITY_ALARM: "
+        f"{MISLEADING_REASON}"]
+    assert ds.controls[Control.BACKUP].failing == []
+
+
+def test_every_record_of_the_newest_run_counts(tmp_path: Path) -> None:
+    # One run writes one record per generation: the verify-only g3 failing in the newest
+    # run is not hidden by g4 passing in it, and the older run no longer counts.
+    data = report_of(
+        tmp_path,
+        drill("sign-canary", "code-signing", generation=4, run_id="r1", outcome="KEY_STATE",
+              started_at="2026-11-20T01:00:00Z"),
+        drill("sign-canary", "code-signing", generation=4, run_id="r2"),
+        drill("sign-canary", "code-signing", generation=3, run_id="r2", outcome="KEY_STATE"))
+    protection = key(data, "prod", "code-signing").controls[Control.PROTECTION]
+    assert [(e.mark, e.message) for e in protection.evidence] == [
+        (Mark.NOT_MET, f"sign-canary drill of code-signing g3 2026-11-27 KEY_STATE: "
+                       f"{MISLEADING_REASON}"),
+        (Mark.MET, "sign-canary drill of code-signing g4 2026-11-27 passed in 20 s")]
 
 
 # ---- attribution of check results ------------------------------------------------------------
@@ -301,6 +396,109 @@ def test_markdown_carries_the_same_content(capsys: pytest.CaptureFixture[str]) -
         "| platform-oncall@acme.example |" in md
     assert "| code-signing | g3 | verify-only | 2025-12-01 | 2026-12-16 | yes |" in md
     assert "<svg" not in md
+
+
+# Principals longer than any cell: an SSO role of the inventory, a workload-identity principal
+# of the access review, and the assumed-role session that ran a drill.
+LONG_PRINCIPALS = {
+    "identity": "arn:aws:iam::567890123456:role/aws-reserved/sso.amazonaws.com/"
+                "AWSReservedSSO_Developer_7b8c9d0e1f2a3b46; human, mfa",
+    "access": "principalSet://iam.googleapis.com/projects/481516234200/locations/global/"
+              "workloadIdentityPools/github-actions/attribute.job_workflow_ref/acme/"
+              "release-tooling/.github/workflows/release-attestation.yml@refs/heads/main",
+    "drill": "arn:aws:sts::210987654321:assumed-role/AWSReservedSSO_BackupOperator_"
+             "0c9d8e7f6a5b4c32/platform-oncall-backup-operator@acme.example",
+}
+
+
+def test_principals_are_shown_whole_in_html(report: ReportData) -> None:
+    page = render(report, "html")
+    # <wbr> lets an ARN break at its separators; it is no character, so the text is whole.
+    text = page.replace("<wbr>", "")
+    assert f'<span class="sub ident">{LONG_PRINCIPALS["identity"]}</span>' in text
+    assert f'<div>{LONG_PRINCIPALS["access"]}</div>' in text
+    assert f'<td class="mono">{LONG_PRINCIPALS["drill"]}</td>' in text
+    assert "\u2026" not in page
+    # the stylesheet wraps what does not fit instead of letting it overflow or clipping it
+    assert ".mono,code{font-family:var(--mono);font-size:11.5px;overflow-wrap:anywhere}" in page
+    assert ".ident{overflow-wrap:anywhere}" in page
+
+
+def test_principals_are_shown_whole_in_markdown(report: ReportData) -> None:
+    md = render(report, "markdown")
+    assert f'| dev-engineers ({LONG_PRINCIPALS["identity"]})<br>ci-runner (oidc ' \
+           "repo:acme/platform:ref:refs/heads/main; serviceAccount:ci-runner@" \
+           "acme-pki-dev.iam.gserviceaccount.com) |" in md
+    assert "| release-attestation | serviceAccount:release-pipeline@acme-pki-prod.iam." \
+           f'gserviceaccount.com<br>{LONG_PRINCIPALS["access"]} | ' \
+           "group:pki-key-admins@acme.example |" in md
+    assert f'| 2026-11-20T02:00 | backup | certificate-inventory | PASSED | 25 min | 2.0 h | ' \
+           f'{LONG_PRINCIPALS["drill"]} |' in md
+    assert "\u2026" not in md
+
+
+def test_identifiers_are_scrubbed_but_never_cut() -> None:
+    arn = "arn:aws:iam::210987654321:role/" + "x" * 600
+    assert whole(f" {arn}\n ") == arn
+    assert whole(f"{arn} AKIAABCDEFGHIJKLMNOP") == f"{arn} [redacted]"
+    assert clean(arn, 40) == arn[:39] + "\u2026"  # prose stays bounded
+
+
+def test_each_input_is_listed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every environment reads the same --evidence-dir, and a file may be given twice under
+    # two spellings: each is one input.
+    monkeypatch.chdir(FIX.parent)
+    data = build_report(estate(), full_options(
+        check_files=[FIX / "check.json", Path("report_fixtures/./check.json")],
+        evidence_dirs=[FIX / "evidence", Path("report_fixtures/evidence/")]))
+    assert [(f.kind, f.path) for f in data.inputs] == [
+        ("check", str(FIX / "check.json")),
+        ("post-apply", str(FIX / "post-apply-prod.json")),
+        ("post-apply", str(FIX / "access-review-prod-old.json")),
+        ("post-apply", str(FIX / "drift-staging.json")),
+        ("evidence", str(FIX / "evidence")),
+        ("evidence", str(FIX / "evidence" / "prod")),
+        ("evidence", str(FIX / "evidence" / "staging")),
+        ("waivers", str(FIX / "waivers.yaml"))]
+    footer = render(data, "html").split("<footer>", 1)[1]
+    assert footer.count("<tr><td>evidence</td>") == 3
+    md = render(data, "markdown").split("## Inputs", 1)[1]
+    assert md.count("| evidence | ") == 3
+
+
+def test_html_goes_to_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, *cli_inputs())  # capsys' stdout is not a terminal
+    assert (code, err) == (0, "")
+    assert out.startswith("<!DOCTYPE html>") and out.endswith("</html>\n")
+
+
+def on_terminal(*args: str) -> tuple[int, str, str]:
+    """Run `keyplane report ARGS` with stdout on a real pseudo-terminal: (exit, stdout, stderr)."""
+    master, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom keyplane.cli import main\n"
+                               "main(['report', *sys.argv[1:]])", *args],
+        stdin=subprocess.DEVNULL, stdout=replica, stderr=subprocess.PIPE, cwd=REPO)
+    os.close(replica)
+    # Drain the terminal while the report is written, or a long report fills it and blocks.
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, b"".join(chunks).decode().replace("\r\n", "\n"), err.decode()
+
+
+def test_markdown_goes_to_a_terminal() -> None:
+    code, out, err = on_terminal(*cli_inputs(), "--format", "markdown")
+    assert (code, err) == (0, "")
+    assert out.startswith("# keyplane evidence report\n")
 
 
 def test_charts_are_well_formed_svg_with_the_as_of_line(report: ReportData) -> None:
@@ -403,3 +601,32 @@ def test_fails_with_exit_2_on_a_malformed_waivers_file(capsys: pytest.CaptureFix
     code, _, err = run_cli(capsys, "-d", str(EXAMPLE_ENVIRONMENTS), "--waivers", str(bad))
     assert code == 2
     assert "KP510 waiver is missing 'owner'" in err
+
+
+def test_fails_with_exit_2_on_a_missing_evidence_dir(capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path) -> None:
+    missing = tmp_path / "evidence"
+    out = tmp_path / "report.html"
+    code, stdout, err = run_cli(capsys, "-d", str(EXAMPLE_ENVIRONMENTS), "--evidence-dir",
+                                str(missing), "--out", str(out))
+    assert (code, stdout) == (2, "")
+    assert err == f"{missing}: KP816 the --evidence-dir directory does not exist\n"
+    assert not out.exists()
+
+
+def test_fails_with_exit_2_on_an_evidence_dir_that_is_a_file(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    record = FIX / "evidence" / "staging" / \
+        "20261101T050000Z-20261101T050000Z-f6a1b2c3d4e5-sign-canary-staging-code-signing-g2.json"
+    code, _, err = run_cli(capsys, "-d", str(EXAMPLE_ENVIRONMENTS), "--evidence-dir",
+                           str(record), "--out", str(tmp_path / "report.html"))
+    assert code == 2
+    assert err == (f"{record}: KP816 the --evidence-dir path is a file, not a directory of "
+                   "drill evidence records\n")
+
+
+def test_fails_with_exit_2_on_html_to_a_terminal() -> None:
+    code, out, err = on_terminal(*cli_inputs())
+    assert (code, out) == (2, "")
+    assert err == ("keyplane: error KP817: html is not written to a terminal: give --output "
+                   "FILE (or pipe stdout to a file, or use --format markdown)\n")

@@ -3,6 +3,11 @@
 Chromium is Debian's `chromium` package. The session fixture uses /usr/bin/chromium,
 installs it with apt-get where it is missing and the tests run as root, and skips
 (saying why) only when no Chromium can be had.
+
+The layout tests load a test-only harness page (written to a temporary directory) that
+holds the report, byte for byte and script-free, in one iframe per viewport width, and
+measures each laid-out frame from outside; the result is written into the harness's DOM
+and read back with --dump-dom.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from keyplane.audit.evidence import DrillResult
+from keyplane.audit.report.charts import rto_svg, timeline_svg
+from keyplane.audit.report.style import CSS
 from keyplane.cli import main
-from tests.audit.test_report import EXAMPLE_KEYS, cli_inputs
+from tests.audit.test_report import AS_OF, EXAMPLE_KEYS, cli_inputs, estate
 
 INSTALL_TIMEOUT = 900
 RUN_TIMEOUT = 120
@@ -206,3 +214,134 @@ def test_a_screenshot_of_the_real_page_is_not_blank(chromium: str, page: Path,
                for c in colours)  # met badge background
     assert any(abs(c[0] - 0xff) < 4 and abs(c[1] - 0xeb) < 4 and abs(c[2] - 0xe9) < 4
                for c in colours)  # not met badge background
+
+
+# ---- layout at a desktop and a phone width ---------------------------------------------------
+
+VIEWPORTS = (1400, 390)
+FRAME_HEIGHT = 900
+
+# Runs in the harness page when a frame has loaded. For every element with text (outside
+# SVG): its content must fit its box (scrollWidth <= clientWidth). The only boxes allowed
+# to be narrower than their content are the report's deliberate scrollers (`.scroll`,
+# overflow-x auto); what is inside them is checked like everything else. For every SVG
+# <text>: its bounding box lies inside the viewBox and crosses no other text. Closed
+# <details> are opened first, so the evidence tables are measured too.
+LAYOUT_PROBE = r"""
+function kpMeasure(frame) {
+  var doc = frame.contentDocument, win = frame.contentWindow;
+  Array.prototype.forEach.call(doc.querySelectorAll('details'), function (d) { d.open = true; });
+  var out = {width: Number(frame.dataset.width), viewport: doc.documentElement.clientWidth,
+             pageWidth: doc.documentElement.scrollWidth, checked: 0, overflow: [],
+             scrolling: [], svgTexts: 0, outside: [], overlaps: [],
+             scripts: doc.querySelectorAll('script').length};
+  function name(el) {
+    var cls = (el.getAttribute('class') || '').trim();
+    return el.tagName.toLowerCase() + (cls ? '.' + cls.split(/\s+/).join('.') : ''); }
+  Array.prototype.forEach.call(doc.body.querySelectorAll('*'), function (el) {
+    if (el.closest('svg') || !el.textContent.trim() || el.getClientRects().length === 0) return;
+    out.checked += 1;
+    var wide = el.scrollWidth > el.clientWidth + 1;
+    if (el.classList.contains('scroll') && win.getComputedStyle(el).overflowX === 'auto') {
+      if (wide) out.scrolling.push(name(el.firstElementChild));
+      return;
+    }
+    if (wide) out.overflow.push([name(el), el.scrollWidth, el.clientWidth,
+                                 el.textContent.trim().slice(0, 100)]);
+  });
+  Array.prototype.forEach.call(doc.querySelectorAll('svg'), function (svg) {
+    var vb = svg.viewBox.baseVal;
+    var texts = Array.prototype.slice.call(svg.querySelectorAll('text'));
+    var boxes = texts.map(function (t) { return t.getBBox(); });
+    out.svgTexts += texts.length;
+    boxes.forEach(function (b, i) {
+      if (b.x < vb.x - 0.5 || b.y < vb.y - 0.5 || b.x + b.width > vb.x + vb.width + 0.5 ||
+          b.y + b.height > vb.y + vb.height + 0.5) {
+        out.outside.push([svg.id, texts[i].textContent,
+                          [b.x, b.y, b.width, b.height].map(Math.round), vb.width]);
+      }
+      for (var j = i + 1; j < boxes.length; j++) {
+        var c = boxes[j];
+        var w = Math.min(b.x + b.width, c.x + c.width) - Math.max(b.x, c.x);
+        var h = Math.min(b.y + b.height, c.y + c.height) - Math.max(b.y, c.y);
+        if (w > 0.5 && h > 0.5) {
+          out.overlaps.push([svg.id, texts[i].textContent, texts[j].textContent]);
+        }
+      }
+    });
+  });
+  var pre = document.createElement('pre');
+  pre.className = 'kp-layout';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}
+"""
+
+
+def _harness(document: str, widths: tuple[int, ...] = VIEWPORTS) -> str:
+    """A page holding `document` unchanged in one iframe per width (srcdoc: same origin)."""
+    frames = "".join(
+        f'<iframe data-width="{w}" width="{w}" height="{FRAME_HEIGHT}" '
+        f'onload="kpMeasure(this)" srcdoc="{html.escape(document, quote=True)}"></iframe>'
+        for w in widths)
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><script>{LAYOUT_PROBE}</script>'
+            f"</head><body>{frames}</body></html>")
+
+
+def _layout(chromium: str, tmp_path: Path, document: str,
+            widths: tuple[int, ...] = VIEWPORTS) -> dict[int, dict]:
+    """What the probe measured, per viewport width."""
+    page = tmp_path / "harness.html"
+    page.write_text(_harness(document, widths), encoding="utf-8")
+    proc = _browser(chromium, tmp_path / "profile", "--dump-dom", page.as_uri())
+    got = {}
+    for m in re.findall(r'<pre class="kp-layout">(.*?)</pre>', proc.stdout, re.S):
+        result = json.loads(html.unescape(m))
+        got[result["width"]] = result
+    assert sorted(got) == sorted(widths), \
+        f"chromium printed no layout for every width (exit {proc.returncode}): " \
+        f"{proc.stderr[-500:]}"
+    return got
+
+
+def test_no_text_overflows_its_box_at_desktop_and_phone_widths(
+        chromium: str, page: Path, tmp_path: Path) -> None:
+    report = page.read_text(encoding="utf-8")
+    got = _layout(chromium, tmp_path, report)
+    for width, layout in got.items():
+        assert (layout["viewport"], layout["pageWidth"]) == (width, width), layout
+        assert layout["scripts"] == 0  # the report is measured as written: no script in it
+        assert layout["checked"] > 1000  # every table row and cell, the evidence included
+        assert layout["overflow"] == [], (width, layout["overflow"])
+        assert layout["svgTexts"] > 100
+        assert layout["outside"] == [], (width, layout["outside"])
+        assert layout["overlaps"] == [], (width, layout["overlaps"])
+    # On the desktop everything fits; on a phone the wide tables and the charts scroll
+    # inside their own boxes, and nothing else does.
+    assert got[1400]["scrolling"] == []
+    assert set(got[390]["scrolling"]) == {
+        "table.overview", "table.inventory", "table.evidence", "table.rotation",
+        "svg.chart.timeline", "table.findings", "table.access", "table.unknowns",
+        "table.check", "svg.chart.rto", "table.drills", "table.waivers",
+        "table.waivers.all", "table.inputs"}
+
+
+def test_chart_labels_stay_inside_and_apart_with_the_longest_names(
+        chromium: str, tmp_path: Path) -> None:
+    # Key names may be 63 characters long; drill targets add a Region or a generation.
+    staging = next(e for e in estate() if e.name == "staging")
+    keys = [k.model_copy(update={"name": f"{k.name}-".ljust(63, "x")}) for k in staging.keys]
+    drills = [DrillResult(run_id="r1", environment="staging", kind=kind, key=f"{k.name}@us-west-2",
+                          generation=12, tier=k.tier.value, started_at="2026-11-20T01:00:00Z",
+                          ended_at="2026-11-20T05:00:00Z", outcome=outcome, reason="-",
+                          identity="ci", rto_seconds=rto, deadline_seconds=600)
+              for k, kind, outcome, rto in zip(keys, ("replica", "sign-canary", "escrow", "backup"),
+                                               ("INTEGRITY_ALARM", "PASSED", "TIMED_OUT", "SKIPPED"),
+                                               (14400, 30, None, 500), strict=True)]
+    charts = (timeline_svg(keys, AS_OF, chart_id="timeline-long")
+              + rto_svg(drills, chart_id="rto-long"))
+    document = f"<!DOCTYPE html><html><head><style>{CSS}</style></head><body>{charts}</body></html>"
+    layout = _layout(chromium, tmp_path, document, (1400,))[1400]
+    assert layout["svgTexts"] > 30
+    assert layout["outside"] == []
+    assert layout["overlaps"] == []

@@ -3,6 +3,11 @@
 Plain SVG strings with a viewBox, no script and no external font or stylesheet, so
 they draw offline in any browser and print. Every value is escaped. Each mark has a
 <title> so a reader can hover for the exact dates; the legend names every shape.
+
+SVG text does not wrap and an SVG cannot measure it before it is drawn, so the geometry
+is sized from a generous estimate of each label's width (`text_width`): label columns
+grow with the longest label, and nothing is placed where it would cross the frame or
+another label.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from keyplane.audit.evidence import DrillResult
 from keyplane.model.environment import KeyDecl
 from keyplane.model.tiers import RotationMode, Tier
 
-WIDTH = 1400
-LABEL_W = 210
-RIGHT_PAD = 16
+WIDTH = 1400  # the least viewBox width; a chart with long labels is wider
+MIN_PLOT_W = 700  # the least width of the plotted area, however long the labels
+LABEL_GAP = 14  # between a row's key name and its tier
+EDGE = 8  # between a label and the frame
+RIGHT_PAD = 32  # room for a month label drawn just right of the last tick
 ROW_H = 22
 TOP = 34
 TIMELINE_TOP = 50  # room for the as-of label above the month labels
@@ -28,6 +35,18 @@ MAX_FUTURE_DAYS = 400  # due dates further out are written, not drawn
 
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
+
+
+# Advance per character as a share of the font size, at the wide end of the fonts the
+# stylesheet may resolve to (DejaVu Sans is the widest common fallback): an estimate that
+# is too wide costs some white space, one that is too narrow makes labels collide.
+_MONO_EM, _SANS_EM, _BOLD_EM = 0.62, 0.64, 0.72
+
+
+def text_width(s: str, size: float, *, mono: bool = False, bold: bool = False) -> float:
+    """An upper estimate of the width of `s` drawn at `size` px."""
+    em = _MONO_EM if mono else _BOLD_EM if bold else _SANS_EM
+    return len(s) * size * em
 
 
 def _text(x: float, y: float, s: str, cls: str = "", anchor: str = "start") -> str:
@@ -88,15 +107,24 @@ def _month_ticks(s: _Scale, top: float, bottom: float) -> list[str]:
     return out
 
 
+def timeline_label_width(keys: Sequence[KeyDecl]) -> float:
+    """The width of the label column: the longest key name, a gap, the longest tier name."""
+    name = max((text_width(k.name, 11, mono=True) for k in keys), default=0.0)
+    tier = max((text_width(k.tier.value, 10) for k in keys), default=0.0)
+    return EDGE + name + LABEL_GAP + tier + EDGE
+
+
 def timeline_svg(keys: Sequence[KeyDecl], as_of: dt.date, *, chart_id: str) -> str:
     """Generations per key (created, verify-only window, disabled), rotations, due dates, as-of."""
     start, end = _range(keys, as_of)
-    s = _Scale(start, end, LABEL_W, WIDTH - RIGHT_PAD)
+    label_w = timeline_label_width(keys)
+    width = round(max(WIDTH, label_w + MIN_PLOT_W + RIGHT_PAD))
+    s = _Scale(start, end, label_w, width - RIGHT_PAD)
     top = TIMELINE_TOP
     height = top + ROW_H * max(len(keys), 1) + 44
     bottom = top + ROW_H * max(len(keys), 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart timeline" id="{_e(chart_id)}"'
-             f' viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+             f' viewBox="0 0 {width} {height}" width="100%" role="img" '
              f'aria-label="generation and rotation timeline">',
              f"<title>Generations and rotations, as of {as_of.isoformat()}</title>"]
     parts += _month_ticks(s, top - 6, bottom)
@@ -104,14 +132,19 @@ def timeline_svg(keys: Sequence[KeyDecl], as_of: dt.date, *, chart_id: str) -> s
         y = top + i * ROW_H
         mid = y + ROW_H / 2
         if i % 2:
-            parts.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{ROW_H}" class="band"/>')
-        parts.append(_text(8, mid + 4, key.name, "rowlabel"))
-        parts.append(_text(LABEL_W - 8, mid + 4, key.tier.value, "tierlabel", "end"))
+            parts.append(f'<rect x="0" y="{y}" width="{width}" height="{ROW_H}" class="band"/>')
+        parts.append(_text(EDGE, mid + 4, key.name, "rowlabel"))
+        # Right-aligned against the plot, so it starts after the longest name, never on it.
+        parts.append(_text(label_w - EDGE, mid + 4, key.tier.value, "tierlabel", "end"))
         parts += _key_marks(key, s, y, as_of)
     x = s.x(as_of)
     parts.append(f'<line x1="{x:.1f}" y1="{top - 30}" x2="{x:.1f}" y2="{bottom + 2}" '
                  f'class="asof"><title>as of {as_of.isoformat()}</title></line>')
-    parts.append(_text(x, top - 34, f"as of {as_of.isoformat()}", "asoflabel", "middle"))
+    label = f"as of {as_of.isoformat()}"
+    half = text_width(label, 10.5, bold=True) / 2
+    # Centred on the line where it fits; pushed inside the frame near either edge.
+    parts.append(_text(min(max(x, half + EDGE), width - half - EDGE), top - 34, label,
+                       "asoflabel", "middle"))
     parts += _timeline_legend(bottom + 22)
     parts.append("</svg>")
     return "".join(parts)
@@ -183,32 +216,31 @@ def _due_marker(s: _Scale, due: dt.date, y: float, as_of: dt.date, key: KeyDecl)
 def _timeline_legend(y: float) -> list[str]:
     items = [("gen-current", "current generation"), ("gen-planned", "remaining life"),
              ("gen-previous", "previous generation"), ("gen-verify", "verify-only window")]
-    out, x = [], 8.0
+    out, x = [], float(EDGE)
     for cls, label in items:
         out.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="14" height="10" class="{cls}"/>')
         out.append(_text(x + 18, y, label, "legend"))
-        x += 30 + 6.2 * len(label)
-    out.append(f'<path d="M{x + 4:.1f},{y - 9:.1f} l8,10 m0,-10 l-8,10" class="disabled"/>')
-    out.append(_text(x + 18, y, "disabled", "legend"))
-    x += 80
-    out.append(f'<path d="M{x + 5:.1f},{y:.1f} l-4,-6 h8 z" class="rotation"/>')
-    out.append(_text(x + 14, y, "rotation", "legend"))
-    x += 80
-    out.append(f'<path d="M{x + 5:.1f},{y - 10:.1f} l5,5 l-5,5 l-5,-5 z" class="due"/>')
-    out.append(_text(x + 14, y, "due", "legend"))
-    x += 50
-    out.append(f'<path d="M{x + 5:.1f},{y - 10:.1f} l5,5 l-5,5 l-5,-5 z" class="due overdue"/>')
-    out.append(_text(x + 14, y, "overdue", "legend"))
-    x += 74
-    out.append(f'<line x1="{x + 4:.1f}" y1="{y - 11:.1f}" x2="{x + 4:.1f}" y2="{y + 1:.1f}" '
-               'class="asof"/>')
-    out.append(_text(x + 10, y, "as of", "legend"))
+        x += 18 + text_width(label, 10.5) + 16
+    shapes = [
+        (f'<path d="M{{x:.1f}},{y - 9:.1f} l8,10 m0,-10 l-8,10" class="disabled"/>', "disabled"),
+        (f'<path d="M{{x5:.1f}},{y:.1f} l-4,-6 h8 z" class="rotation"/>', "rotation"),
+        (f'<path d="M{{x5:.1f}},{y - 10:.1f} l5,5 l-5,5 l-5,-5 z" class="due"/>', "due"),
+        (f'<path d="M{{x5:.1f}},{y - 10:.1f} l5,5 l-5,5 l-5,-5 z" class="due overdue"/>',
+         "overdue"),
+        (f'<line x1="{{x:.1f}}" y1="{y - 11:.1f}" x2="{{x:.1f}}" y2="{y + 1:.1f}" class="asof"/>',
+         "as of"),
+    ]
+    for shape, label in shapes:
+        out.append(shape.format(x=x + 4, x5=x + 5))
+        out.append(_text(x + 16, y, label, "legend"))
+        x += 16 + text_width(label, 10.5) + 16
     return out
 
 
 # ---- RTO chart ------------------------------------------------------------------------------
 
-RTO_LABEL_W = 400
+RTO_LABEL_W = 400  # the least width of the label column
+RTO_VALUE_W = 260  # the least room right of the 150 % line for a bar's words
 MAX_DRILL_ROWS = 24
 
 
@@ -225,6 +257,19 @@ def rto_rows(drills: Sequence[DrillResult]) -> list[DrillResult]:
     recent = sorted(timed, key=lambda d: d.started_at, reverse=True)[:MAX_DRILL_ROWS]
     return sorted(recent, key=lambda d: (-_tier_rank(d.tier), d.deadline_seconds or 0,
                                          d.started_at), reverse=False)
+
+
+def _rto_label(d: DrillResult) -> str:
+    """`2026-11-15 replica code-signing@us-west-2 g4`: what was drilled, when."""
+    gen = f" g{d.generation}" if d.generation is not None else ""
+    return f"{d.started_at[:10]} {d.kind} {d.key or '(environment)'}{gen}"
+
+
+def _rto_text(d: DrillResult) -> str:
+    """`95s of 15m · passed`: the words written after a drill's bar."""
+    rto, dl = d.rto_seconds, d.deadline_seconds
+    return (f"{_dur(rto) if rto is not None else 'no recovery'}"
+            f"{' of ' + _dur(dl) if dl else ''} \u00b7 {d.outcome.lower()}")
 
 
 def _dur(seconds: float) -> str:
@@ -246,7 +291,15 @@ def rto_svg(drills: Sequence[DrillResult], *, chart_id: str) -> str:
     the label gives the absolute times.
     """
     rows = rto_rows(drills)
-    x0, x1 = float(RTO_LABEL_W), float(WIDTH - 260)
+    labels = [_rto_label(d) for d in rows]
+    texts = [_rto_text(d) for d in rows]
+    # Columns as wide as their longest words: a long key name or outcome never runs into
+    # a bar or out of the frame.
+    label_w = max([RTO_LABEL_W, *(EDGE + text_width(t, 11, mono=True) + 2 * EDGE
+                                  for t in labels)])
+    value_w = max([RTO_VALUE_W, *(5 + text_width(t, 10.5) + 2 * EDGE for t in texts)])
+    width = round(max(WIDTH, label_w + MIN_PLOT_W / 2 + value_w))
+    x0, x1 = float(label_w), float(width - value_w)
     height = TOP + ROW_H * max(len(rows), 1) + 46
     bottom = TOP + ROW_H * max(len(rows), 1)
 
@@ -254,7 +307,7 @@ def rto_svg(drills: Sequence[DrillResult], *, chart_id: str) -> str:
         return x0 + (x1 - x0) * min(max(ratio, 0.0), MAX_RATIO) / MAX_RATIO
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart rto" id="{_e(chart_id)}" '
-             f'viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+             f'viewBox="0 0 {width} {height}" width="100%" role="img" '
              f'aria-label="restore drill recovery times against deadlines">',
              "<title>Restore drills: recovery time as a share of the tier deadline</title>"]
     for pct in (0, 25, 50, 75, 100, 125, 150):
@@ -262,21 +315,16 @@ def rto_svg(drills: Sequence[DrillResult], *, chart_id: str) -> str:
         parts.append(f'<line x1="{xv:.1f}" y1="{TOP - 6}" x2="{xv:.1f}" y2="{bottom}" '
                      f'class="grid"/>')
         parts.append(_text(xv, TOP - 10, f"{pct}%", "tick", "middle"))
-    for i, d in enumerate(rows):
+    for i, (d, label, text) in enumerate(zip(rows, labels, texts, strict=True)):
         y = TOP + i * ROW_H
         if i % 2:
-            parts.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{ROW_H}" class="band"/>')
+            parts.append(f'<rect x="0" y="{y}" width="{width}" height="{ROW_H}" class="band"/>')
         when = d.started_at[:10]
-        label = f"{when}  {d.kind}  {d.key or '(environment)'}"
-        if d.generation is not None:
-            label += f" g{d.generation}"
-        parts.append(_text(8, y + ROW_H / 2 + 4, label, "rowlabel"))
+        parts.append(_text(EDGE, y + ROW_H / 2 + 4, label, "rowlabel"))
         rto, dl = d.rto_seconds, d.deadline_seconds
         over = rto is not None and dl is not None and rto > dl
         cls = "bar-pass" if d.outcome == "PASSED" and not over else \
             "bar-unknown" if d.outcome == "SKIPPED" else "bar-fail"
-        text = (f"{_dur(rto) if rto is not None else 'no recovery'}"
-                f"{' of ' + _dur(dl) if dl else ''} \u00b7 {d.outcome.lower()}")
         title = f"{d.kind} {d.key or ''} {when}: {text}"
         if rto is not None and dl:
             parts.append(_rect(x0, y + 5, x(rto / dl) - x0, ROW_H - 10, cls, title))
@@ -291,12 +339,15 @@ def rto_svg(drills: Sequence[DrillResult], *, chart_id: str) -> str:
     parts.append(f'<line x1="{xd:.1f}" y1="{TOP - 4}" x2="{xd:.1f}" y2="{bottom}" '
                  'class="deadline"><title>the tier deadline of each drill</title></line>')
     parts.append(_text(xd, bottom + 12, "tier deadline", "deadlinelabel", "middle"))
-    ly = bottom + 30
-    parts.append(f'<rect x="8" y="{ly - 9}" width="14" height="10" class="bar-pass"/>')
-    parts.append(_text(26, ly, "passed within deadline", "legend"))
-    parts.append(f'<rect x="190" y="{ly - 9}" width="14" height="10" class="bar-fail"/>')
-    parts.append(_text(208, ly, "failed, timed out or over deadline", "legend"))
-    parts.append(f'<line x1="430" y1="{ly - 11}" x2="430" y2="{ly + 1}" class="deadline"/>')
-    parts.append(_text(438, ly, "deadline (100 %)", "legend"))
+    ly, lx = bottom + 30, float(EDGE)
+    for cls, words in (("bar-pass", "passed within deadline"),
+                       ("bar-fail", "failed, timed out or over deadline"),
+                       ("bar-unknown", "skipped")):
+        parts.append(f'<rect x="{lx:.1f}" y="{ly - 9}" width="14" height="10" class="{cls}"/>')
+        parts.append(_text(lx + 18, ly, words, "legend"))
+        lx += 18 + text_width(words, 10.5) + 16
+    parts.append(f'<line x1="{lx + 4:.1f}" y1="{ly - 11}" x2="{lx + 4:.1f}" y2="{ly + 1}" '
+                 'class="deadline"/>')
+    parts.append(_text(lx + 12, ly, "deadline (100 %)", "legend"))
     parts.append("</svg>")
     return "".join(parts)

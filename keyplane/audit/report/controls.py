@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from keyplane.audit.evidence import DrillResult
 from keyplane.model.environment import Environment, KeyDecl
 from keyplane.model.specs import Cloud, Origin
 from keyplane.model.stacks import split_stack_name
@@ -284,8 +285,57 @@ def env_of_source(source: str | None, envs: dict[str, Environment]) -> str | Non
 
 
 def base_key(key_id: str) -> str:
-    """`code-signing@g4` -> `code-signing`."""
-    return re.sub(r"@g\d+$", "", key_id)
+    """`code-signing@g4` or `code-signing@us-west-2` -> `code-signing`.
+
+    Key names never hold `@` (NAME_PATTERN), so whatever follows it qualifies the key: a
+    generation in post-apply reports, a Region in replica drill records.
+    """
+    return key_id.split("@", 1)[0]
+
+
+# ---- what a drill proves, and for which keys ------------------------------------------------
+
+# The control a drill record speaks to, by its `kind`: each drill proves what it exercised,
+# nothing more. A sign canary shows the key is enabled and its material signs, verifies or
+# decrypts as declared (its failures are key state and integrity alarms, the protection
+# column's findings); it recovers nothing, so it never proves backup.
+DRILL_CONTROL: dict[str, Control] = {
+    "sign-canary": Control.PROTECTION,
+    "replica": Control.BACKUP,
+    "cloudhsm": Control.BACKUP,
+    "backup": Control.BACKUP,
+    "escrow": Control.BACKUP,
+}
+# What a passing drill of each kind shows, for the reader of the report.
+DRILL_PROVES: dict[str, str] = {
+    "sign-canary": "protection of that key: it is enabled and its material signs, verifies or "
+                   "decrypts as declared",
+    "replica": "recovery of that key through its replica in the Region named",
+    "cloudhsm": "backup of the CloudHSM cluster: it restores, so the ca keys in its custom key "
+                "store can be recovered",
+    "backup": "backup of what AWS Backup protects: the resource restored, and the keys declared "
+              "backed_up (in the environment's backup plan)",
+    "escrow": "recovery of that imported key from its escrow copy",
+}
+
+
+def drill_covers(drill: DrillResult, key: KeyDecl, env: Environment) -> bool:
+    """Whether `drill` is evidence about `key`, read from the record's kind and key fields.
+
+    A cloudhsm record is about the environment's cluster, so about every key in its custom
+    key store. A backup record names a key, or a resource of the backup plan; a resource's
+    restore proves the plan for the keys declared `backed_up`. Every other kind names its
+    key (`name`, `name@gN` or `name@region`).
+    """
+    if drill.kind == "cloudhsm":
+        return key.cloud is Cloud.AWS and key.origin is Origin.CLOUDHSM
+    target = base_key(drill.key) if drill.key else None
+    if target == key.name:
+        return True
+    if drill.kind != "backup" or target is None or key.cloud is not Cloud.AWS:
+        return False
+    plan = env.aws.backup.resources if env.aws and env.aws.backup else ()
+    return key.backed_up and any(r.name == target for r in plan)
 
 
 # ---- what the tier asks of a key -----------------------------------------------------------

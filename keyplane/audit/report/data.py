@@ -14,9 +14,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-from keyplane.audit.evidence import DrillResult, latest_by_target
+from keyplane.audit.evidence import DrillResult
 from keyplane.audit.report.controls import (
     COLUMNS,
+    DRILL_CONTROL,
     Control,
     ControlResult,
     Evidence,
@@ -27,6 +28,7 @@ from keyplane.audit.report.controls import (
     base_key,
     combine,
     drift_control,
+    drill_covers,
     env_of_source,
     place_of_address,
     place_of_path,
@@ -47,9 +49,11 @@ from keyplane.audit.report.inputs import (
     read_check,
     read_drills,
     read_post_apply,
+    require_evidence_dirs,
+    unique_inputs,
 )
 from keyplane.model.environment import Environment, KeyDecl
-from keyplane.model.specs import Cloud, Origin
+from keyplane.model.specs import Cloud
 from keyplane.model.summary import key_row, next_due, protection, rotation
 from keyplane.model.tiers import TIERS, RotationMode, Tier
 
@@ -392,45 +396,74 @@ def _inventory_evidence(ledger: _Ledger, as_of: dt.date) -> None:
                     f"ended on {g.verify_until.isoformat()}", as_of.isoformat()))
 
 
-def _drills_for(key: KeyDecl, drills: Iterable[DrillResult]) -> list[DrillResult]:
-    return [d for d in drills
-            if (d.key is not None and base_key(d.key) == key.name)
-            or (d.key is None and d.kind == "cloudhsm" and key.origin is Origin.CLOUDHSM)]
+def _drills_for(env: Environment, key: KeyDecl,
+                drills: Iterable[DrillResult]) -> list[DrillResult]:
+    """Every drill record that is evidence about `key`, whatever it proves."""
+    return [d for d in drills if drill_covers(d, key, env)]
+
+
+def _latest_runs(drills: Iterable[DrillResult]) -> list[DrillResult]:
+    """The records of the newest run per drill target (kind and key), oldest target first.
+
+    A run writes one record per generation (sign canary) or Region (replica), all with the
+    run's start time: every record of that run counts, so a verify-only generation that
+    failed is not hidden behind the current one that passed.
+    """
+    newest: dict[tuple[str, str | None], str] = {}
+    for d in drills:
+        target = (d.kind, d.key)
+        if d.started_at > newest.get(target, ""):
+            newest[target] = d.started_at
+    return sorted((d for d in drills if d.started_at == newest[(d.kind, d.key)]),
+                  key=lambda d: (d.started_at, d.kind, d.key or "", d.generation or 0))
+
+
+def _drill_label(d: DrillResult, when: str | None) -> str:
+    """`backup drill of certificate-inventory 2026-11-20`: always names what was drilled, since
+    a record may stand under a key it does not name (a backup-plan resource, the cluster)."""
+    target = f" of {d.key}" if d.key else ""
+    gen = f" g{d.generation}" if d.generation is not None else ""
+    return f"{d.kind} drill{target}{gen} {when}"
 
 
 def _drill_evidence(ledger: _Ledger, drills: Sequence[DrillResult], as_of: dt.date) -> None:
     for k in ledger.env.keys:
         cadence = TIERS[k.tier].drill_cadence_in_days
-        mine = _drills_for(k, drills)
-        if not mine and cadence is not None and backup_applicable(k)[0]:
+        mine = _drills_for(ledger.env, k, drills)
+        recovers = [d for d in mine if DRILL_CONTROL.get(d.kind) is Control.BACKUP]
+        if not recovers and cadence is not None and backup_applicable(k)[0]:
             # The vault and replicas may be declared and deployed, but recovery is proven
-            # only by a drill: without one the control stays unknown, never met.
+            # only by a drill that recovers something: without one the control stays
+            # unknown, never met, whatever other drills of the key passed.
             ledger.add(k.name, Evidence(Control.BACKUP, Mark.UNKNOWN, "drill", "no-drill",
                                         f"no restore drill recorded; the {k.tier.value} tier "
                                         f"drills every {cadence} days"))
-        for d in latest_by_target(mine).values():
+        for d in _latest_runs(mine):
+            control = DRILL_CONTROL.get(d.kind)
+            if control is None:
+                continue
             when = _date(d.ended_at) or _date(d.started_at)
-            label = f"{d.kind} drill {when}"
+            label = _drill_label(d, when)
             if d.outcome == "SKIPPED":
-                ev = Evidence(Control.BACKUP, Mark.UNKNOWN, "drill", d.kind,
+                ev = Evidence(control, Mark.UNKNOWN, "drill", d.kind,
                               f"{label} skipped: {d.reason}", when)
             elif d.outcome != "PASSED":
-                ev = Evidence(Control.BACKUP, Mark.NOT_MET, "drill", d.kind,
+                ev = Evidence(control, Mark.NOT_MET, "drill", d.kind,
                               f"{label} {d.outcome}: {d.reason}", when)
             elif d.rto_seconds is not None and d.deadline_seconds is not None and \
                     d.rto_seconds > d.deadline_seconds:
-                ev = Evidence(Control.BACKUP, Mark.NOT_MET, "drill", d.kind,
+                ev = Evidence(control, Mark.NOT_MET, "drill", d.kind,
                               f"{label} recovered in {fmt_seconds(d.rto_seconds)}, above the "
                               f"{fmt_seconds(d.deadline_seconds)} deadline", when)
             else:
                 age = _age_days(d.ended_at or d.started_at, as_of)
                 if cadence is not None and age is not None and age > cadence:
-                    ev = Evidence(Control.BACKUP, Mark.NOT_MET, "drill", d.kind,
+                    ev = Evidence(control, Mark.NOT_MET, "drill", d.kind,
                                   f"{label} passed but is {age} days old; the {k.tier.value} "
                                   f"tier drills every {cadence} days", when)
                 else:
                     rto = f" in {fmt_seconds(d.rto_seconds)}" if d.rto_seconds is not None else ""
-                    ev = Evidence(Control.BACKUP, Mark.MET, "drill", d.kind,
+                    ev = Evidence(control, Mark.MET, "drill", d.kind,
                                   f"{label} passed{rto}", when)
             ledger.add(k.name, ev)
 
@@ -507,12 +540,14 @@ def _rotation_state(key: KeyDecl, as_of: dt.date) -> tuple[str, int | None]:
 def _key_view(env: Environment, key: KeyDecl, ledger: _Ledger, view: EnvView,
               as_of: dt.date) -> KeyView:
     controls: dict[Control, ControlResult] = {}
-    has_drills = bool(_drills_for(key, view.drills))
+    drills = _drills_for(env, key, view.drills)
+    # A drill that recovers the key makes backup applicable even where the tier asks none.
+    recovers = any(DRILL_CONTROL.get(d.kind) is Control.BACKUP for d in drills)
     for c in Control:
         applicable, why = (True, "")
         if c is Control.BACKUP:
             applicable, why = backup_applicable(key)
-            applicable = applicable or has_drills
+            applicable = applicable or recovers
         controls[c] = verdict(c, ledger.of(key.name, c), applicable=applicable,
                               not_applicable_reason=why)
     columns = tuple(Column(name, combine(controls[c] for c in cs),
@@ -524,7 +559,6 @@ def _key_view(env: Environment, key: KeyDecl, ledger: _Ledger, view: EnvView,
         if base_key(str(row.get("key", ""))) == key.name:
             use.update(str(p) for p in row.get("use") or [])
             admin.update(str(p) for p in row.get("administer") or [])
-    drills = _drills_for(key, view.drills)
     newest: dict[str, str] = {}
     for r in controls.values():
         for e in r.evidence:
@@ -543,8 +577,12 @@ def _key_view(env: Environment, key: KeyDecl, ledger: _Ledger, view: EnvView,
 
 
 def build_report(environments: Sequence[Environment], options: ReportOptions) -> ReportData:
-    """Read every input and fold it into the report's records."""
+    """Read every input and fold it into the report's records.
+
+    Raises ReportInputError for an input that cannot be used, before anything is folded.
+    """
     as_of = options.as_of
+    require_evidence_dirs(options.evidence_dirs)
     envs = {e.name: e for e in environments}
     inputs: list[InputFile] = []
     notes: list[str] = []
@@ -641,7 +679,8 @@ def build_report(environments: Sequence[Environment], options: ReportOptions) ->
                                _bytes(options.waivers_file)))
     return ReportData(as_of=as_of,
                       generated_at=options.generated_at or dt.datetime.now(dt.UTC),
-                      environments=views, inputs=inputs, waivers=waivers, notes=notes)
+                      environments=views, inputs=unique_inputs(inputs), waivers=waivers,
+                      notes=notes)
 
 
 def _bytes(path: Path) -> bytes | None:

@@ -10,6 +10,8 @@ REPORT_INPUT_NOT_JSON = "KP812"  # truncated or not JSON
 REPORT_INPUT_SHAPE = "KP813"  # JSON, but not the output of the keyplane command it should be
 REPORT_EVIDENCE_UNREADABLE = "KP814"  # a drill evidence record cannot be read
 REPORT_BAD_DATE = "KP815"  # --as-of is not a date
+REPORT_EVIDENCE_DIR_MISSING = "KP816"  # an --evidence-dir that does not exist (or is a file)
+REPORT_HTML_TO_TERMINAL = "KP817"  # html asked for on a terminal without --output
 
 
 class ReportInputError(KeyplaneError):

@@ -1,8 +1,11 @@
 """The report as one self-contained HTML page: inline CSS, inline SVG, no script, no fetch.
 
 Every value that comes from an input goes through `_e` (html.escape). Free text is
-also scrubbed and bounded (`text.clean`); structured values (policies, tag maps) are
-never printed.
+also scrubbed and bounded (`text.clean`); identifiers (principals, ARNs, paths, rule ids)
+are scrubbed but never cut (`text.whole`) and wrap where they must, so the whole value is
+always on the page; structured values (policies, tag maps) are never printed. Tables and
+charts sit in horizontal scrollers, so a narrow window scrolls them instead of squeezing
+or clipping them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from html import escape
 
 from keyplane.audit.evidence import DrillResult
 from keyplane.audit.report.charts import rto_svg, timeline_svg
-from keyplane.audit.report.controls import COLUMNS, Control, ControlResult, Evidence, Mark
+from keyplane.audit.report.controls import (
+    COLUMNS,
+    DRILL_PROVES,
+    Control,
+    ControlResult,
+    Evidence,
+    Mark,
+)
 from keyplane.audit.report.data import (
     TIER_PURPOSE,
     Column,
@@ -26,7 +36,7 @@ from keyplane.audit.report.data import (
 )
 from keyplane.audit.report.inputs import PostApplyRun
 from keyplane.audit.report.style import CSS
-from keyplane.audit.report.text import age_days, clean, days_phrase
+from keyplane.audit.report.text import age_days, clean, days_phrase, whole
 
 MAX_CHECK_ROWS = 150
 MAX_DRILL_ROWS = 60
@@ -41,6 +51,15 @@ def _c(value: object, limit: int = 300) -> str:
     return _e(clean(value, limit))
 
 
+def _i(value: object) -> str:
+    """An identifier, escaped and whole (never cut: a cut principal names nobody).
+
+    It may break after `/`, `:` and `@` (an ARN's own separators) before the stylesheet
+    breaks it anywhere; `<wbr>` adds no character, so a copied ARN is still the ARN.
+    """
+    return re.sub(r"([/:@])", r"\1<wbr>", _e(whole(value)))
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", name.lower())
 
@@ -51,7 +70,13 @@ def _mark(mark: Mark) -> str:
 
 def _table(cls: str, head: Sequence[str], rows: Iterable[str]) -> str:
     th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'<div class="scroll"><table class="{cls}"><thead><tr>{th}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _chart(svg: str) -> str:
+    """A chart in its own scroller: on a phone it keeps a legible size and scrolls."""
+    return f'<div class="scroll chartwrap">{svg}</div>'
 
 
 def render_html(data: ReportData) -> str:
@@ -132,7 +157,7 @@ def _environment(v: EnvView, data: ReportData) -> str:
         facts.append(("GCP", f"project {env.gcp.project_id}, {env.gcp.location}"))
     facts.append(("inventory", env.source_file or "-"))
     facts.append(("drill evidence", env.evidence_location or f"./evidence/{env.name}"))
-    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_c(val)}</dd>" for k, val in facts)
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_i(val)}</dd>" for k, val in facts)
     t = v.totals()
     open_f = sum(1 for f in v.findings if not f.acknowledged and f.severity != "info")
     overdue = sum(1 for k in v.keys if k.rotation_state == "overdue")
@@ -190,7 +215,7 @@ def _why(r: ControlResult) -> str:
 
 
 def _users(k: KeyView) -> str:
-    lines = [f'<div><span class="mono">{_e(u)}</span> <span class="sub">{_c(ident, 72)}'
+    lines = [f'<div><span class="mono">{_e(u)}</span> <span class="sub ident">{_i(ident)}'
              f"</span></div>" for u, ident in k.users]
     if not lines:
         lines.append('<div class="sub">no workload declared</div>')
@@ -237,7 +262,7 @@ def _inventory(v: EnvView) -> str:
                 f'<tr class="key" data-key="{_e(key.name)}" data-tier="{_e(tier.value)}">'
                 f'<td><div class="keyname">{_e(key.name)}</div>{desc}'
                 f'<div class="sub mono">{_e(key.cloud.value)} \u00b7 {_e(spec)}</div></td>'
-                f'<td><div class="mono">{_c(k.where)}</div><div class="sub">{_c(k.protection)}'
+                f'<td><div class="mono">{_i(k.where)}</div><div class="sub">{_c(k.protection)}'
                 f"</div></td><td>{_users(k)}</td><td>{_c(k.backup)}</td><td>{_due(k)}</td>"
                 f"<td>{_proven(k)}</td>{''.join(_cell(c) for c in k.columns)}</tr>")
     widths = (11, 12.5, 14, 10, 11, 8.5, 7.5, 7.5, 7.5, 10.5)
@@ -261,7 +286,7 @@ def _evidence_rows(k: KeyView) -> list[str]:
             continue
         for e in shown:
             rows.append(f"<tr><td>{_e(control.value)}</td><td>{_mark(e.mark)}</td>"
-                        f"<td>{_e(e.source)}</td><td class=\"mono\">{_c(e.ref, 80)}</td>"
+                        f"<td>{_e(e.source)}</td><td class=\"mono\">{_i(e.ref)}</td>"
                         f"<td>{_c(e.message)}</td><td class=\"nowrap\">{_e(e.when or '-')}</td>"
                         f"<td>{_c(e.note or '')}</td></tr>")
         if len(passes) > MAX_PASSES_SHOWN:
@@ -308,8 +333,8 @@ def _rotation(v: EnvView, data: ReportData) -> str:
             f"{_e(days_phrase(k.days_to_due))}</td></tr>")
     table = _table("rotation", ["key", "mode", "generations", "current since", "age", "limit",
                                 "next due", "state"], rows)
-    chart = timeline_svg([k.key for k in v.keys], data.as_of,
-                         chart_id=f"timeline-{_slug(v.name)}") if v.keys else ""
+    chart = _chart(timeline_svg([k.key for k in v.keys], data.as_of,
+                                chart_id=f"timeline-{_slug(v.name)}")) if v.keys else ""
     return f"<h3>Rotation</h3>{table}{chart}"
 
 
@@ -328,34 +353,34 @@ def _post_apply(v: EnvView) -> str:
         meta.append(f'<div class="sub">latest {_e(", ".join(sections))}: '
                     f"<b>{_e(r.command)}</b> {_e(r.when)} \u00b7 outcome "
                     f"<b>{_e(r.outcome or '?')}</b> \u00b7 {len(r.checked)} resource(s) read "
-                    f"\u00b7 <span class=\"mono\">{_c(r.file.path, 160)}</span>{stopped}</div>")
+                    f"\u00b7 <span class=\"mono\">{_i(r.file.path)}</span>{stopped}</div>")
     rows = []
     for f in v.findings:
         state = ('<span class="st good">acknowledged</span> <span class="sub">'
-                 f"{_c(f.acknowledged.get('reason', ''), 120)} ({_c(f.acknowledged.get('owner', '?'))}"
+                 f"{_c(f.acknowledged.get('reason', ''), 120)} ({_i(f.acknowledged.get('owner', '?'))}"
                  f", until {_c(f.acknowledged.get('expires', '?'))})</span>"
                  if f.acknowledged else '<span class="st bad">open</span>')
         days = f" \u00b7 {f.days_left} day(s) left" if f.days_left is not None else ""
         rows.append(f'<tr data-check="{_e(f.check)}"><td><span class="sev {_e(f.severity)}">'
                     f"{_e(f.severity)}</span></td><td class=\"mono\">{_e(f.check)}</td>"
                     f"<td class=\"mono\">{_e(f.key or '-')}</td>"
-                    f"<td class=\"mono\">{_c(f.resource, 140)}{_e(' ' + f.region) if f.region else ''}</td>"
+                    f"<td class=\"mono\">{_i(f.resource)}{_e(' ' + f.region) if f.region else ''}</td>"
                     f"<td>{_c(f.message)}{_e(days)}</td><td>{state}</td></tr>")
     findings = _table("findings", ["severity", "check", "key", "resource", "finding", "status"],
                       rows) if rows else '<p class="empty">no findings in the latest reports</p>'
     unknowns = ""
     if v.unknowns:
         urows = [f"<tr><td class=\"mono\">{_e(u.key or '-')}</td><td class=\"mono\">"
-                 f"{_c(u.resource, 140)}</td><td>{_c(u.reason)}</td></tr>" for u in v.unknowns]
+                 f"{_i(u.resource)}</td><td>{_c(u.reason)}</td></tr>" for u in v.unknowns]
         unknowns = ("<h4>Not read (unknown, never clean)</h4>"
                     + _table("unknowns", ["key", "resource", "reason"], urows))
     access = ""
     if v.access:
         arows = []
         for row in v.access:
-            use = "".join(f"<div>{_c(p, 160)}</div>" for p in row.get("use") or []) or "-"
-            adm = "".join(f"<div>{_c(p, 160)}</div>" for p in row.get("administer") or []) or "-"
-            arows.append(f"<tr><td class=\"mono\">{_c(row.get('key', '?'))}</td>"
+            use = "".join(f"<div>{_i(p)}</div>" for p in row.get("use") or []) or "-"
+            adm = "".join(f"<div>{_i(p)}</div>" for p in row.get("administer") or []) or "-"
+            arows.append(f"<tr><td class=\"mono\">{_i(row.get('key', '?'))}</td>"
                          f'<td class="mono">{use}</td><td class="mono">{adm}</td></tr>')
         access = ("<h4>Who can use and administer each key (access review)</h4>"
                   + _table("access", ["key", "can use", "can administer"], arows))
@@ -374,16 +399,16 @@ def _check(v: EnvView) -> str:
                              if c[s])
     meta = (f'<div class="sub">gate <b>{_gate(v.check.gate)}</b> at fail level '
             f"{_e(v.check.fail_level or '?')} \u00b7 {counts} \u00b7 "
-            f'<span class="mono">{_c(v.check.file.path, 160)}</span>'
+            f'<span class="mono">{_i(v.check.file.path)}</span>'
             f"{' of ' + _e(v.check.file.modified.isoformat()) if v.check.file.modified else ''}"
             "</div>")
     rows = []
     for f in v.check_findings[:MAX_CHECK_ROWS]:
-        waived = f'<div class="sub">waived by {_c(f.waived_by)}</div>' if f.waived_by else ""
+        waived = f'<div class="sub">waived by {_i(f.waived_by)}</div>' if f.waived_by else ""
         rows.append(f'<tr data-rule="{_e(f.rule_id)}"><td><span class="st {_e(f.status)}">'
                     f"{_e(f.status)}</span></td><td><span class=\"sev {_e(f.severity or 'info')}\">"
                     f"{_e(f.severity or '-')}</span></td><td class=\"mono\">{_e(f.rule_id)}</td>"
-                    f"<td class=\"mono\">{_c(f.construct_path or f.address or '-', 140)}</td>"
+                    f"<td class=\"mono\">{_i(f.construct_path or f.address or '-')}</td>"
                     f"<td>{_c(f.message)}{waived}</td></tr>")
     more = len(v.check_findings) - MAX_CHECK_ROWS
     tail = f'<p class="sub">+{more} more not shown</p>' if more > 0 else ""
@@ -399,14 +424,18 @@ def _drills(v: EnvView) -> str:
     if not v.drills:
         return (f"<h3>Restore drills</h3>{note}<p class=\"empty\">no drill evidence for this "
                 "environment: every backup control stays unknown until a drill proves it</p>")
-    chart = rto_svg(v.drills, chart_id=f"rto-{_slug(v.name)}")
+    chart = _chart(rto_svg(v.drills, chart_id=f"rto-{_slug(v.name)}"))
     rows = []
     for d in sorted(v.drills, key=lambda d: d.started_at, reverse=True)[:MAX_DRILL_ROWS]:
         rows.append(_drill_row(d))
     outcomes = Counter(d.outcome for d in v.drills)
     summary = " \u00b7 ".join(f"{_e(o.lower())} {n}" for o, n in sorted(outcomes.items()))
+    kinds = sorted({d.kind for d in v.drills if d.kind in DRILL_PROVES})
+    proves = "".join(f'<li data-kind="{_e(k)}"><b>{_e(k)}</b>: {_e(DRILL_PROVES[k])}</li>'
+                     for k in kinds)
     return (f"<h3>Restore drills</h3>{note}<div class=\"sub\">{len(v.drills)} record(s): "
-            f"{summary}</div>{chart}"
+            f"{summary}</div><div class=\"proves sub\">A passing drill proves:<ul>{proves}</ul></div>"
+            f"{chart}"
             + _table("drills", ["started", "kind", "key", "tier", "outcome", "recovery time",
                                 "deadline", "recovery point age", "run by", "reason"], rows))
 
@@ -418,7 +447,7 @@ def _drill_row(d: DrillResult) -> str:
             f"<td>{_e(d.kind)}</td><td class=\"mono\">{_e((d.key or '(environment)') + gen)}</td>"
             f"<td>{_e(d.tier or '-')}</td><td><span class=\"st {ok}\">{_e(d.outcome)}</span></td>"
             f"<td>{_e(fmt_seconds(d.rto_seconds))}</td><td>{_e(fmt_seconds(d.deadline_seconds))}</td>"
-            f"<td>{_e(fmt_seconds(d.rpo_seconds))}</td><td class=\"mono\">{_c(d.identity, 100)}</td>"
+            f"<td>{_e(fmt_seconds(d.rpo_seconds))}</td><td class=\"mono\">{_i(d.identity)}</td>"
             f"<td>{_c(d.reason, 200)}</td></tr>")
 
 
@@ -432,8 +461,8 @@ def _waiver_rows(waivers: Sequence[WaiverView], with_envs: bool,
         phrase = days_phrase(w.days_left)
         envs = f"<td>{_e(', '.join(w.environments) or 'none')}</td>" if with_envs else ""
         rows.append(f'<tr data-waiver="{_e(w.rule)}:{_e(w.resource)}" data-status="{_e(w.status)}">'
-                    f'<td class="mono">{_e(w.rule)}</td><td class="mono">{_c(w.resource, 160)}</td>'
-                    f"<td>{_c(w.owner, 80)}</td><td>{_c(w.reason, 200)}</td>"
+                    f'<td class="mono">{_e(w.rule)}</td><td class="mono">{_i(w.resource)}</td>'
+                    f"<td class=\"ident\">{_i(w.owner)}</td><td>{_c(w.reason, 200)}</td>"
                     f'<td class="nowrap">{_e(exp)} <span class="sub">{_e(phrase)}</span></td>'
                     f'<td><span class="st {_e(w.status)}">{_e(w.status)}</span></td>'
                     f"<td>{w.covers_by_env.get(env, 0) if env else w.covers}</td>{envs}</tr>")
@@ -460,7 +489,7 @@ def _all_waivers(waivers: Sequence[WaiverView]) -> str:
 
 
 def _footer(data: ReportData) -> str:
-    rows = [f"<tr><td>{_e(f.kind)}</td><td class=\"mono\">{_c(f.path, 200)}</td>"
+    rows = [f"<tr><td>{_e(f.kind)}</td><td class=\"mono\">{_i(f.path)}</td>"
             f"<td class=\"mono\">{_e(f.sha256[:16] if f.sha256 else '-')}</td>"
             f"<td>{_e(f.modified.isoformat() if f.modified else '-')}</td></tr>"
             for f in data.inputs]

@@ -19,6 +19,7 @@ from typing import Any
 
 from keyplane.audit.evidence import DrillResult, EvidenceError, LocalEvidenceStore
 from keyplane.audit.report.errors import (
+    REPORT_EVIDENCE_DIR_MISSING,
     REPORT_EVIDENCE_UNREADABLE,
     REPORT_INPUT_NOT_JSON,
     REPORT_INPUT_SHAPE,
@@ -143,6 +144,36 @@ def describe(path: Path, kind: str, data: bytes | None) -> InputFile:
         modified = None
     digest = hashlib.sha256(data).hexdigest() if data is not None else None
     return InputFile(kind=kind, path=str(path), sha256=digest, modified=modified)
+
+
+def unique_inputs(files: Iterable[InputFile]) -> list[InputFile]:
+    """`files` without repeats, first mention kept: one file or directory is one input, however
+    it was spelled (`evidence`, `./evidence/`, an absolute path) and however often it was read
+    (every environment reads the same --evidence-dir)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for f in files:
+        ident = (f.kind, str(Path(f.path).resolve()))
+        if ident not in seen:
+            seen.add(ident)
+            out.append(f)
+    return out
+
+
+def require_evidence_dirs(dirs: Iterable[Path]) -> None:
+    """Raise ReportInputError for a given evidence directory that is not there.
+
+    A directory named on purpose that does not exist is a typo or a missing mount; reading
+    it as "no drills" would turn every backup control into a quiet `unknown`.
+    """
+    for d in dirs:
+        if not d.exists():
+            raise ReportInputError("the --evidence-dir directory does not exist",
+                                   code=REPORT_EVIDENCE_DIR_MISSING, file=str(d))
+        if not d.is_dir():
+            raise ReportInputError("the --evidence-dir path is a file, not a directory of drill "
+                                   "evidence records", code=REPORT_EVIDENCE_DIR_MISSING,
+                                   file=str(d))
 
 
 def _read_json(path: Path, what: str) -> tuple[Any, bytes]:

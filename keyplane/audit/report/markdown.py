@@ -2,6 +2,7 @@
 
 For a pull-request comment, a ticket or a wiki page. Every cell is scrubbed, kept on one
 line, and escaped (`|`, `<`, `>`, `&`, backticks), since Markdown renderers pass HTML through.
+Prose is bounded; identifiers (principals, ARNs, paths) are never cut.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from keyplane.audit.report.charts import rto_rows
-from keyplane.audit.report.controls import COLUMNS, Control, Mark
+from keyplane.audit.report.controls import COLUMNS, DRILL_PROVES, Control, Mark
 from keyplane.audit.report.data import (
     TIER_PURPOSE,
     EnvView,
@@ -19,14 +20,22 @@ from keyplane.audit.report.data import (
     WaiverView,
     fmt_seconds,
 )
-from keyplane.audit.report.text import age_days, clean, days_phrase
+from keyplane.audit.report.text import age_days, clean, days_phrase, whole
 
 MAX_CHECK_ROWS = 100
 
 
 def _m(value: object, limit: int = 300) -> str:
-    text = escape(clean(value, limit), quote=False)
-    return text.replace("|", "\\|").replace("`", "'")
+    return _cell(clean(value, limit))
+
+
+def _id(value: object) -> str:
+    """An identifier for a cell, whole (never cut: a cut principal names nobody)."""
+    return _cell(whole(value))
+
+
+def _cell(text: str) -> str:
+    return escape(text, quote=False).replace("|", "\\|").replace("`", "'")
 
 
 def _mark(mark: Mark) -> str:
@@ -69,7 +78,7 @@ def render_markdown(data: ReportData) -> str:
         out += _waivers(data.waivers, with_envs=True)
     out += ["", "## Inputs", ""]
     out += _table(["input", "path", "sha-256 (first 16)", "modified"],
-                  [[_m(f.kind), _m(f.path), _m(f.sha256[:16] if f.sha256 else "-"),
+                  [[_m(f.kind), _id(f.path), _m(f.sha256[:16] if f.sha256 else "-"),
                     _m(f.modified.isoformat() if f.modified else "-")] for f in data.inputs])
     return "\n".join(out) + "\n"
 
@@ -85,7 +94,7 @@ def _environment(v: EnvView, data: ReportData) -> list[str]:
                       if env.aws.replica_regions else ""))
     if env.gcp:
         out.append(f"- GCP: project {_m(env.gcp.project_id)}, {_m(env.gcp.location)}")
-    out.append(f"- drill evidence: {_m(env.evidence_location or './evidence/' + env.name)}")
+    out.append(f"- drill evidence: {_id(env.evidence_location or './evidence/' + env.name)}")
     out += ["", "### Key inventory and controls", ""]
     rows = []
     for tier, keys in v.by_tier():
@@ -134,7 +143,7 @@ def _environment(v: EnvView, data: ReportData) -> list[str]:
 
 
 def _key_row(k: KeyView, tier: str) -> list[str]:
-    users = "<br>".join(f"{_m(u)} ({_m(i, 100)})" for u, i in k.users) or "none declared"
+    users = "<br>".join(f"{_m(u)} ({_id(i)})" for u, i in k.users) or "none declared"
     if k.observed_use or k.observed_admin:
         users += f"<br>access review: {len(k.observed_use)} can use, " \
                  f"{len(k.observed_admin)} can administer"
@@ -150,7 +159,7 @@ def _key_row(k: KeyView, tier: str) -> list[str]:
             cells.append("<br>".join(f"{r.control.value}: {_mark(r.mark)}" for r in col.results))
     due = f"{k.next_due} ({days_phrase(k.days_to_due)})" if k.days_to_due is not None \
         else k.next_due
-    return [f"**{_m(k.name)}**", _m(tier), _m(f"{k.where}; {k.protection}"), users,
+    return [f"**{_m(k.name)}**", _m(tier), f"{_id(k.where)}; {_m(k.protection)}", users,
             _m(k.backup), _m(k.rotation),
             _m(due if k.rotation_state == "cloud-managed" else f"{due}, {k.rotation_state}"),
             _m("; ".join(proven) or "never"), *cells]
@@ -179,28 +188,28 @@ def _post_apply(v: EnvView) -> list[str]:
         secs = ", ".join(s for s, r in v.runs.items() if r is run)
         out.append(f"- latest {_m(secs)}: **{_m(run.command)}** {_m(run.when)}, outcome "
                    f"**{_m(run.outcome or '?')}**, {len(run.checked)} resource(s) read "
-                   f"({_m(run.file.path)})" + (f"; stopped: {_m(run.stopped)}" if run.stopped
+                   f"({_id(run.file.path)})" + (f"; stopped: {_m(run.stopped)}" if run.stopped
                                                 else ""))
     out.append("")
     rows = []
     for f in v.findings:
         status = (f"acknowledged: {_m(f.acknowledged.get('reason', ''))} "
-                  f"({_m(f.acknowledged.get('owner', '?'))}, until "
+                  f"({_id(f.acknowledged.get('owner', '?'))}, until "
                   f"{_m(f.acknowledged.get('expires', '?'))})" if f.acknowledged else "open")
-        rows.append([_m(f.severity), _m(f.check), _m(f.key or "-"), _m(f.resource, 140),
+        rows.append([_m(f.severity), _m(f.check), _id(f.key or "-"), _id(f.resource),
                      _m(f.message), status])
     out += _table(["severity", "check", "key", "resource", "finding", "status"], rows) if rows \
         else ["No findings in the latest reports."]
     if v.unknowns:
         out += ["", "Not read (unknown, never clean):", ""]
         out += _table(["key", "resource", "reason"],
-                      [[_m(u.key or "-"), _m(u.resource, 140), _m(u.reason)] for u in v.unknowns])
+                      [[_id(u.key or "-"), _id(u.resource), _m(u.reason)] for u in v.unknowns])
     if v.access:
         out += ["", "Who can use and administer each key (access review):", ""]
         out += _table(["key", "can use", "can administer"],
-                      [[_m(r.get("key", "?")),
-                        "<br>".join(_m(p, 160) for p in r.get("use") or []) or "-",
-                        "<br>".join(_m(p, 160) for p in r.get("administer") or []) or "-"]
+                      [[_id(r.get("key", "?")),
+                        "<br>".join(_id(p) for p in r.get("use") or []) or "-",
+                        "<br>".join(_id(p) for p in r.get("administer") or []) or "-"]
                        for r in v.access])
     return out
 
@@ -212,10 +221,10 @@ def _check(v: EnvView) -> list[str]:
     counts = ", ".join(f"{s.lower().replace('_', ' ')} {c[s]}"
                        for s in ("PASS", "FAIL", "UNKNOWN", "ERROR", "NOT_APPLICABLE") if c[s])
     out = [f"Gate **{_m(v.check.gate or '?')}** at fail level {_m(v.check.fail_level or '?')}: "
-           f"{_m(counts)} ({_m(v.check.file.path)}).", ""]
+           f"{_m(counts)} ({_id(v.check.file.path)}).", ""]
     rows = [[_m(f.status), _m(f.severity or "-"), _m(f.rule_id),
-             _m(f.construct_path or f.address or "-", 140),
-             _m(f.message) + (f" (waived by {_m(f.waived_by)})" if f.waived_by else "")]
+             _id(f.construct_path or f.address or "-"),
+             _m(f.message) + (f" (waived by {_id(f.waived_by)})" if f.waived_by else "")]
             for f in v.check_findings[:MAX_CHECK_ROWS]]
     out += _table(["status", "severity", "rule", "resource", "result"], rows) if rows else \
         ["Every applicable rule passed."]
@@ -229,7 +238,10 @@ def _drills(v: EnvView) -> list[str]:
     if not v.drills:
         return [*out, "No drill evidence for this environment: every backup control stays "
                       "unknown until a drill proves it."]
-    out += ["Recovery time against the tier deadline (chart):", ""]
+    out += ["A passing drill proves:", ""]
+    out += [f"- {_m(k)}: {_m(DRILL_PROVES[k])}"
+            for k in sorted({d.kind for d in v.drills if d.kind in DRILL_PROVES})]
+    out += ["", "Recovery time against the tier deadline (chart):", ""]
     rows = []
     for d in rto_rows(v.drills):
         within = "-" if d.rto_seconds is None or d.deadline_seconds is None else \
@@ -243,7 +255,7 @@ def _drills(v: EnvView) -> list[str]:
     hist = [[_m(d.started_at[:16]), _m(d.kind),
              _m((d.key or "(environment)") + (f" g{d.generation}" if d.generation else "")),
              _m(d.outcome), fmt_seconds(d.rto_seconds), fmt_seconds(d.rpo_seconds),
-             _m(d.identity, 100), _m(d.reason, 200)]
+             _id(d.identity), _m(d.reason, 200)]
             for d in sorted(v.drills, key=lambda d: d.started_at, reverse=True)[:60]]
     out += _table(["started", "kind", "key", "outcome", "recovery time", "recovery point age",
                    "run by", "reason"], hist)
@@ -256,7 +268,7 @@ def _waivers(waivers: Sequence[WaiverView], *, with_envs: bool,
     rows = []
     for w in waivers:
         exp = w.expires.isoformat() if w.expires else "unknown"
-        row = [_m(w.rule), _m(w.resource), _m(w.owner), _m(w.reason, 200),
+        row = [_id(w.rule), _id(w.resource), _id(w.owner), _m(w.reason, 200),
                f"{exp} {days_phrase(w.days_left)}".strip(),
                f"**{w.status}**" if w.status in ("expired", "expiring") else w.status,
                str(w.covers if with_envs or env is None else w.covers_by_env.get(env, 0))]

@@ -1,4 +1,9 @@
-"""The report's stylesheet, inlined into the page (no external font, image or stylesheet)."""
+"""The report's stylesheet, inlined into the page (no external font, image or stylesheet).
+
+Nothing is clipped or cut: identifiers wrap anywhere (`overflow-wrap:anywhere`, which also
+lets a table column shrink below an ARN's length), and tables and charts sit in `.scroll`
+boxes that keep them legible on a phone and scroll sideways there.
+"""
 
 CSS = """
 :root{--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;--soft:#f6f8fa;--accent:#0b3d91;
@@ -32,12 +37,20 @@ tbody tr:hover td{background:#fbfcfd}
 tr.tier-row th{background:#e9eef5;font-weight:600;text-transform:none;font-size:12px;
 color:#1b1f24;border-top:2px solid #9aa7b5}
 tr.tier-row th .tierdesc{font-weight:400;color:var(--muted);margin-left:8px}
-.mono,code{font-family:var(--mono);font-size:11.5px}
+.mono,code{font-family:var(--mono);font-size:11.5px;overflow-wrap:anywhere}
+.ident{overflow-wrap:anywhere}
+.scroll{overflow-x:auto;max-width:100%}
+.scroll>table{min-width:720px}
+.scroll>table.inventory{min-width:1240px}
+.scroll>table.evidence{min-width:880px}
+.chartwrap{margin:6px 0 10px}
+.chartwrap svg.chart{min-width:1000px;margin:0}
 .sub{color:var(--muted);font-size:11.5px}
 .nowrap{white-space:nowrap}
 .keyname{font-weight:650;font-family:var(--mono);font-size:12px}
 table.inventory{table-layout:fixed}
-table.inventory td{overflow-wrap:anywhere}
+table.inventory td,table.inventory thead th{overflow-wrap:anywhere}
+table.inventory thead th{white-space:normal}
 td.cell{padding-left:7px}
 td.cell .mark{white-space:nowrap}
 .mark{display:inline-block;padding:1px 6px;border-radius:3px;font-weight:650;font-size:11.5px;
@@ -69,12 +82,14 @@ background:var(--soft)}
 .tile.bad .n{color:var(--bad)}.tile.warn .n{color:var(--unk)}.tile.good .n{color:var(--met)}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0;
 font-size:12px}
-dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;font-family:var(--mono);font-size:11.5px}
+dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;font-family:var(--mono);font-size:11.5px;
+min-width:0;overflow-wrap:anywhere}
 .legendbar{display:flex;gap:10px;flex-wrap:wrap;align-items:center;font-size:12px;
 color:var(--muted);margin:10px 0}
 .note{border-left:3px solid #d4a72c;background:#fffbea;padding:6px 10px;margin:8px 0;
 font-size:12px}
 .empty{color:var(--muted);font-style:italic;margin:4px 0 8px}
+.proves ul{margin:2px 0 6px;padding-left:18px}
 details.evidence{margin:6px 0 4px;border:1px solid var(--line);border-radius:4px;
 padding:4px 10px;background:#fcfdfe}
 details.evidence summary{cursor:pointer;font-weight:600;color:var(--accent);padding:2px 0}

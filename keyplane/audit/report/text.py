@@ -1,4 +1,4 @@
-"""Text helpers shared by the renderers: scrubbed, bounded, human dates."""
+"""Text helpers shared by the renderers: scrubbed, bounded prose, whole identifiers, human dates."""
 
 from __future__ import annotations
 
@@ -12,10 +12,20 @@ MAX_TEXT = 300  # a finding's message is one sentence; anything longer is cut, n
 def clean(value: object, limit: int = MAX_TEXT) -> str:
     """`value` as one line, without anything shaped like secret material, at most `limit` chars.
 
-    The inputs are redacted already; this is the second lock on the door.
+    For prose only (messages, reasons, descriptions). The inputs are redacted already;
+    this is the second lock on the door.
     """
     text = " ".join(scrub(str(value)).split())
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def whole(value: object) -> str:
+    """An identifier (principal, ARN, path, address, rule id) as one line, scrubbed, never cut.
+
+    A cut identifier names nothing, or worse, names another principal
+    (`.../AWSReserv…`), so the renderers wrap these instead of shortening them.
+    """
+    return " ".join(scrub(str(value)).split())
 
 
 def days_phrase(days: int | None) -> str:
