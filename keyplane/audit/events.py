@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from keyplane.errors import KeyplaneError
 
-OUTCOMES = ("started", "ok", "finding", "failed", "unknown", "skipped", "error")
+OUTCOMES = ("started", "ok", "finding", "failed", "unknown", "skipped", "error", "refused")
 
 # Patterns of material that must never reach an audit trail, whatever field it is in.
 _SECRET_PATTERNS = (

@@ -140,7 +140,7 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
     title = (f"keyplane drill {environment.name} (run {report.run_id}, "
              f"{report.identity})")
     deliver(render(fmt, report.results, title=title, data=report.to_dict(),
-                   notes=report.already_running), output)
+                   notes=[*report.notes, *report.already_running]), output)
     for msg in report.already_running:
         click.echo(f"keyplane: {msg}", err=True)
     sys.exit(report.exit_code)

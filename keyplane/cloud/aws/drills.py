@@ -503,6 +503,35 @@ class DynamoDbLock:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise translate(exc, "DeleteItem") from None
 
+    def renew(self, name: str, owner: str, *, expires_at: float) -> bool:
+        """Move the lease of our lock item (conditional on still owning it)."""
+        try:
+            self._ddb.update_item(TableName=self.table, Key={"lock": {"S": name}},
+                                  UpdateExpression="SET expires_at = :until",
+                                  ConditionExpression="#o = :me",
+                                  ExpressionAttributeNames={"#o": "owner"},
+                                  ExpressionAttributeValues={":me": {"S": owner},
+                                                             ":until": {"N": repr(expires_at)}})
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, "UpdateItem") from None
+
+    def peek(self, name: str) -> LockHolder | None:
+        """The lock item's holder, if there is one."""
+        try:
+            got = self._ddb.get_item(TableName=self.table, Key={"lock": {"S": name}},
+                                     ConsistentRead=True).get("Item")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None  # acquire says what to do about a missing table
+            raise translate(exc, "GetItem") from None
+        if not got:
+            return None
+        return LockHolder(owner=got.get("owner", {}).get("S", "unknown"),
+                          expires_at=float(got.get("expires_at", {}).get("N", "0")))
+
 
 class S3Escrow:
     """Fetches escrow envelopes from S3 into memory."""

@@ -190,7 +190,7 @@ class BackupDrill:
 
     def _wait(self, name: str, status: Any) -> JobStatus:
         waiter = Waiter(name=name, delay_seconds=self.poll, deadline_seconds=self.deadline,
-                        timing=self.ctx.timing)
+                        timing=self.ctx.timing, heartbeat=self.ctx.heartbeat)
 
         def poll() -> Poll:
             job = status()

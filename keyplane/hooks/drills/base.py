@@ -41,6 +41,8 @@ class DrillContext:
     deadline_scale: float = 1.0
     history: Callable[[], list[DrillResult]] = list
     drill_subnets: tuple[str, ...] = ()
+    # renews the lock of the drill in progress (set by the runner); every step beats
+    heartbeat: Callable[[], None] = field(default=lambda: None)
 
     def now(self) -> float:
         """Seconds since the epoch, by the run's clock."""
@@ -53,7 +55,9 @@ class DrillContext:
 
     def step(self, action: str, resource: str | None, outcome: str = "ok", reason: str = "",
              **details: Any) -> None:
-        """Emit one audit event for a drill step (identifiers only, never material)."""
+        """Emit one audit event for a drill step (identifiers only, never material); a step is
+        also a heartbeat of the run's lock."""
+        self.heartbeat()
         self.audit.emit(action=f"drill.{action}", outcome=outcome, environment=self.env.name,
                         resource=resource, reason=reason, details=details)
 

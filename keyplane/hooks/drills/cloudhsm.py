@@ -204,7 +204,7 @@ class CloudHsmDrill:
 
     def _wait(self, name: str, cluster_id: str, deadline: float, ready: Any) -> HsmCluster:
         waiter = Waiter(name=name, delay_seconds=self.poll, deadline_seconds=deadline,
-                        timing=self.ctx.timing)
+                        timing=self.ctx.timing, heartbeat=self.ctx.heartbeat)
 
         def poll() -> Poll:
             c = self.port.cluster(cluster_id)

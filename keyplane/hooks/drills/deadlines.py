@@ -15,9 +15,6 @@ CLOUDHSM_BACKUP_AGE_SLACK_SECONDS = 2 * 3600.0
 # BACKUP_RESTORE_VALIDATION_WINDOW, 0-168 h).
 FORENSIC_KEEP_HOURS = 72
 
-# Lock lifetime beyond the deadline: a run killed mid-drill frees its target after this.
-LOCK_MARGIN_SECONDS = 600.0
-
 
 def restore_deadline(tier: Tier, scale: float = 1.0) -> float:
     """The tier's restore deadline in seconds, scaled (tests and demos only).

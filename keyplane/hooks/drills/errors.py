@@ -26,11 +26,13 @@ class AlreadyRunningError(KeyplaneError):
     code = ALREADY_RUNNING
     exit_code = 3
 
-    def __init__(self, target: str, owner: str, expires_at: str) -> None:
-        super().__init__(f"drill {target} is already running (owner {owner}, lock expires "
-                         f"{expires_at})")
+    def __init__(self, target: str, owner: str, last_heartbeat: str, expires_at: str) -> None:
+        super().__init__(f"drill {target} is already running (owner {owner}, last heartbeat "
+                         f"{last_heartbeat}); if that run died, its lock is taken over after "
+                         f"{expires_at}")
         self.target = target
         self.owner = owner
+        self.last_heartbeat = last_heartbeat
         self.expires_at = expires_at
 
 

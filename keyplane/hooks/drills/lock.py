@@ -1,9 +1,11 @@
 """The single-flight lock of a drill target: one run per (environment, target) at a time.
 
-The lock has an owner (the run id and who runs it) and an expiry (the drill's deadline
-plus a margin), so a killed run frees its target without an operator. Stores: DynamoDB
-conditional put (`keyplane.cloud.aws.drills.DynamoDbLock`) or, without AWS, a local
-file created exclusively (`FileLock`).
+The lock has an owner (the run id and who runs it) and a short lease that the run renews
+as it works (a heartbeat: every drill step and every poll of a restore). A run that was
+killed stops beating; one lease later (`LEASE_SECONDS`) the next run takes the lock over,
+says so, and its journal adopts what the dead run left. Stores: DynamoDB conditional
+writes (`keyplane.cloud.aws.drills.DynamoDbLock`) or, without AWS, a local file created
+exclusively (`FileLock`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from keyplane.hooks.drills.errors import AlreadyRunningError, DrillSetupError
 from keyplane.hooks.drills.ports import LockHolder, LockPort
+
+# A live run renews its lease at least every LEASE_SECONDS / 5 (steps and restore polls come
+# far more often); a holder silent for a whole lease is taken to be dead.
+LEASE_SECONDS = 300.0
+_BEAT_EVERY = LEASE_SECONDS / 5
 
 
 def lock_name(env: str, target: str) -> str:
@@ -80,18 +88,65 @@ class FileLock:
         if holder is not None and holder.owner == owner:
             path.unlink(missing_ok=True)
 
+    def renew(self, name: str, owner: str, *, expires_at: float) -> bool:
+        """Rewrite the lease of our lock (atomically: a reader never sees half a file)."""
+        path = self._path(name)
+        holder = self._holder(path)
+        if holder is None or holder.owner != owner:
+            return False
+        tmp = path.with_suffix(f".beat-{os.getpid()}")
+        tmp.write_text(json.dumps({"owner": owner, "expires_at": expires_at}), encoding="utf-8")
+        os.replace(tmp, path)
+        return True
+
+    def peek(self, name: str) -> LockHolder | None:
+        """The holder written in the lock file, if any."""
+        return self._holder(self._path(name))
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+@dataclass
+class Lease:
+    """A held lock: `beat()` renews it; `taken_over` names the dead holder it replaced."""
+
+    store: LockPort
+    name: str
+    owner: str
+    clock: Callable[[], float]
+    last_beat: float
+    taken_over: str | None = None
+
+    def beat(self) -> None:
+        """Renew the lease when a fifth of it has passed since the last renewal."""
+        now = self.clock()
+        if now - self.last_beat >= _BEAT_EVERY:
+            self.store.renew(self.name, self.owner, expires_at=now + LEASE_SECONDS)
+            self.last_beat = now
+
 
 @contextmanager
-def held(store: LockPort, *, env: str, target: str, owner: str, now: float,
-         ttl_seconds: float) -> Iterator[None]:
-    """Hold the lock of (env, target) for the body; AlreadyRunningError when another run has it."""
+def held(store: LockPort, *, env: str, target: str, owner: str,
+         clock: Callable[[], float]) -> Iterator[Lease]:
+    """Hold the lock of (env, target) for the body, renewed by `Lease.beat()`;
+    AlreadyRunningError when a live run has it."""
     name = lock_name(env, target)
-    holder = store.acquire(name, owner, now=now, expires_at=now + ttl_seconds)
+    now = clock()
+    before = store.peek(name)
+    holder = store.acquire(name, owner, now=now, expires_at=now + LEASE_SECONDS)
     if holder is not None:
-        until = dt.datetime.fromtimestamp(holder.expires_at, tz=dt.UTC)
         raise AlreadyRunningError(f"{target} of {env}", holder.owner,
-                                  until.isoformat(timespec="seconds").replace("+00:00", "Z"))
+                                  _iso(holder.expires_at - LEASE_SECONDS),
+                                  _iso(holder.expires_at))
+    lease = Lease(store=store, name=name, owner=owner, clock=clock, last_beat=now)
+    if before is not None and before.owner != owner:
+        lease.taken_over = (f"took over the lock of {before.owner}, whose heartbeat stopped "
+                            f"after {_iso(before.expires_at - LEASE_SECONDS)}; its journal is "
+                            "adopted")
     try:
-        yield
+        yield lease
     finally:
         store.release(name, owner)

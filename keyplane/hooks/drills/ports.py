@@ -269,3 +269,10 @@ class LockPort(Protocol):
 
     def release(self, name: str, owner: str) -> None:
         """Release the lock if `owner` still holds it."""
+
+    def renew(self, name: str, owner: str, *, expires_at: float) -> bool:
+        """Move the lease of a lock `owner` holds to `expires_at` (a heartbeat); False when
+        the lock is no longer ours."""
+
+    def peek(self, name: str) -> LockHolder | None:
+        """The current holder, expired or not; None when nobody holds it."""

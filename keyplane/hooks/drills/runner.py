@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keyplane.audit.evidence import DRILL_KINDS, DrillResult, EvidenceStore
+from keyplane.errors import KeyplaneError
 from keyplane.hooks.drills import lock as lock_mod
 from keyplane.hooks.drills.backup import BackupDrill, BackupSettings
 from keyplane.hooks.drills.base import FAILING, INCOMPLETE, DrillContext, Outcome, iso
 from keyplane.hooks.drills.canary import sign_canary
 from keyplane.hooks.drills.cloudhsm import CloudHsmDrill
-from keyplane.hooks.drills.deadlines import LOCK_MARGIN_SECONDS, restore_deadline
-from keyplane.hooks.drills.errors import AlreadyRunningError, DrillSetupError
+from keyplane.hooks.drills.errors import AlreadyRunningError, DrillSetupError, TargetRefusedError
 from keyplane.hooks.drills.escrow import escrow_drill
 from keyplane.hooks.drills.ports import (
     BackupDrillPort,
@@ -138,6 +138,7 @@ class DrillReport:
     results: list[DrillResult] = field(default_factory=list)
     already_running: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. a dead run's lock taken over
 
     @property
     def exit_code(self) -> int:
@@ -154,7 +155,8 @@ class DrillReport:
         return {"environment": self.environment, "run_id": self.run_id,
                 "identity": self.identity, "exit_code": self.exit_code,
                 "results": [r.to_dict() for r in self.results],
-                "already_running": self.already_running, "evidence": self.evidence}
+                "already_running": self.already_running, "evidence": self.evidence,
+                "notes": self.notes}
 
 
 def _execute(ctx: DrillContext, drill: PlannedDrill, ports: DrillPorts) -> list[Outcome]:
@@ -189,22 +191,41 @@ def _execute(ctx: DrillContext, drill: PlannedDrill, ports: DrillPorts) -> list[
             .run(drill.resource, drill_account)]
 
 
+def _no_beat() -> None:
+    """No lock is held: nothing to renew."""
+
+
 def run(ctx: DrillContext, drills: list[PlannedDrill], ports: DrillPorts,
         evidence: EvidenceStore) -> DrillReport:
     """Run `drills`: fail closed on the sinks, one lock per target, one record per result."""
     ctx.audit.ensure_writable()
-    evidence.ensure_writable()
+    try:
+        evidence.ensure_writable()
+    except KeyplaneError as exc:  # the refusal itself is on record where the audit log is
+        ctx.step("run", None, outcome="refused", reason=f"{exc.code}: {exc.message}")
+        raise
     report = DrillReport(environment=ctx.env.name, run_id=ctx.run_id, identity=ctx.identity)
     ctx.step("run", None, outcome="started", drills=[d.target for d in drills])
     for drill in drills:
-        ttl = restore_deadline(drill.tier, ctx.deadline_scale) + LOCK_MARGIN_SECONDS
         started = ctx.now()
         try:
             with lock_mod.held(ports.lock, env=ctx.env.name, target=drill.target,
-                               owner=f"{ctx.run_id} {ctx.identity}", now=started,
-                               ttl_seconds=ttl):
+                               owner=f"{ctx.run_id} {ctx.identity}",
+                               clock=ctx.timing.clock) as lease:
+                if lease.taken_over:
+                    ctx.step(f"{drill.kind}.lock_taken_over", drill.target, outcome="ok",
+                             reason=lease.taken_over)
+                    report.notes.append(f"{drill.target}: {lease.taken_over}")
+                ctx.heartbeat = lease.beat
                 ctx.step(f"{drill.kind}.start", drill.target, outcome="started")
-                outcomes = _execute(ctx, drill, ports)
+                try:
+                    outcomes = _execute(ctx, drill, ports)
+                except TargetRefusedError as exc:
+                    ctx.step(f"{drill.kind}.refused", drill.target, outcome="refused",
+                             reason=f"{exc.code}: {exc.message}")
+                    raise
+                finally:
+                    ctx.heartbeat = _no_beat
         except AlreadyRunningError as exc:
             ctx.step(f"{drill.kind}.locked", drill.target, outcome="skipped", reason=exc.message)
             report.already_running.append(exc.message)

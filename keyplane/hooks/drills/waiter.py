@@ -42,6 +42,7 @@ class Waiter:
     deadline_seconds: float
     timing: Timing = field(default_factory=Timing)
     polls: int = 0
+    heartbeat: Callable[[], None] = field(default=lambda: None)  # each poll renews the lock
 
     def wait(self, poll: Callable[[], Poll]) -> Any:
         """The response of the first poll that is done; WaitTimeout at the deadline."""
@@ -49,6 +50,7 @@ class Waiter:
         last: Poll = Poll(False, None, "not polled yet")
         while True:
             self.polls += 1
+            self.heartbeat()
             try:
                 last = poll()
             except TransientError as exc:

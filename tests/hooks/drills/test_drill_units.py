@@ -75,16 +75,45 @@ def test_file_lock_single_flight_expiry_and_owner_release(tmp_path: Path) -> Non
     assert store.acquire("prod/backup/db", "run-3", now=102, expires_at=300) is None
 
 
-def test_fails_held_lock_says_already_running_with_owner_and_expiry(tmp_path: Path) -> None:
+def test_fails_held_lock_says_already_running_with_owner_and_heartbeat(tmp_path: Path) -> None:
     store = lock_mod.FileLock(tmp_path)
     store.acquire("prod/cloudhsm/cluster", "run-1 ci", now=0, expires_at=1_800_000_000)
     with pytest.raises(AlreadyRunningError) as info, lock_mod.held(
-            store, env="prod", target="cloudhsm/cluster", owner="run-2", now=10,
-            ttl_seconds=60):
+            store, env="prod", target="cloudhsm/cluster", owner="run-2", clock=lambda: 10.0):
         pass
     assert (info.value.code, info.value.exit_code, info.value.message) == (
-        "KP702", 3, "drill cloudhsm/cluster of prod is already running (owner run-1 ci, lock "
-                    "expires 2027-01-15T08:00:00Z)")
+        "KP702", 3, "drill cloudhsm/cluster of prod is already running (owner run-1 ci, last "
+                    "heartbeat 2027-01-15T07:55:00Z); if that run died, its lock is taken over "
+                    "after 2027-01-15T08:00:00Z")
+
+
+def test_a_live_run_beats_and_a_dead_one_is_taken_over_with_a_note(tmp_path: Path) -> None:
+    store = lock_mod.FileLock(tmp_path)
+    now = [1000.0]
+    lease_s = lock_mod.LEASE_SECONDS
+    with lock_mod.held(store, env="prod", target="backup/db", owner="run-1",
+                       clock=lambda: now[0]) as lease:
+        assert lease.taken_over is None
+        now[0] += lease_s * 0.9  # a long restore poll later: the lease is renewed
+        lease.beat()
+        holder = store.peek("prod/backup/db")
+        assert holder is not None and holder.expires_at == now[0] + lease_s
+        # another run now finds it alive, although the first lease would have ended
+        now[0] += lease_s * 0.2
+        with pytest.raises(AlreadyRunningError), lock_mod.held(
+                store, env="prod", target="backup/db", owner="run-2", clock=lambda: now[0]):
+            pass
+        # run-1 is killed here: no release, no more beats
+        store.release = lambda name, owner: None  # type: ignore[method-assign]
+    del store.release
+    now[0] += lease_s  # one silent lease later
+    with lock_mod.held(store, env="prod", target="backup/db", owner="run-3",
+                       clock=lambda: now[0]) as taken:
+        assert taken.taken_over is not None
+        assert taken.taken_over.startswith("took over the lock of run-1, whose heartbeat "
+                                           "stopped after ")
+        assert taken.taken_over.endswith("; its journal is adopted")
+    assert store.peek("prod/backup/db") is None  # released by its owner
 
 
 def test_journal_open_entries_follow_the_latest_event_per_resource(tmp_path: Path) -> None:

@@ -512,7 +512,8 @@ def test_second_run_of_a_locked_target_exits_already_running(
                               "--kind", "sign-canary")
     assert code == 3
     assert err.startswith("keyplane: drill sign-canary/code-signing of prod is already running "
-                          "(owner run-a ci, lock expires ")
+                          "(owner run-a ci, last heartbeat ")
+    assert "; if that run died, its lock is taken over after " in err
     assert ("sign-canary", "code-signing") not in {(r["kind"], r["key"])
                                                    for r in report["results"]}
     assert result(report, "sign-canary", "document-signing")["outcome"] == "PASSED"
@@ -521,6 +522,10 @@ def test_second_run_of_a_locked_target_exits_already_running(
     code, report, err = drill(capsys, sb, envs, "prod", "--key", "code-signing",
                               "--kind", "sign-canary")
     assert code == 0, err
+    assert report["notes"] == ["sign-canary/code-signing: took over the lock of run-a ci, "
+                               "whose heartbeat stopped after "
+                               f"{report['notes'][0].split('stopped after ')[1].split(';')[0]}"
+                               "; its journal is adopted"]
     assert "Item" not in ddb.get_item(TableName="keyplane-drill-locks",
                                       Key={"lock": {"S": "prod/sign-canary/code-signing"}})
 
@@ -555,6 +560,13 @@ def test_fails_closed_when_evidence_cannot_be_written(
     assert report["message"].startswith(f"cannot write evidence to s3://evidence-{acct}/drills/: "
                                         "NoSuchBucket")
     assert len(sb.front.backup.backup_jobs) == jobs
+    # the refusal is on record: the audit log could be written
+    import json
+
+    log = envs.parent / "ev.jsonl"  # the drill helper's --audit-log
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    refused = [e for e in events if e["outcome"] == "refused"]
+    assert [(e["action"], e["reason"].split(":")[0]) for e in refused] == [("drill.run", "KP802")]
 
 
 # --- escrow ------------------------------------------------------------------------------------
