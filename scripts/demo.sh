@@ -48,8 +48,8 @@ step "restore drills: a sign canary and an AWS Backup restore"
 
 step "the evidence report"
 "$K" report --check-json "$OUT/check.json" --post-apply-json "$OUT/post-apply-prod.json" \
-  --evidence-dir "$OUT/evidence" --out "$OUT/report.html"
+  --evidence-dir "$OUT/evidence" --output "$OUT/report.html"
 "$K" report --check-json "$OUT/check.json" --post-apply-json "$OUT/post-apply-prod.json" \
-  --evidence-dir "$OUT/evidence" --format markdown --out "$OUT/report.md"
+  --evidence-dir "$OUT/evidence" --format markdown --output "$OUT/report.md"
 printf '\nreport: %s (and %s); plan: %s; audit events: %s\n' "$OUT/report.html" \
   "$OUT/report.md" "$OUT/prod-aws.plan.json" "$KEYPLANE_AUDIT_LOG"

@@ -18,7 +18,7 @@ _FILE = click.Path(path_type=Path, dir_okay=False)
 @click.argument("envs", nargs=-1)
 @click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
               default=DEFAULT_DIR, show_default=True, help="Where the environment files are.")
-@click.option("--out", "--output", "-o", "out", type=_FILE,
+@click.option("--output", "-o", "out", type=_FILE,
               help="Write the report to this file (atomically) instead of stdout.")
 @click.option("--format", "fmt", type=click.Choice(["html", "markdown"]), default="html",
               show_default=True)

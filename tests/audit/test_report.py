@@ -347,7 +347,7 @@ def test_construct_paths_and_plan_addresses_are_placed_on_keys() -> None:
 def test_cli_writes_one_self_contained_html_page(capsys: pytest.CaptureFixture[str],
                                                  tmp_path: Path) -> None:
     out = tmp_path / "site" / "report.html"
-    code, stdout, err = run_cli(capsys, *cli_inputs(), "--out", str(out))
+    code, stdout, err = run_cli(capsys, *cli_inputs(), "--output", str(out))
     assert (code, stdout) == (0, "")
     assert f"report: {out} (3 environment(s), 16 key(s))" in err
     page = out.read_text(encoding="utf-8")
@@ -521,7 +521,7 @@ def test_report_imports_no_cloud_sdk_or_cdk(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     probe = (
         "import sys\nfrom keyplane.cli import main\n"
-        f"args = {['report', *cli_inputs(), '--out', str(out)]!r}\n"
+        f"args = {['report', *cli_inputs(), '--output', str(out)]!r}\n"
         "try:\n    main(args)\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         f"set({sorted(FORBIDDEN)!r})))")
@@ -541,7 +541,7 @@ def test_fails_with_exit_2_on_truncated_check_json(capsys: pytest.CaptureFixture
     out = tmp_path / "report.html"
     out.write_text("previous report")
     code, stdout, err = run_cli(capsys, "-d", str(EXAMPLE_ENVIRONMENTS), "--check-json",
-                                str(bad), "--out", str(out))
+                                str(bad), "--output", str(out))
     assert (code, stdout) == (2, "")
     assert f"{bad}:1:41: KP812 the check json file is not valid json: expecting value" in err
     assert "Traceback" not in err
@@ -608,7 +608,7 @@ def test_fails_with_exit_2_on_a_missing_evidence_dir(capsys: pytest.CaptureFixtu
     missing = tmp_path / "evidence"
     out = tmp_path / "report.html"
     code, stdout, err = run_cli(capsys, "-d", str(EXAMPLE_ENVIRONMENTS), "--evidence-dir",
-                                str(missing), "--out", str(out))
+                                str(missing), "--output", str(out))
     assert (code, stdout) == (2, "")
     assert err == f"{missing}: KP816 the --evidence-dir directory does not exist\n"
     assert not out.exists()
@@ -619,7 +619,7 @@ def test_fails_with_exit_2_on_an_evidence_dir_that_is_a_file(
     record = FIX / "evidence" / "staging" / \
         "20261101T050000Z-20261101T050000Z-f6a1b2c3d4e5-sign-canary-staging-code-signing-g2.json"
     code, _, err = run_cli(capsys, "-d", str(EXAMPLE_ENVIRONMENTS), "--evidence-dir",
-                           str(record), "--out", str(tmp_path / "report.html"))
+                           str(record), "--output", str(tmp_path / "report.html"))
     assert code == 2
     assert err == (f"{record}: KP816 the --evidence-dir path is a file, not a directory of "
                    "drill evidence records\n")

@@ -116,7 +116,7 @@ def _browser(chromium: str, profile: Path, *args: str) -> subprocess.CompletedPr
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "report.html"
     try:
-        main(["report", *cli_inputs(), "--out", str(out)])
+        main(["report", *cli_inputs(), "--output", str(out)])
     except SystemExit as exc:
         assert not exc.code
     return out
