@@ -95,7 +95,7 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
           audit_cloud_logging_log: str | None, key_name: str | None, tier: str | None,
           kinds: tuple[str, ...], history: bool, drill_profile: str | None,
           drill_subnets: tuple[str, ...], checks_only: bool, evidence_location: str | None,
-          deadline_scale: float) -> None:
+          deadline_scale: float, quiet: bool) -> None:
     """Run ENV's restore drills and record the evidence (or list it with --history).
 
     Without --kind, runs what the tier table schedules for the selected keys: ca ->
@@ -134,7 +134,7 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
                   audit_cloudwatch_log_group=audit_cloudwatch_log_group,
                   audit_cloud_logging_log=audit_cloud_logging_log,
                   drill_subnets=drill_subnets, checks_only=checks_only,
-                  deadline_scale=deadline_scale)
+                  deadline_scale=deadline_scale, quiet=quiet)
     from keyplane.hooks.drills.render import render
 
     title = (f"keyplane drill {environment.name} (run {report.run_id}, "
@@ -143,6 +143,10 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
                    notes=[*report.notes, *report.already_running]), output)
     for msg in report.already_running:
         click.echo(f"keyplane: {msg}", err=True)
+    if report.evidence:
+        where = environment.evidence_location or f"./evidence/{environment.name}"
+        click.echo(f"keyplane: {len(report.evidence)} evidence record(s) written to {where}",
+                   err=True)
     sys.exit(report.exit_code)
 
 
@@ -151,7 +155,7 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
          profile: str | None, drill_profile: str | None, retry_mode: str, max_attempts: int,
          audit_log: Path, audit_cloudwatch_log_group: str | None,
          audit_cloud_logging_log: str | None, drill_subnets: tuple[str, ...],
-         checks_only: bool, deadline_scale: float) -> Any:
+         checks_only: bool, deadline_scale: float, quiet: bool = False) -> Any:
     """Wire the adapters and run."""
     from keyplane.audit.events import new_run_id
     from keyplane.audit.wiring import build_audit_log
@@ -226,5 +230,7 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
                             gcp_endpoint=gcp_endpoint, actor=identity, run_id=run_id)
     ctx = DrillContext(env=env, run_id=run_id, identity=identity or audit.actor, audit=audit,
                        journal_store=journal_store, timing=t, deadline_scale=deadline_scale,
-                       history=lambda: evidence.history(env.name), drill_subnets=drill_subnets)
+                       history=lambda: evidence.history(env.name), drill_subnets=drill_subnets,
+                       progress=(lambda _: None) if quiet else
+                       (lambda line: click.echo(f"  .. {line}", err=True)))
     return run(ctx, planned, ports, evidence)

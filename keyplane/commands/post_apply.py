@@ -49,6 +49,7 @@ def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Attempts per AWS call, retries included."),
         click.option("--retry-mode", type=click.Choice(["standard", "adaptive"]),
                      default="standard", show_default=True),
+        click.option("--quiet", "-q", is_flag=True, help="No progress on stderr."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -128,7 +129,7 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
             audit_cloudwatch_log_group: str | None = None,
             audit_cloud_logging_log: str | None = None, known_drift: Path | None = None,
             cloud: str | None = None, sandbox_state_file: Path | None = None,
-            now: dt.datetime | None = None) -> None:
+            quiet: bool = False, now: dt.datetime | None = None) -> None:
     """Load, wire, run, report; exit 0 clean, 1 findings, 2 setup error, 3 incomplete."""
     set_format(fmt)
     from keyplane.cloud.wiring import (
@@ -182,7 +183,10 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     audit.emit(action=command, outcome="started", environment=environment.name,
                details={"sections": sections, "regions": sorted(aws)})
     started = time.monotonic()
-    bar, update = _progress(sys.stderr.isatty())
+    bar, update = _progress(sys.stderr.isatty() and not quiet)
+    if not quiet and bar is None:  # CI logs: one line for the step, one for its result
+        clouds = " and ".join(c for c, on in (("aws", aws), ("gcp", gcp is not None)) if on)
+        click.echo(f"keyplane: {command} {environment.name}: reading {clouds}", err=True)
     try:
         if bar is not None:
             bar.start()
@@ -193,6 +197,9 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
         if bar is not None:
             bar.stop()
     _emit_report(audit, report, int((time.monotonic() - started) * 1000))
+    if not quiet:
+        click.echo(f"keyplane: {command} {environment.name}: {len(report.checked)} resource(s) "
+                   f"read in {time.monotonic() - started:.1f} s", err=True)
     deliver(render(report, fmt), output)
     if report.stopped:
         click.echo(f"keyplane: error {CREDENTIALS_EXPIRED}: {report.stopped}", err=True)

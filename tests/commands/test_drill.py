@@ -67,6 +67,15 @@ def test_text_output_for_a_local_evidence_environment(
     assert lines[1].split() == ["kind", "target", "gen", "outcome", "rto", "rpo", "reason"]
     assert lines[2].split()[:4] == ["sign-canary", "code-signing", "g4", "PASSED"]
     assert len(list((tmp_path / "ev-local").glob("*.json"))) == 2
+    # live progress, one line per step, and where the evidence went (stderr; stdout is the report)
+    progress = err.splitlines()
+    assert "  .. sign-canary.start sign-canary/code-signing: started" in progress
+    assert progress[-1] == f"keyplane: 2 evidence record(s) written to {tmp_path}/ev-local"
+    code, _, quiet = run_cli(capsys, "drill", "prod", "-d", str(envs), "--endpoint-url",
+                             sb.aws.url, "--gcp-endpoint", sb.gcp.target, "--key",
+                             "code-signing", "--kind", "sign-canary", "--quiet",
+                             "--audit-log", str(tmp_path / "ev.jsonl"))
+    assert code == 0 and not [ln for ln in quiet.splitlines() if ln.startswith("  .. ")]
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -43,6 +43,8 @@ class DrillContext:
     drill_subnets: tuple[str, ...] = ()
     # renews the lock of the drill in progress (set by the runner); every step beats
     heartbeat: Callable[[], None] = field(default=lambda: None)
+    # one line per step for whoever watches the run (the CLI's progress on stderr)
+    progress: Callable[[str], None] = field(default=lambda _: None)
 
     def now(self) -> float:
         """Seconds since the epoch, by the run's clock."""
@@ -58,6 +60,9 @@ class DrillContext:
         """Emit one audit event for a drill step (identifiers only, never material); a step is
         also a heartbeat of the run's lock."""
         self.heartbeat()
+        shown = f"{action} {resource}" if resource else action
+        self.progress(f"{shown}: {outcome}" + (f" ({reason})" if reason and len(reason) < 120
+                                                else ""))
         self.audit.emit(action=f"drill.{action}", outcome=outcome, environment=self.env.name,
                         resource=resource, reason=reason, details=details)
 
