@@ -33,6 +33,7 @@ from keyplane.model.tags import (
     ROLE_CEREMONY,
     ROLE_KEY_ADMIN,
     ROLE_KEY_USER,
+    SERVICE_KEY_PREFIX,
     aws_tags,
     gcp_labels,
     role_name,
@@ -354,8 +355,9 @@ def _overlay_aws(state: ExpectedState, stack: SynthStack) -> tuple[list[Expected
     by_resource: dict[str, int] = {}
     for res in stack.resources("aws_kms_key"):
         tags = stack.tags(res)
-        if tags.get(AWS_TAG_ENV) not in (None, state.env.name) or AWS_TAG_KEY not in tags:
-            continue
+        if tags.get(AWS_TAG_ENV) not in (None, state.env.name) or AWS_TAG_KEY not in tags \
+                or tags[AWS_TAG_KEY].startswith(SERVICE_KEY_PREFIX):
+            continue  # keyplane's own service keys are checked with the audit trail and vault
         gen = _int(tags.get(AWS_TAG_GENERATION))
         idx = next((i for i, k in enumerate(keys) if k.key.name == tags[AWS_TAG_KEY]
                     and (k.generation is None or k.generation == gen)), None)

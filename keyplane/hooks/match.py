@@ -20,6 +20,7 @@ from keyplane.model.tags import (
     AWS_TAG_KEY,
     GCP_LABEL_ENV,
     GCP_LABEL_KEY,
+    SERVICE_KEY_PREFIX,
 )
 
 
@@ -63,8 +64,8 @@ def match(state: ExpectedState, observed: Observed, *, resumed: set[str] | None 
             continue
         if tag_env != env:
             continue  # another environment's key in a shared account: its own run checks it
-        if AWS_TAG_KEY not in obs.tags:
-            continue  # keyplane's own infrastructure key (audit trail, backup vault)
+        if AWS_TAG_KEY not in obs.tags or obs.tags[AWS_TAG_KEY].startswith(SERVICE_KEY_PREFIX):
+            continue  # keyplane's own service key (audit trail, backup vault)
         gen_tag = obs.tags.get(AWS_TAG_GENERATION)
         gen = int(gen_tag) if gen_tag and gen_tag.isdigit() else None
         exp = state.aws_key(obs.tags.get(AWS_TAG_KEY, ""), gen)

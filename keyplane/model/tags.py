@@ -16,6 +16,17 @@ GCP_LABEL_TIER = "keyplane-tier"
 GCP_LABEL_KEY = "keyplane-key"
 
 
+# keyplane's own service keys (the audit trail's, the backup vault's) are tagged
+# `keyplane:key = keyplane/<purpose>`: never an inventory key name (those have no '/'), so
+# post-apply knows them for keyplane's own and no inventory key can claim the tag.
+SERVICE_KEY_PREFIX = "keyplane/"
+
+
+def service_key_name(purpose: str) -> str:
+    """The `keyplane:key` tag value of keyplane's own key for `purpose` (`keyplane/audit`)."""
+    return f"{SERVICE_KEY_PREFIX}{purpose}"
+
+
 def aws_tags(env: str, tier: Tier, key: str | None = None) -> dict[str, str]:
     """Tags for an AWS resource; shared resources carry the highest tier they serve."""
     tags = {AWS_TAG_ENV: env, AWS_TAG_TIER: tier.value}

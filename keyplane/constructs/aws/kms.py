@@ -31,7 +31,13 @@ from keyplane.model.specs import (
     Origin,
     rotation_eligibility,
 )
-from keyplane.model.tags import AWS_TAG_CREATED_ON, AWS_TAG_GENERATION, aws_tags
+from keyplane.model.tags import (
+    AWS_TAG_CREATED_ON,
+    AWS_TAG_GENERATION,
+    AWS_TAG_KEY,
+    aws_tags,
+    service_key_name,
+)
 from keyplane.model.tiers import TierPolicy, policy_for
 
 # (actions, resource ARNs) a key's user needs on this key: what IAM identity policies list.
@@ -338,6 +344,7 @@ def infrastructure_key(scope: Construct, *, env: str, purpose: str, description:
                  enable_key_rotation=True, rotation_period_in_days=tier.max_rotation_period_in_days,
                  multi_region=False, bypass_policy_lockout_safety_check=False,
                  deletion_window_in_days=tier.default_deletion_window_in_days, policy=policy,
-                 tags=tags, lifecycle=lifecycle, depends_on=depends_on)
+                 tags={**tags, AWS_TAG_KEY: service_key_name(purpose)}, lifecycle=lifecycle,
+                 depends_on=depends_on)
     KmsAlias(scope, "key-alias", name=f"alias/keyplane-{env}-{purpose}", target_key_id=key.key_id)
     return key

@@ -125,9 +125,15 @@ def test_every_taggable_resource_carries_env_and_tier(docs) -> None:
                     assert body["tags"]["keyplane:env"] == env, (rtype, body["//"])
                     assert body["tags"]["keyplane:tier"] in (
                         "ca", "production", "non-production", "ephemeral")
-                if rtype in ("aws_kms_key", "aws_kms_external_key", "aws_kms_replica_key") \
-                        and "/keys/" in body["//"]["metadata"]["path"]:
-                    assert "keyplane:key" in body["tags"]
+                if rtype in ("aws_kms_key", "aws_kms_external_key", "aws_kms_replica_key"):
+                    path = body["//"]["metadata"]["path"]
+                    # declared keys by name, keyplane's own audit/backup keys as keyplane/<use>
+                    want = ("keyplane/audit" if "/audit/" in path else "keyplane/backup"
+                            if "/backup/" in path else None)
+                    if want:
+                        assert body["tags"]["keyplane:key"] == want, path
+                    else:
+                        assert "keyplane:key" in body["tags"], path
 
 
 def test_no_key_policy_has_a_wildcard_principal(docs) -> None:

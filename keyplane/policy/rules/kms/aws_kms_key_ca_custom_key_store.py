@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from keyplane.model.tags import SERVICE_KEY_PREFIX
 from keyplane.model.tiers import AwsProtection
 from keyplane.policy.facts import AWS_KEY_TYPES
 from keyplane.policy.model import Outcome, Resource, Severity, failed, not_applicable, passed, unknown
@@ -25,10 +26,10 @@ def aws_kms_key_ca_custom_key_store(res: Resource, ctx: RuleContext) -> Outcome 
     assert ctx.policy is not None
     if ctx.policy.aws_protection is not AwsProtection.CLOUDHSM:
         return not_applicable("the tier does not require a custom key store")
-    if res.context.key is None:
-        # Shared infrastructure keys (audit, backup) carry the ca tier they serve but hold no
+    if res.context.key is None or res.context.key.startswith(SERVICE_KEY_PREFIX):
+        # keyplane's service keys (audit, backup) carry the ca tier they serve but hold no
         # CA material; custom key stores are for declared keys (keyplane:key tag).
-        return not_applicable("a shared infrastructure key, not a declared ca key")
+        return not_applicable("a keyplane service key, not a declared ca key")
     store = res.is_set("custom_key_store_id")
     if store is None:
         return unknown("custom_key_store_id is known only after apply", "custom_key_store_id")
