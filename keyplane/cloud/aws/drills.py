@@ -88,14 +88,23 @@ class AwsKmsDrill:
         self._kms = clients.client("kms", region)
         self.region = region
 
-    def _target(self, md: dict[str, Any], key_name: str, generation: int | None, current: bool
-                ) -> KeyTarget:
+    def _target(self, md: dict[str, Any], key_name: str, generation: int | None, current: bool,
+                tags: dict[str, str] | None = None) -> KeyTarget:
         mr = md.get("MultiRegionConfiguration") or {}
+        tag_gen = (tags or {}).get(AWS_TAG_GENERATION)
         return KeyTarget(key=key_name, generation=generation, ref=md["Arn"],
                          state=md.get("KeyState", "Unknown"),
                          spec=md.get("KeySpec", "SYMMETRIC_DEFAULT"), current=current,
                          region=self.region,
-                         multi_region_primary=(mr.get("PrimaryKey") or {}).get("Arn"))
+                         multi_region_primary=(mr.get("PrimaryKey") or {}).get("Arn"),
+                         tagged=tags is not None and AWS_TAG_KEY in tags,
+                         tag_key=(tags or {}).get(AWS_TAG_KEY),
+                         tag_generation=int(tag_gen) if tag_gen and tag_gen.isdigit() else None)
+
+    def _tags(self, key_id: str) -> dict[str, str]:
+        return {t["TagKey"]: t["TagValue"] for p in
+                self._kms.get_paginator("list_resource_tags").paginate(KeyId=key_id)
+                for t in p["Tags"]}
 
     def describe(self, ref: str) -> KeyTarget:
         """DescribeKey by ARN, id or alias."""
@@ -114,12 +123,10 @@ class AwsKmsDrill:
                 current_arn = md["Arn"]
             except KeyMissingError:
                 md = None
-        found: list[tuple[int | None, dict[str, Any]]] = []
+        found: list[tuple[int | None, dict[str, Any], dict[str, str]]] = []
         for page in self._kms.get_paginator("list_keys").paginate():
             for k in page["Keys"]:
-                tags = {t["TagKey"]: t["TagValue"] for p in
-                        self._kms.get_paginator("list_resource_tags").paginate(KeyId=k["KeyId"])
-                        for t in p["Tags"]}
+                tags = self._tags(k["KeyId"])
                 if tags.get(AWS_TAG_KEY) != key_name:
                     continue
                 gen = tags.get(AWS_TAG_GENERATION)
@@ -128,15 +135,16 @@ class AwsKmsDrill:
                         (kmd.get("MultiRegionConfiguration") or {}).get("MultiRegionKeyType")
                         == "REPLICA"):
                     continue
-                found.append((int(gen) if gen and gen.isdigit() else None, kmd))
-        for gen, kmd in sorted(found, key=lambda g: -(g[0] or 0)):
+                found.append((int(gen) if gen and gen.isdigit() else None, kmd, tags))
+        for gen, kmd, tags in sorted(found, key=lambda g: -(g[0] or 0)):
             is_current = kmd["Arn"] == current_arn if current_arn else gen is None or \
-                gen == max((g for g, _ in found if g is not None), default=None)
-            if kmd.get("KeyState") == "PendingDeletion" and not is_current:
-                continue  # a retired generation on its way out: nothing to prove
-            out.append(self._target(kmd, key_name, gen, is_current))
+                gen == max((g for g, _, _ in found if g is not None), default=None)
+            # pending deletion generations are returned too: the canary decides whether that
+            # is a retirement on schedule or a verify-only generation lost inside its overlap
+            out.append(self._target(kmd, key_name, gen, is_current, tags))
         if current_arn and not any(t.current for t in out) and md is not None:
-            out.insert(0, self._target(md, key_name, None, True))
+            # the alias points at a key that is not tagged as this key: report what it is
+            out.insert(0, self._target(md, key_name, None, True, self._tags(md["KeyId"])))
         return sorted(out, key=lambda t: not t.current)
 
     def sign(self, ref: str, digest: bytes, algorithm: str) -> bytes:

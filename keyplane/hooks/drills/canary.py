@@ -11,6 +11,7 @@ message must be refused.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import os
 from dataclasses import replace
@@ -71,6 +72,22 @@ def sign_and_verify(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget, *,
                           f"{note}",
                    details={"checks": checks, "ref": target.ref,
                             "public_key_sha256": _short(public)})
+
+
+def _pinned(ctx: DrillContext, key: KeyDecl, target: KeyTarget, result: Outcome) -> Outcome:
+    """`result`, unless the generation's public key differs from the one first recorded."""
+    now = result.details.get("public_key_sha256")
+    if result.outcome != "PASSED" or not isinstance(now, str):
+        return result
+    first = _first_fingerprint(ctx, key, target.generation)
+    if first is not None and first != now:
+        ctx.step("sign-canary.identity", target.ref, outcome="failed",
+                 reason=f"public key {now} != {first}")
+        return Outcome(outcome="INTEGRITY_ALARM", generation=target.generation,
+                       reason=f"the public key of {key.name} generation {target.generation} "
+                              f"changed since its first drill (recorded {first}, now {now})",
+                       details={**result.details, "public_key_first_sha256": first})
+    return result
 
 
 def _verify_only(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget) -> Outcome:
@@ -163,9 +180,48 @@ def map_generations(key: KeyDecl, targets: list[KeyTarget]) -> list[KeyTarget]:
     return [replace(t, generation=key.generation if t.current else None) for t in targets]
 
 
+def _not_this_key(key: KeyDecl, target: KeyTarget) -> str | None:
+    """Why the key the alias resolves to is not the deployed current generation of `key`
+    (None when it is). Only AWS keys carry the tags this reads (`tagged`)."""
+    if not target.ref.startswith("arn:") or not target.current:
+        return None
+    if not target.tagged:
+        return f"{target.ref} carries no keyplane:key tag"
+    if target.tag_key != key.name:
+        return f"{target.ref} is tagged as key {target.tag_key}"
+    if key.generation is not None and target.tag_generation not in (None, key.generation):
+        return f"{target.ref} is generation {target.tag_generation}, not {key.generation}"
+    return None
+
+
+def _first_fingerprint(ctx: DrillContext, key: KeyDecl, generation: int | None) -> str | None:
+    """The public key fingerprint recorded at this generation's first passing canary."""
+    for r in sorted(ctx.history(), key=lambda r: r.started_at):
+        if r.kind == "sign-canary" and r.key == key.name and r.generation == generation \
+                and r.passed and isinstance(r.details.get("public_key_sha256"), str):
+            return str(r.details["public_key_sha256"])
+    return None
+
+
+def _retired(ctx: DrillContext, key: KeyDecl, target: KeyTarget) -> tuple[bool, str]:
+    """(past its overlap window, a description) for a generation that is not current."""
+    gen = next((g for g in key.generations if g.generation == target.generation), None)
+    until = gen.verify_until if gen is not None else None
+    today = dt.datetime.fromtimestamp(ctx.now(), tz=dt.UTC).date()
+    if until is None or until < today:
+        return True, f"past its overlap window ({until or 'no verify_until'})"
+    return False, f"inside its overlap window (verify until {until})"
+
+
 def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: str | None,
                 crypto_key: str | None) -> list[Outcome]:
-    """One outcome per deployed generation of `key` (current first)."""
+    """One outcome per deployed generation of `key` (current first).
+
+    Identity is pinned: the key the alias resolves to must be tagged as this key's current
+    generation, and a generation's public key must be the one recorded at its first passing
+    drill; either failing is an INTEGRITY_ALARM, never a canary signed with whatever the
+    alias points to.
+    """
     try:
         targets = kms.targets(key.name, alias, crypto_key)
     except DrillCallError as exc:
@@ -175,7 +231,42 @@ def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: st
                         reason=f"no deployed key found for {key.name}")]
     targets = map_generations(key, targets)
     out = []
+    claims: dict[int, list[str]] = {}
+    for t in targets:
+        if t.ref.startswith("arn:") and t.tag_generation is not None:
+            claims.setdefault(t.tag_generation, []).append(t.ref)
+    twice = {g: refs for g, refs in claims.items() if len(refs) > 1}
+    for gen, refs in sorted(twice.items()):
+        ctx.step("sign-canary.identity", key.name, outcome="failed",
+                 reason=f"generation {gen} claimed by {len(refs)} keys")
+        out.append(Outcome(outcome="INTEGRITY_ALARM", generation=gen,
+                           reason=f"{len(refs)} keys are tagged as generation {gen} of "
+                                  f"{key.name} ({', '.join(sorted(refs))}); nothing was signed",
+                           details={"refs": sorted(refs)}))
+    targets = [t for t in targets if t.tag_generation not in twice]
     for target in targets:
+        foreign = _not_this_key(key, target)
+        if foreign is not None:
+            ctx.step("sign-canary.identity", target.ref, outcome="failed", reason=foreign)
+            # generation None: the alarm is about the alias; the tagged generations are still
+            # drilled below, each under its own number
+            out.append(Outcome(outcome="INTEGRITY_ALARM", generation=None,
+                               reason=f"{alias or key.name} does not resolve to the deployed "
+                                      f"generation of {key.name}: {foreign}; nothing was signed",
+                               details={"ref": target.ref}))
+            continue
+        if not target.current and target.state not in _ENABLED:
+            past, when = _retired(ctx, key, target)
+            if past:
+                ctx.step("sign-canary.retired", target.ref, outcome="skipped",
+                         reason=f"generation {target.generation} {target.state}, {when}")
+                continue  # a retirement on schedule: nothing to prove
+            out.append(Outcome(
+                outcome="KEY_STATE", generation=target.generation,
+                reason=f"verify-only generation {target.generation} of {key.name} is "
+                       f"{target.state} {when}: signatures it made can no longer be verified",
+                details={"ref": target.ref}))
+            continue
         if target.state not in _ENABLED and (target.current or key.usage is KeyUsage.SIGN):
             ctx.step("sign-canary.state", target.ref, outcome="failed", reason=target.state)
             out.append(Outcome(outcome="KEY_STATE", generation=target.generation,
@@ -184,8 +275,9 @@ def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: st
             continue
         try:
             if key.usage is KeyUsage.SIGN:
-                out.append(sign_and_verify(ctx, kms, target) if target.current
-                           else _verify_only(ctx, kms, target))
+                result = sign_and_verify(ctx, kms, target) if target.current \
+                    else _verify_only(ctx, kms, target)
+                out.append(_pinned(ctx, key, target, result))
             elif not target.current:
                 continue  # older material of a symmetric key: the current one proves the key
             elif target.spec not in SYMMETRIC_SPECS and key.usage is KeyUsage.ENCRYPT:

@@ -64,6 +64,11 @@ class KeyTarget:
     current: bool
     region: str | None = None
     multi_region_primary: str | None = None  # AWS: the primary's ARN for a multi-Region key
+    # AWS: the key's own keyplane:key / keyplane:generation tags, read from the key itself;
+    # `tagged` False when the key carries neither (e.g. a key an alias was moved to)
+    tagged: bool = True
+    tag_key: str | None = None
+    tag_generation: int | None = None
 
 
 class KmsDrillPort(Protocol):
