@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 from keyplane.hooks.collect import Facet, Observed, ObservedAwsKey
 from keyplane.hooks.expected import ExpectedAwsKey, ExpectedState
@@ -38,6 +39,44 @@ def _tier_lowered(declared: Tier, observed: str | None) -> str | None:
     if seen is not None and seen.rank >= declared.rank:
         return None
     return observed if observed is not None else "(none)"
+
+
+def _version_number(name: str) -> int:
+    tail = name.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _generation_versions(exp: Any, versions: list[Any], where: dict[str, object],
+                         now: dt.datetime) -> list[Finding]:
+    """Keys without a primary (signing, MAC, imported): every live generation is a version.
+
+    The newest version is the current generation and must be enabled; verify-only
+    generations inside their overlap window must be too (their signatures are still being
+    checked by relying parties).
+    """
+    key = exp.key
+    today = now.date()
+    live = [g for g in key.generations if g.enabled and (
+        g.generation == key.generation or (g.verify_until is not None
+                                           and g.verify_until >= today))]
+    ordered = sorted((v for v in versions if v.state != "DESTROYED"),
+                     key=lambda v: _version_number(v.name))
+    out: list[Finding] = []
+    if ordered and ordered[-1].state == "DISABLED":
+        newest = ordered[-1]
+        out.append(Finding(check="drift.key_disabled", severity=_high(key.tier),
+                           **{**where, "resource": newest.name}, expected="ENABLED",
+                           actual="DISABLED",
+                           message=f"version {_version_number(newest.name)}, the current "
+                                   f"generation (g{key.generation}), is disabled"))
+    enabled = sum(1 for v in ordered if v.state == "ENABLED")
+    if live and enabled < len(live) and not (out and enabled == len(live) - 1):
+        out.append(Finding(check="drift.generation_disabled", severity=_high(key.tier),
+                           **where, expected=f"{len(live)} enabled", actual=f"{enabled} enabled",
+                           message=f"{len(live)} live generation(s) declared "
+                                   f"({', '.join(f'g{g.generation}' for g in live)}), "
+                                   f"{enabled} version(s) enabled"))
+    return out
 
 
 def _days_left(until: dt.datetime | None, now: dt.datetime) -> int | None:
@@ -331,6 +370,8 @@ def _gcp(state: ExpectedState, matched: Matched, now: dt.datetime
             f.append(Finding(check="drift.key_disabled", severity=_high(exp.key.tier), **where,
                              expected="ENABLED", actual="DISABLED",
                              message="the primary version is disabled"))
+        if ck.primary is None and obs.versions:
+            f += _generation_versions(exp, obs.versions, where, now)
     for exp in matched.gcp_missing:
         f.append(Finding(check="drift.key_missing", severity=_high(exp.key.tier),
                          resource=exp.name, key=exp.key.name, address=exp.address,

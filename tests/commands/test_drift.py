@@ -226,3 +226,25 @@ def test_a_lowered_tier_tag_or_label_is_high_drift(
                        ("inventory-records", "high", "non-production")}
     # the tier is reported once, as a downgrade, not again as a low "tags differ"
     assert not [f for f in report["findings"] if f["check"] in ("drift.tags", "drift.labels")]
+
+
+def test_a_disabled_version_of_a_live_gcp_generation_is_found(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from google.cloud import kms_v1
+    from google.protobuf import field_mask_pb2
+
+    envs, _, project = applied_env(sb, tmp_path)
+    key = (f"projects/{project}/locations/us-east1/keyRings/keyplane-prod/cryptoKeys/"
+           "release-attestation")
+    client = gcp(sb)
+    (only,) = [v.name for v in client.list_crypto_key_versions(parent=key)]
+    client.update_crypto_key_version(
+        crypto_key_version=kms_v1.CryptoKeyVersion(
+            name=only, state=kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DISABLED),
+        update_mask=field_mask_pb2.FieldMask(paths=["state"]))
+    code, report, _ = drift(capsys, sb, envs)
+    got = [(f["check"], f["resource"], f["severity"]) for f in report["findings"]
+           if f.get("key") == "release-attestation"]
+    # an asymmetric key has no primary: its only version is the current generation
+    assert code == 1
+    assert got == [("drift.key_disabled", only, "critical")]
