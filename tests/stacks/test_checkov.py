@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, scratch_dir
 from tests.constructs.aws.helpers import synth_aws_estate
 
 pytestmark = pytest.mark.synth
@@ -44,8 +46,22 @@ DOCUMENTED_SKIPS: dict[str, tuple[frozenset[str], str]] = {
 
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason="checkov not installed; run make checkov-venv")
+def _scannable_copy(out: Path) -> Path:
+    """The stacks without `terraform.required_version`: checkov 3.3's terraform_json parser
+    expects every entry of the `terraform` block to be a block and refuses the whole file on a
+    string (`hclify`: "this method receives only dicts"). Nothing it checks reads that entry."""
+    copy = scratch_dir("checkov-") / "cdktf.out"
+    shutil.copytree(out, copy)
+    for stack in copy.glob("stacks/*/cdk.tf.json"):
+        doc = json.loads(stack.read_text())
+        doc.get("terraform", {}).pop("required_version", None)
+        stack.write_text(json.dumps(doc))
+    return copy
+
+
 def test_checkov_finds_nothing_beyond_documented_skips() -> None:
     out, docs = synth_aws_estate()
+    out = _scannable_copy(out)
     proc = subprocess.run([str(CHECKOV), "-d", str(out), "--framework", "terraform_json",
                            "--quiet", "--compact", "--skip-download", "-o", "json"],
                           capture_output=True, text=True, timeout=600)
@@ -61,7 +77,7 @@ def test_checkov_finds_nothing_beyond_documented_skips() -> None:
                 paths[(env, f"{rtype}.{name}")] = paths[(env, f"resource.{name}")] = path
     unexpected = []
     for failed in report["results"]["failed_checks"]:
-        env = failed["file_path"].strip("/").split("/")[1]
+        env = failed["file_path"].strip("/").split("/")[1].removesuffix("-aws")  # dev-aws -> dev
         path = paths.get((env, failed["resource"]), failed["resource"])
         skip = DOCUMENTED_SKIPS.get(failed["check_id"])
         if skip is None or path not in skip[0]:
