@@ -52,10 +52,13 @@ RESTORE_TESTING_TIERS = frozenset({Tier.CA, Tier.PRODUCTION})
 # AWS Backup's names for the resource types keyplane can back up and restore-test.
 RESOURCE_TYPES = {"dynamodb": "DynamoDB", "s3": "S3", "rds": "RDS", "elasticfilesystem": "EFS",
                   "ec2": "EBS", "fsx": "FSx", "docdb": "DocumentDB"}
-MANAGED_POLICIES = ("AWSBackupServiceRolePolicyForBackup",
-                    "AWSBackupServiceRolePolicyForRestores",
-                    "AWSBackupServiceRolePolicyForS3Backup",
-                    "AWSBackupServiceRolePolicyForS3Restore")
+# AWS managed policies of the backup service role, with the path AWS files each under: the
+# S3 ones live at the root, not under service-role/ (an ARN with the wrong path does not exist,
+# and the first apply fails on it: found by the sandbox, whose IAM holds AWS's catalogue).
+MANAGED_POLICIES = (("service-role/", "AWSBackupServiceRolePolicyForBackup"),
+                    ("service-role/", "AWSBackupServiceRolePolicyForRestores"),
+                    ("", "AWSBackupServiceRolePolicyForS3Backup"),
+                    ("", "AWSBackupServiceRolePolicyForS3Restore"))
 # Schedules (UTC): daily backups keep the CloudHSM-style "at least every 24 h" cadence.
 BACKUP_SCHEDULE = "cron(0 5 ? * * *)"
 # How long a restored copy stays for the drill's checks (within the 0-168 h limit).
@@ -144,9 +147,10 @@ class BackupVault(Construct):
         self.service_role = sod.service_role(
             "backup-service", backup_service_role_name(env), "backup.amazonaws.com", None,
             "aws backup runs the plan and restore tests")
-        for name in MANAGED_POLICIES:
+        for path, name in MANAGED_POLICIES:
+            # construct id unchanged (addresses are part of the contract)
             IamRolePolicyAttachment(self, f"service-role-{name}", role=self.service_role.name,
-                                    policy_arn=f"arn:{part}:iam::aws:policy/service-role/{name}")
+                                    policy_arn=f"arn:{part}:iam::aws:policy/{path}{name}")
 
         statements = pol.administration(p)
         statements += pol.deletion_guard(p, min_window_in_days=tier.min_deletion_window_in_days)
