@@ -8,9 +8,16 @@ matter to keyplane's checks. The front, on the same port the SDK talks to, adds:
   environment's declared account;
 - KMS behaviours moto does not have: `RotationPeriodInDays` (stored, validated 90-2560,
   returned with `NextRotationDate`), rotation refused for asymmetric, HMAC, imported
-  and custom-key-store keys (`UnsupportedOperationException`), deletion windows
-  outside 7-30 days refused, CloudHSM custom key stores (create, describe, connect,
-  disconnect) and keys in them, and paginated ListKeys / ListAliases (`Limit`, `Marker`);
+  and custom-key-store keys (`UnsupportedOperationException`) while their rotation
+  status reads `false` (as AWS answers; Terraform's provider reads it for every key),
+  deletion windows outside 7-30 days refused, CloudHSM custom key stores (create with
+  AWS's checks on the cluster, describe with the trust anchor, connect, disconnect) and
+  keys in them, replicas that get ReplicateKey's tags, policy and description and keep
+  their own aliases, and paginated ListKeys / ListAliases (`Limit`, `Marker`);
+- IAM: AWS managed policies (`arn:aws:iam::aws:policy/...`) exist in every account, at
+  AWS's paths (`iam_managed`);
+- AWS Backup as the AWS SDK for Go calls it: ListTags without a trailing slash, backup
+  selections and restore testing (`backup_config_fake`);
 - fault injection by rule: throttling, AccessDenied, expired credentials, a repeated
   NextToken, for one operation, Region or key, always or a number of times;
 - a fixed per-request latency, so concurrency matters against a local server;
@@ -42,11 +49,13 @@ from werkzeug.wrappers import Request, Response
 from keyplane.cloud.wiring import SANDBOX_KEY_PREFIX, sandbox_access_key
 from keyplane.sandbox.backup_fake import BackupApiError, BackupFake, SandboxClock
 from keyplane.sandbox.cloudhsm_fake import CloudHsmFake, HsmApiError
+from keyplane.sandbox.iam_managed import ManagedPolicies
 from keyplane.sandbox.kms_crypto import KmsAnswer, KmsCrypto
 
 __all__ = ["AwsEndpoint", "AwsFront", "FaultRule", "sandbox_access_key"]
 
 _CRED = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
+_CRED_REGION = re.compile(r"(Credential=[^/,\s]+/[^/]+/)[^/]+(/)")
 _ACCOUNT_KEY = re.compile(rf"^{SANDBOX_KEY_PREFIX}(\d{{12}})$")
 CONTROL_PREFIX = "/_keyplane/"
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
@@ -114,6 +123,7 @@ class _KeyStore:
     id: str
     name: str
     cluster_id: str
+    trust_anchor: str = ""
     state: str = "DISCONNECTED"
     created: float = field(default_factory=time.time)
 
@@ -142,6 +152,7 @@ class AwsFront:
         self.backup = BackupFake(self.clock)
         self.cloudhsm = CloudHsmFake(self.clock)
         self.crypto = KmsCrypto()
+        self.managed_policies = ManagedPolicies()
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -251,6 +262,9 @@ class AwsFront:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         if call.account:
             headers["x-moto-account-id"] = call.account
+        if call.service == "iam":
+            self.managed_policies.before(call.account or "123456789012", call.operation,
+                                         parse_qs(body.decode("utf-8", "replace")))
         drill = self._drill_services(call, request, corrupt)
         if drill is not None:
             return drill(environ, start_response)
@@ -258,7 +272,11 @@ class AwsFront:
             special = self._kms(call, headers)
             if special is not None:
                 return special(environ, start_response)
-        path = request.full_path if request.query_string else request.path
+        path = request.path
+        if call.service == "backup":
+            path = self.backup.moto_path(request.method, path)
+        if request.query_string:
+            path = f"{path}?{request.query_string.decode('latin-1')}"
         status, out_headers, data = self._forward(request.method, path, headers, body)
         if call.service == "kms" and status == 200:
             data = self._kms_after(call, headers, data)
@@ -324,8 +342,12 @@ class AwsFront:
                                          body if isinstance(body, dict) else {})
             except BackupApiError as exc:
                 return self._error(call, exc.code, exc.message, exc.status)
-            return None if out is None else Response(json.dumps(out), status=200,
-                                                     content_type="application/json")
+            if out is None:
+                return None
+            status, doc = out
+            if status == 204:  # no content: AWS sends no body
+                return Response(b"", status=204)
+            return Response(json.dumps(doc), status=status, content_type="application/json")
         if call.service == "kms":
             try:
                 got = self.crypto.handle(call.operation, account, call.region, call.params,
@@ -356,11 +378,7 @@ class AwsFront:
         op, p = call.operation, call.params
         scope = self._key_scope(call)
         if op == "CreateCustomKeyStore":
-            store = _KeyStore(id=f"cks-{uuid.uuid4().hex[:17]}", name=p.get("CustomKeyStoreName", ""),
-                              cluster_id=p.get("CloudHsmClusterId", ""))
-            with self.kms.lock:
-                self.kms.stores.setdefault(scope, {})[store.id] = store
-            return self._json({"CustomKeyStoreId": store.id})
+            return self._create_custom_key_store(call)
         if op in ("ConnectCustomKeyStore", "DisconnectCustomKeyStore"):
             with self.kms.lock:
                 store = self.kms.stores.get(scope, {}).get(p.get("CustomKeyStoreId", ""))
@@ -375,6 +393,7 @@ class AwsFront:
             return self._json({"CustomKeyStores": [
                 {"CustomKeyStoreId": s.id, "CustomKeyStoreName": s.name,
                  "CloudHsmClusterId": s.cluster_id, "ConnectionState": s.state,
+                 "TrustAnchorCertificate": s.trust_anchor,
                  "CustomKeyStoreType": "AWS_CLOUDHSM",
                  "CreationDate": s.created} for s in stores], "Truncated": False})
         if op == "CreateKey" and p.get("CustomKeyStoreId"):
@@ -413,6 +432,10 @@ class AwsFront:
             in_store = (*scope, md["KeyId"]) in self.kms.key_store_of
             if md.get("KeySpec") != "SYMMETRIC_DEFAULT" or md.get("Origin") != "AWS_KMS" \
                     or in_store:
+                if op == "GetKeyRotationStatus":
+                    # AWS answers: "the key rotation status of these KMS keys is always false"
+                    # (the aws provider reads it for every AWS_KMS-origin key)
+                    return self._json({"KeyId": md["Arn"], "KeyRotationEnabled": False})
                 return self._error(call, "UnsupportedOperationException",
                                    f"{md['Arn']} key rotation is not supported for this key "
                                    "(asymmetric, hmac, imported or custom key store)")
@@ -433,6 +456,45 @@ class AwsFront:
         if op in ("ListKeys", "ListAliases"):
             return self._paginate(call, headers)
         return None
+
+    def _create_custom_key_store(self, call: _Call) -> Response:
+        """CreateCustomKeyStore (AWS_CLOUDHSM) with the checks AWS KMS documents: a unique
+        name, a password of 7-32 characters, a trust anchor, and a cluster of the caller's
+        that is ACTIVE with active HSMs in two AZs and backs no other store.
+
+        In the CloudHSM fake's `operator_accounts` (Terraform applies) the sandbox also does
+        the operator's ConnectCustomKeyStore, which no Terraform resource does, so keys can
+        be created in the store as in a deployed environment.
+        """
+        p = call.params
+        scope = self._key_scope(call)
+        name, cluster_id = str(p.get("CustomKeyStoreName", "")), str(p.get("CloudHsmClusterId", ""))
+        password = p.get("KeyStorePassword")
+        if p.get("CustomKeyStoreType", "AWS_CLOUDHSM") != "AWS_CLOUDHSM":
+            return self._error(call, "UnsupportedOperationException",
+                               "the sandbox holds AWS_CLOUDHSM custom key stores only")
+        if not isinstance(password, str) or not 7 <= len(password) <= 32:
+            return self._error(call, "ValidationException",
+                               "KeyStorePassword must be 7 to 32 characters")
+        if not p.get("TrustAnchorCertificate"):
+            return self._error(call, "ValidationException", "TrustAnchorCertificate is required")
+        problem = self.cloudhsm.key_store_problem(*scope, cluster_id)
+        if problem is not None:
+            return self._error(call, *problem)
+        with self.kms.lock:
+            stores = self.kms.stores.setdefault(scope, {})
+            if any(s.name == name for s in stores.values()):
+                return self._error(call, "CustomKeyStoreNameInUseException",
+                                   f"custom key store name {name} is in use")
+            if any(s.cluster_id == cluster_id for s in stores.values()):
+                return self._error(call, "CloudHsmClusterInUseException",
+                                   f"cloudhsm cluster {cluster_id} backs another custom key store")
+            store = _KeyStore(id=f"cks-{uuid.uuid4().hex[:17]}", name=name, cluster_id=cluster_id,
+                              trust_anchor=str(p["TrustAnchorCertificate"]))
+            if scope[0] in self.cloudhsm.operator_accounts:
+                store.state = "CONNECTED"
+            stores[store.id] = store
+        return self._json({"CustomKeyStoreId": store.id})
 
     def _paginate(self, call: _Call, headers: dict[str, str]) -> Response:
         """ListKeys / ListAliases with Limit (1-1000, default 100) and an opaque Marker."""
@@ -480,6 +542,8 @@ class AwsFront:
                 doc["NextRotationDate"] = nxt.timestamp()
                 doc["KeyId"] = key_id
             return json.dumps(doc).encode()
+        if op == "ReplicateKey" and isinstance(doc, dict) and "ReplicaKeyMetadata" in doc:
+            return json.dumps(self._replica_settings(call, headers, doc)).encode()
         if op == "DescribeKey" and isinstance(doc, dict) and "KeyMetadata" in doc:
             md = doc["KeyMetadata"]
             mr = md.get("MultiRegionConfiguration")
@@ -498,6 +562,46 @@ class AwsFront:
         return data
 
 
+    def _replica_settings(self, call: _Call, headers: dict[str, str], doc: dict[str, Any]
+                          ) -> dict[str, Any]:
+        """Give a new replica what ReplicateKey asked for: moto copies the primary and drops
+        the request's Tags, Policy and Description. In AWS the replica gets the given tags,
+        the given policy (default: the default key policy) and the given description
+        (default: none), and the answer carries ReplicaPolicy and ReplicaTags."""
+        p = call.params
+        region = str(p.get("ReplicaRegion", ""))
+        key_id = doc["ReplicaKeyMetadata"]["KeyId"]
+        there = dict(headers)
+        there["Authorization"] = _CRED_REGION.sub(rf"\g<1>{region}\g<2>",
+                                                  headers.get("Authorization", ""))
+        tags = p.get("Tags") or []
+        policy = p.get("Policy") or doc.get("ReplicaPolicy")
+        description = p.get("Description", "")
+        if tags:
+            self._moto_json(call, there, "TagResource", {"KeyId": key_id, "Tags": tags})
+        if policy:
+            self._moto_json(call, there, "PutKeyPolicy",
+                            {"KeyId": key_id, "PolicyName": "default", "Policy": policy})
+        self._moto_json(call, there, "UpdateKeyDescription",
+                        {"KeyId": key_id, "Description": description})
+        doc["ReplicaKeyMetadata"]["Description"] = description
+        doc["ReplicaPolicy"] = policy
+        doc["ReplicaTags"] = tags
+        self._own_aliases(call.account or "123456789012", region, key_id)
+        return doc
+
+    @staticmethod
+    def _own_aliases(account: str, region: str, key_id: str) -> None:
+        """Give a replica its own (empty) alias table: moto's replica is a shallow copy of the
+        primary and shares its aliases, while in AWS aliases are not shared by related
+        multi-Region keys (each Region's alias is created there)."""
+        from moto.kms.models import kms_backends
+
+        replica = kms_backends[account][region].keys.get(key_id)
+        if replica is not None:
+            replica.aliases = {}
+
+
 class QuietRequestHandler(WSGIRequestHandler):
     """Werkzeug's handler without a log line per request (the sandbox prints its own)."""
 
@@ -505,8 +609,23 @@ class QuietRequestHandler(WSGIRequestHandler):
         """Drop request logs."""
 
 
+def _reset_moto() -> None:
+    """Empty moto's backends (they live in this process, shared by its servers)."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
 class AwsEndpoint:
-    """moto's ThreadedMotoServer plus the front, both on 127.0.0.1 with OS-assigned ports."""
+    """moto's ThreadedMotoServer plus the front, both on 127.0.0.1 with OS-assigned ports.
+
+    moto keeps its state in module globals, shared by every server in the process; a
+    sandbox started while no other runs in the process starts empty, and the last one to
+    stop empties it, so a fresh sandbox never holds an earlier one's buckets, roles or keys.
+    """
+
+    _running = 0
+    _running_lock = threading.Lock()
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0.0) -> None:
         self.host = host
@@ -522,8 +641,18 @@ class AwsEndpoint:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no log line per request
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-        self._moto.start()
+        with AwsEndpoint._running_lock:
+            if AwsEndpoint._running == 0:
+                _reset_moto()
+            AwsEndpoint._running += 1
+        try:
+            self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+            self._moto.start()
+        except BaseException:
+            self._moto = None
+            with AwsEndpoint._running_lock:
+                AwsEndpoint._running -= 1
+            raise
         moto_host, moto_port = self._moto.get_host_and_port()
         self.front = AwsFront(moto_host, moto_port, latency_ms=self.latency_ms)
         self._server = make_server(self.host, self.port, self.front, threaded=True,
@@ -549,3 +678,7 @@ class AwsEndpoint:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+            with AwsEndpoint._running_lock:
+                AwsEndpoint._running -= 1
+                if AwsEndpoint._running == 0:
+                    _reset_moto()

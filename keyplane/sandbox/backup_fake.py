@@ -10,7 +10,9 @@ so boto3 talks to it unchanged. It keeps what matters to a restore drill:
   bucket in the caller's account, under the name given in the restore metadata;
 - faults set through `/_keyplane/backup`: a job that fails, a restore that never
   completes, restored data that is altered or partial;
-- PutRestoreValidationResult, kept on the restore job.
+- PutRestoreValidationResult, kept on the restore job;
+- backup selections and restore testing plans and selections (`backup_config_fake`),
+  which moto lacks and Terraform's aws provider creates.
 
 It is a test bed and a playground, not AWS Backup.
 """
@@ -135,6 +137,10 @@ class BackupFake:
         self.recovery_points: dict[str, RecoveryPoint] = {}
         self.backup_jobs: dict[str, BackupJob] = {}
         self.restore_jobs: dict[str, RestoreJob] = {}
+        # imported here: backup_config_fake builds on this module's errors and clock
+        from keyplane.sandbox.backup_config_fake import BackupConfigFake
+
+        self.config = BackupConfigFake(clock, plan_exists=self._plan_exists)
 
     # --- control ------------------------------------------------------------------------------
 
@@ -172,6 +178,18 @@ class BackupFake:
                             aws_access_key_id=sandbox_access_key(account),
                             aws_secret_access_key=SANDBOX_SECRET,
                             config=Config(retries={"mode": "standard", "max_attempts": 2}))
+
+    def _plan_exists(self, account: str, region: str, plan_id: str) -> bool:
+        """Whether moto holds backup plan `plan_id` (True without an endpoint to ask)."""
+        if self.endpoint_url is None:
+            return True
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client("backup", account, region).get_backup_plan(BackupPlanId=plan_id)
+        except ClientError:
+            return False
+        return True
 
     def _snapshot(self, arn: str, account: str, region: str) -> dict[str, Any]:
         if resource_type_of(arn) == "DynamoDB":
@@ -401,9 +419,17 @@ class BackupFake:
         return {}
 
     def handle(self, method: str, path: str, query: dict[str, str], account: str, region: str,
-               body: dict[str, Any]) -> dict[str, Any] | None:
-        """Route one REST call; None when it is not one of the fake's (moto answers)."""
+               body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """Route one REST call: (HTTP status, body); None when moto answers it."""
         parts = [p for p in path.split("/") if p]
+        got = self.config.handle(method, parts, query, account, region, body)
+        if got is not None:
+            return got
+        out = self._jobs(method, parts, query, account, region, body)
+        return None if out is None else (200, out)
+
+    def _jobs(self, method: str, parts: list[str], query: dict[str, str], account: str,
+              region: str, body: dict[str, Any]) -> dict[str, Any] | None:
         if parts[:1] == ["backup-jobs"]:
             if method == "PUT" and len(parts) == 1:
                 return self.start_backup_job(account, region, body)
@@ -422,3 +448,11 @@ class BackupFake:
                 and parts[2] == "recovery-points":
             return self.list_recovery_points(account, parts[1], query.get("resourceArn"))
         return None
+
+    @staticmethod
+    def moto_path(method: str, path: str) -> str:
+        """The path as moto reads it: moto takes ListTags' ARN from the segment before a
+        trailing slash (botocore's `/tags/{arn}/`); AWS SDKs for Go send `/tags/{arn}`."""
+        if method == "GET" and path.startswith("/tags/") and not path.endswith("/"):
+            return path + "/"
+        return path

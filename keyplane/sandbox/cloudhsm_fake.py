@@ -9,7 +9,14 @@ matter to keyplane's drills:
   ACTIVE once the sandbox clock has moved `cluster_seconds`;
 - CreateHsm needs an ACTIVE or UNINITIALIZED cluster and an AZ of its subnets; the
   HSM is CREATE_IN_PROGRESS, then ACTIVE (or DEGRADED in an AZ set to fail);
-- DeleteCluster refuses a cluster that still has HSMs;
+- a new cluster (no SourceBackupId) is at once in service (ACTIVE, an HSM per subnet, a
+  first backup), as `keyplane sandbox apply` through the SDKs expects, except in the
+  `operator_accounts`, where it follows AWS's lifecycle for Terraform: CREATE_IN_PROGRESS,
+  then UNINITIALIZED with no HSM; once one of its HSMs is ACTIVE the sandbox stands in for
+  the operator's ceremony (InitializeCluster, then activation with the CloudHSM CLI, which
+  have no Terraform resource) and the cluster becomes ACTIVE with a first backup;
+- DeleteCluster refuses a cluster that still has HSMs; ModifyCluster sets the backup
+  retention (7-379 days);
 - backups carry the source cluster, state and creation time; the control endpoint
   `/_keyplane/cloudhsm` adds backups of any age and state and sets faults (a cluster
   that never leaves CREATE_IN_PROGRESS, AZs whose HSMs fail).
@@ -19,7 +26,6 @@ It is a test bed and a playground, not CloudHSM.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -61,6 +67,7 @@ class _Cluster:
     stuck: bool = False
     state: str = "CREATE_IN_PROGRESS"
     hsms: list[_Hsm] = field(default_factory=list)
+    operated: bool = False  # the sandbox initializes it once an HSM is active
 
 
 @dataclass
@@ -74,8 +81,10 @@ class _Backup:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def _ts(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).isoformat()
+def _ts(epoch: float) -> float:
+    """A timestamp as the CloudHSM API sends it (awsJson1_1: epoch seconds, a JSON number;
+    the AWS SDK for Go refuses a string)."""
+    return round(epoch, 3)
 
 
 class CloudHsmFake:
@@ -87,6 +96,7 @@ class CloudHsmFake:
         self.hsm_seconds = 3.0
         self.stuck_restores = False  # restored clusters never leave CREATE_IN_PROGRESS
         self.failing_azs: set[str] = set()
+        self.operator_accounts: set[str] = set()  # AWS's cluster lifecycle, for Terraform
         self._lock = threading.RLock()
         self.clusters: dict[str, _Cluster] = {}
         self.backups: dict[str, _Backup] = {}
@@ -94,7 +104,8 @@ class CloudHsmFake:
     # --- control ------------------------------------------------------------------------------
 
     def control(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Settings (`cluster_seconds`, `hsm_seconds`, `stuck_restores`, `failing_azs`) or
+        """Settings (`cluster_seconds`, `hsm_seconds`, `stuck_restores`, `failing_azs`,
+        `operator_accounts`; `add_operator_account` adds one) or
         `{"add_backup": {"cluster_id", "age_seconds", "state"}}`."""
         with self._lock:
             if "add_backup" in data:
@@ -106,20 +117,26 @@ class CloudHsmFake:
                                      - float(spec.get("age_seconds", 0)))
                 b.state = spec.get("state", "READY")
                 return {"BackupId": b.id}
-            allowed = {"cluster_seconds", "hsm_seconds", "stuck_restores", "failing_azs"}
+            allowed = {"cluster_seconds", "hsm_seconds", "stuck_restores", "failing_azs",
+                       "operator_accounts", "add_operator_account"}
             unknown = sorted(set(data) - allowed)
             if unknown:
                 raise ValueError(f"unknown cloudhsm settings: {', '.join(unknown)}")
             for k, v in data.items():
                 if k == "failing_azs":
                     self.failing_azs = set(v)
+                elif k == "operator_accounts":
+                    self.operator_accounts = {str(a) for a in v}
+                elif k == "add_operator_account":
+                    self.operator_accounts.add(str(v))
                 elif k == "stuck_restores":
                     self.stuck_restores = bool(v)
                 else:
                     setattr(self, k, float(v))
             return {"cluster_seconds": self.cluster_seconds, "hsm_seconds": self.hsm_seconds,
                     "stuck_restores": self.stuck_restores,
-                    "failing_azs": sorted(self.failing_azs)}
+                    "failing_azs": sorted(self.failing_azs),
+                    "operator_accounts": sorted(self.operator_accounts)}
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -140,6 +157,10 @@ class CloudHsmFake:
                     h.state, h.message = "DEGRADED", "hsm failed (injected by the keyplane sandbox)"
                 else:
                     h.state = "ACTIVE"
+        if c.operated and c.state == "UNINITIALIZED" and any(h.state == "ACTIVE" for h in c.hsms):
+            # the operator's ceremony, done by the sandbox: initialize, activate, back up
+            c.state = "ACTIVE"
+            self._new_backup(c, created=now)
 
     def _cluster(self, account: str, region: str, cluster_id: str) -> _Cluster:
         c = self.clusters.get(cluster_id)
@@ -170,6 +191,26 @@ class CloudHsmFake:
                 "HsmType": "hsm2m.medium", "Mode": "FIPS",
                 "TagList": [{"Key": k, "Value": v} for k, v in sorted(b.tags.items())]}
 
+    def key_store_problem(self, account: str, region: str, cluster_id: str
+                          ) -> tuple[str, str] | None:
+        """Why AWS KMS would refuse a custom key store on this cluster (error code, message),
+        or None: it must exist, be ACTIVE, and have two ACTIVE HSMs in different AZs."""
+        with self._lock:
+            c = self.clusters.get(cluster_id)
+            if c is None or c.account != account or c.region != region or c.state == "DELETED":
+                return ("CloudHsmClusterNotFoundException",
+                        f"cloudhsm cluster {cluster_id} not found")
+            self._advance(c)
+            if c.state != "ACTIVE":
+                return ("CloudHsmClusterNotActiveException",
+                        f"cloudhsm cluster {cluster_id} is {c.state}, not ACTIVE")
+            azs = {h.az for h in c.hsms if h.state == "ACTIVE"}
+            if len(azs) < 2:
+                return ("CloudHsmClusterInvalidConfigurationException",
+                        f"cloudhsm cluster {cluster_id} needs active hsms in at least two "
+                        f"availability zones, has {len(azs)}")
+            return None
+
     # --- operations -----------------------------------------------------------------------------
 
     def CreateCluster(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +237,9 @@ class CloudHsmFake:
                          source_backup_id=source,
                          tags={t["Key"]: t["Value"] for t in p.get("TagList") or []},
                          stuck=bool(source) and self.stuck_restores)
-            if source is None:
+            if source is None and account in self.operator_accounts:
+                c.operated = True
+            elif source is None:
                 # the environment's own cluster (sandbox apply): in service, with an HSM per
                 # subnet and a fresh backup, as a deployed cluster would be
                 c.state = "ACTIVE"
@@ -221,6 +264,19 @@ class CloudHsmFake:
                     continue
                 out.append(self._cluster_json(c))
             return {"Clusters": out}
+
+    def ModifyCluster(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        """The backup retention policy (`DAYS`, 7-379), the one setting ModifyCluster has."""
+        pol = p.get("BackupRetentionPolicy") or {}
+        value = str(pol.get("Value", ""))
+        if pol.get("Type", "DAYS") != "DAYS" or not value.isdigit() \
+                or not 7 <= int(value) <= 379:
+            raise HsmApiError("CloudHsmInvalidRequestException",
+                              f"BackupRetentionPolicy must be DAYS between 7 and 379, got {pol}")
+        with self._lock:
+            c = self._cluster(account, region, p.get("ClusterId", ""))
+            c.retention_days = value
+            return {"Cluster": self._cluster_json(c)}
 
     def DeleteCluster(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

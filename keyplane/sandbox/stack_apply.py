@@ -91,7 +91,8 @@ def _aws_workspace(env: Environment, *, synth_dir: Path, work_root: Path, aws_en
             "newer provider mirror with $KEYPLANE_TF_PLUGIN_DIR", code=SANDBOX_FAILED)
     progress("seeding the ssm parameters the stack reads")
     out.parameters = tf.seed_parameters(doc, aws_endpoint=aws_endpoint,
-                                        account_id=env.aws.account_id, region=env.aws.region)
+                                        account_id=env.aws.account_id, region=env.aws.region,
+                                        workspace=ws)  # scrubbed from terraform's output
     progress(f"terraform init (hashicorp/aws {ws.provider_version or 'from the registry'})")
     try:
         tf.init(ws)

@@ -4,7 +4,10 @@ The drill lock table, the evidence bucket (for an s3:// evidence location), the
 protected resources of the backup plan with a little data, and for imported keys
 (`origin: external`) the key material: generated here, imported through
 GetParametersForImport / ImportKeyMaterial, and sealed into an escrow envelope at the
-declared location. Loopback endpoints only: never a cloud.
+declared location. And the CloudHSM cluster's backup retention, set from the inventory
+through ModifyCluster as an operator does after a deploy (the Terraform provider has no
+argument for it; the stack carries it as the `keyplane:backup-retention-in-days` tag).
+Loopback endpoints only: never a cloud.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from keyplane.cloud.aws.writer import require_loopback
 from keyplane.hooks.drills.escrow import seal
 from keyplane.model.environment import Environment
 from keyplane.model.specs import Cloud, Origin
+from keyplane.model.tags import AWS_TAG_ENV
 
 _CURVES = {"ECC_NIST_P256": ec.SECP256R1, "ECC_NIST_P384": ec.SECP384R1,
            "ECC_NIST_P521": ec.SECP521R1, "ECC_SECG_P256K1": ec.SECP256K1}
@@ -47,6 +51,28 @@ def _private_der(spec: str) -> bytes:
     return bytes(key.private_bytes(serialization.Encoding.DER,
                                    serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption()))
+
+
+def _cluster_retention(clients: AwsClients, env: Environment) -> list[str]:
+    """ModifyCluster on the environment's clusters whose backup retention is not the
+    declared one."""
+    assert env.aws is not None
+    hsm = env.aws.cloudhsm
+    if hsm is None or hsm.backup_retention_in_days is None:
+        return []
+    want = str(hsm.backup_retention_in_days)
+    client = clients.client("cloudhsmv2", env.aws.region)
+    out = []
+    for page in client.get_paginator("describe_clusters").paginate():
+        for c in page.get("Clusters", []):
+            tags = {t["Key"]: t["Value"] for t in c.get("TagList") or []}
+            if tags.get(AWS_TAG_ENV) != env.name or c.get("State") == "DELETED":
+                continue
+            if str((c.get("BackupRetentionPolicy") or {}).get("Value")) != want:
+                client.modify_cluster(ClusterId=c["ClusterId"],
+                                      BackupRetentionPolicy={"Type": "DAYS", "Value": want})
+                out.append(f"cloudhsm cluster {c['ClusterId']} backup retention {want} d")
+    return out
 
 
 def seed_drills(clients: AwsClients, env: Environment) -> list[str]:
@@ -91,6 +117,7 @@ def seed_drills(clients: AwsClients, env: Environment) -> list[str]:
                 s3.put_object(Bucket=bucket, Key=f"inventory/{i:04d}.json",
                               Body=f'{{"serial": {i}, "status": "valid"}}'.encode())
             out.append(f"s3 bucket {bucket} (5 objects, backed up)")
+    out += _cluster_retention(clients, env)
     kms = clients.client("kms", region)
     port = AwsKmsDrill(clients, region)
     for key in env.keys_on(Cloud.AWS):

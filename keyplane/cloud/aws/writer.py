@@ -220,3 +220,27 @@ class AwsSandboxWriter:
             backup.put_backup_vault_lock_configuration(**lock)
             out.other.append(f"backup vault {vault.name} ({vault.lock_mode}, "
                              f">= {vault.min_retention_days} d)")
+
+
+def seed_secure_parameters(clients: AwsClients, region: str, values: dict[str, str]
+                           ) -> dict[str, str]:
+    """Create each SSM parameter of `values` (name -> value) that does not exist yet, as a
+    SecureString; name -> the value the sandbox now holds (an existing one is kept).
+
+    For a stack's `data.aws_ssm_parameter` sources in the sandbox: keeping an existing value
+    means a second apply reads the same value and plans no change. The values are the
+    caller's to keep out of any output.
+    """
+    require_loopback(clients.config.endpoint_url)
+    ssm = clients.client("ssm", region)
+    held = {}
+    for name, value in values.items():
+        try:
+            ssm.put_parameter(Name=name, Type="SecureString", Overwrite=False, Value=value,
+                              Description="keyplane sandbox: a random dummy value")
+            held[name] = value
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ParameterAlreadyExists":
+                raise
+            held[name] = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return held
