@@ -7,7 +7,6 @@ Also home of the options and the runner the single-job commands (`rotation`,
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 import click
 
 from keyplane.audit.wiring import audit_options, build_audit_log
+from keyplane.documents import loads
 from keyplane.hooks.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, SETUP_FAILED, HookSetupError
 from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
 from keyplane.output import deliver, set_format
@@ -85,6 +85,12 @@ def sandbox_endpoints(state_file: Path | None) -> tuple[str, str]:
     from keyplane.sandbox.state import SandboxState, state_path
 
     path = state_path(state_file)
+    if state_file is not None and not path.exists():
+        # a sandbox started without this --state-file is not the one asked for
+        raise HookSetupError(f"no sandbox state at {path}: no sandbox was started with "
+                             f"`--state-file {path}`; start one with `keyplane sandbox up "
+                             f"--background --state-file {path}`, or drop --state-file to use "
+                             "the default sandbox", code=SANDBOX_FAILED)
     sb = SandboxState.read(path)
     try:
         os.kill(sb.pid, 0)
@@ -160,11 +166,15 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     state = expected_state(environment, stack)
     previous = None
     if resume is not None:
-        try:
-            previous = json.loads(resume.read_text(encoding="utf-8"))
+        try:  # loads: a document too deep to walk is a ValueError too
+            previous = loads(resume.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise HookSetupError(f"resume file {resume} is not readable json: {exc}",
                                  code=RESUME_INVALID) from None
+        if not isinstance(previous, dict):
+            raise HookSetupError(f"resume file {resume} is not a keyplane json report: "
+                                 f"expected an object, got {type(previous).__name__}",
+                                 code=RESUME_INVALID)
     opts = CloudOptions(regions=regions, profile=profile, endpoint_url=endpoint_url,
                         gcp_endpoint=gcp_endpoint, gcp_project=gcp_project,
                         retry_mode=retry_mode, max_attempts=max_attempts,

@@ -122,3 +122,14 @@ def test_apply_without_terraform_names_what_to_install(tmp_path: Path,
         assert "KP606" in res.stderr and "terraform is not on PATH" in res.stderr
     finally:
         keyplane("sandbox", "down", env=env)
+
+
+def test_a_missing_custom_state_file_names_itself_in_the_fix(tmp_path: Path) -> None:
+    state = tmp_path / "mine.json"
+    res = keyplane("post-apply", "prod", "-d", str(EXAMPLE_ENVIRONMENTS), "--sandbox",
+                   "--state-file", str(state), env=_env(tmp_path / "default.json"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"keyplane: error KP606: no sandbox state at {state}: no sandbox was started with "
+        f"`--state-file {state}`; start one with `keyplane sandbox up --background --state-file "
+        f"{state}`, or drop --state-file to use the default sandbox")
