@@ -9,6 +9,7 @@ and `keyplane report` read the records back; neither needs cloud access.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from keyplane.documents import DocumentError, loads
 from keyplane.errors import KeyplaneError
 
 DRILL_KINDS = ("sign-canary", "replica", "cloudhsm", "backup", "escrow")
@@ -74,10 +76,51 @@ class DrillResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DrillResult:
-        """A record read back; unknown fields (from newer keyplane versions) are ignored."""
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_dict(cls, data: Any) -> DrillResult:
+        """A record read back; unknown fields (from newer keyplane versions) are ignored.
+
+        ValueError names the first field that is missing or of the wrong type: a record
+        is used by the history, the report and the drills' schedule, never half-read.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a record must be a json object, got {_json_type(data)}")
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name in _REQUIRED:
+            if name not in fields:
+                raise ValueError(f"the record has no '{name}'")
+        for name, (kinds, what) in _FIELD_TYPES.items():
+            value = fields.get(name)
+            if value is None and name not in _REQUIRED:
+                continue
+            if isinstance(value, bool) or not isinstance(value, kinds) or \
+                    (isinstance(value, float) and not math.isfinite(value)):
+                raise ValueError(f"'{name}' must be {what}, got {_json_type(value)}")
+        return cls(**fields)
+
+
+_REQUIRED = ("run_id", "environment", "kind", "started_at", "ended_at", "outcome", "reason",
+             "identity")
+# field -> (accepted types, how a message names them); None is accepted for optional fields.
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    **{name: ((str,), "a string") for name in (*_REQUIRED, "key", "tier")},
+    "generation": ((int,), "an integer"),
+    **{name: ((int, float), "a finite number of seconds")
+       for name in ("rto_seconds", "rpo_seconds", "deadline_seconds")},
+    "details": ((dict,), "an object"),
+}
+
+
+def _json_type(value: Any) -> str:
+    """How JSON calls the type of `value`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 class EvidenceStore(Protocol):
@@ -140,7 +183,9 @@ class LocalEvidenceStore:
         out: list[DrillResult] = []
         for path in sorted(self.root.glob("*.json")):
             try:
-                result = DrillResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+                result = DrillResult.from_dict(loads(path.read_text(encoding="utf-8")))
+            except DocumentError as exc:  # too deep to walk, or a number too long
+                raise EvidenceError(f"unreadable evidence record {path}: {exc.where()}") from None
             except (OSError, ValueError, TypeError) as exc:
                 raise EvidenceError(f"unreadable evidence record {path}: {exc}") from None
             if environment is None or result.environment == environment:

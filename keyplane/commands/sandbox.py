@@ -40,6 +40,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _require_sandbox_extra() -> None:
+    """moto's server (and werkzeug, which it brings) come with `keyplane[sandbox]` or the dev
+    extra, not with `pip install keyplane`: say so before anything starts."""
+    try:
+        import moto.server  # noqa: F401
+        import werkzeug  # noqa: F401
+    except ImportError as exc:
+        raise HookSetupError(f"the sandbox needs keyplane[sandbox]: pip install "
+                             f"'keyplane[sandbox]' ({exc})", code=SANDBOX_FAILED) from None
+
+
 @sandbox.command()
 @click.option("--background", is_flag=True, help="Detach; write the state file and return.")
 @click.option("--latency-ms", type=click.FloatRange(0, 5000), default=0.0, show_default=True,
@@ -52,6 +63,7 @@ def _alive(pid: int) -> bool:
 def up(background: bool, latency_ms: float, aws_port: int, gcp_port: int,
        state_file: Path | None) -> None:
     """Start the sandbox on 127.0.0.1 and print its endpoints."""
+    _require_sandbox_extra()
     from keyplane.sandbox.state import SandboxState, state_path
 
     path = state_path(state_file)

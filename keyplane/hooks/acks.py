@@ -10,11 +10,11 @@ noted); an entry that matches nothing is reported.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from keyplane.documents import MAX_DEPTH, MAX_YAML_VALUES, loads, problem
 from keyplane.hooks.errors import KnownDriftError
 from keyplane.hooks.report import Finding
 
@@ -57,16 +57,25 @@ def load(path: Path) -> list[Ack]:
     except (OSError, UnicodeDecodeError) as exc:
         raise KnownDriftError(f"cannot read known-drift file {path}: {exc}") from None
     data: Any
+    fmt = "json" if path.suffix == ".json" else "yaml"
     try:
-        if path.suffix == ".json":
-            data = json.loads(text)
+        if fmt == "json":
+            data = loads(text)
         else:
             from ruamel.yaml import YAML
 
             data = YAML(typ="safe").load(text)
-    except Exception as exc:
-        raise KnownDriftError(f"{path}: not valid {'json' if path.suffix == '.json' else 'yaml'}"
-                              f": {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    except RecursionError:
+        raise KnownDriftError(f"{path}: not valid {fmt}: nested deeper than {MAX_DEPTH} "
+                              "levels") from None
+    except Exception as exc:  # the parser's own error, whatever its class: one line
+        lines = str(exc).splitlines()
+        raise KnownDriftError(f"{path}: not valid {fmt}: "
+                              f"{lines[0].split('; use sys.')[0] if lines else type(exc).__name__}"
+                              ) from None
+    found = problem(data, max_values=MAX_YAML_VALUES)  # before anything walks or prints it
+    if found is not None:
+        raise KnownDriftError(f"{path}: not valid {fmt}: {found.where()}")
     if isinstance(data, dict) and "known_drift" in data:
         data = data["known_drift"]
     if data is None:
@@ -82,11 +91,13 @@ def load(path: Path) -> list[Ack]:
         if missing:
             raise KnownDriftError(f"{path}: entry {i} misses {', '.join(missing)}; every entry "
                                   f"needs {', '.join(REQUIRED)}")
-        unknown = sorted(set(entry) - set(ALLOWED))
+        unknown = sorted(str(k) for k in set(entry) - set(ALLOWED))  # keys may be numbers
         if unknown:
             raise KnownDriftError(f"{path}: entry {i} has unknown field(s) {', '.join(unknown)}; "
                                   f"allowed: {', '.join(ALLOWED)}")
         expires = entry["expires"]
+        if isinstance(expires, dt.datetime):  # `2030-01-01 10:00:00`: the day is what counts
+            expires = expires.date()
         if isinstance(expires, str):
             try:
                 expires = dt.date.fromisoformat(expires)

@@ -83,7 +83,7 @@ def _resume(resume: Mapping[str, Any] | None, command: str, env: str
         matched = {str(k): str(v) for k, v in (resume.get("matched") or {}).items()}
         carried = [Finding.from_dict(f) for f in resume.get("findings", [])
                    if f.get("resource") in checked]
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a finding not an object
         raise HookSetupError(f"resume file is not a keyplane report: {exc}",
                              code=RESUME_INVALID) from None
     return checked, {matched[r] for r in checked if r in matched}, carried

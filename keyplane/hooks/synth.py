@@ -10,13 +10,13 @@ the comparisons treat as unknown, never as a difference.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keyplane.documents import loads
 from keyplane.hooks.errors import SYNTH_INVALID, SYNTH_MISSING, HookSetupError
 from keyplane.model.environment import Environment
 from keyplane.model.specs import Cloud
@@ -163,10 +163,10 @@ class SynthStack:
         if _INTERP.fullmatch(raw.strip()):
             return None  # the whole document comes from another resource (a data source)
         try:
-            doc = json.loads(raw)
+            doc = loads(raw)
         except ValueError:
             try:  # references inside string values survive JSON parsing; only bare ones break it
-                doc = json.loads(_INTERP.sub(lambda m: UNRESOLVED, raw))
+                doc = loads(_INTERP.sub(lambda m: UNRESOLVED, raw))
             except ValueError:
                 return None
         return self.resolve(doc) if isinstance(doc, dict) else None
@@ -174,7 +174,7 @@ class SynthStack:
 
 def _read_stack(path: Path) -> Mapping[str, Any]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = loads(path.read_text(encoding="utf-8"))  # too deep: a ValueError too
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise HookSetupError(f"synthesized stack {path} is not readable json: {exc}",
                              code=SYNTH_INVALID) from None

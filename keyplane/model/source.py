@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from keyplane.documents import MAX_DEPTH, MAX_YAML_VALUES
 from keyplane.errors import Problem
 
 Path_ = tuple[str | int, ...]
+# Python prints no int longer than sys.get_int_max_str_digits() (0: no limit).
+_MAX_INT_BITS = int(sys.get_int_max_str_digits() * 3.3219280948873626)
 
 
 def dotted(path: Path_, data: Any = None) -> str:
@@ -56,7 +60,32 @@ class SourceDoc:
                        path=dotted(path, self.data) or None)
 
 
-def _plain(node: Any, path: Path_, pos: dict[Path_, tuple[int, int]]) -> Any:
+class _Refused(Exception):
+    """A YAML document keyplane will not turn into data (see keyplane.documents)."""
+
+    def __init__(self, reason: str, path: Path_) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path = path
+
+
+def _plain(node: Any, path: Path_, pos: dict[Path_, tuple[int, int]],
+           budget: list[int], ancestors: tuple[int, ...] = ()) -> Any:
+    """`node` as plain dicts, lists and scalars, recording positions.
+
+    Aliases are expanded; an alias inside its own anchor, nesting deeper than
+    MAX_DEPTH, or more than MAX_YAML_VALUES values after expansion raise _Refused.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Refused(f"expands to more than {MAX_YAML_VALUES} values (yaml aliases repeated "
+                       "inside each other?)", path)
+    if isinstance(node, CommentedMap | CommentedSeq):
+        if id(node) in ancestors:
+            raise _Refused("a value contains itself (a yaml alias inside its own anchor)", path)
+        if len(ancestors) >= MAX_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_DEPTH} levels", path)
+        ancestors = (*ancestors, id(node))
     if isinstance(node, CommentedMap):
         out: dict[Any, Any] = {}
         for k, v in node.items():
@@ -65,7 +94,7 @@ def _plain(node: Any, path: Path_, pos: dict[Path_, tuple[int, int]]) -> Any:
                 pos[(*path, k)] = (line + 1, col + 1)
             except (KeyError, TypeError, IndexError):
                 pass
-            out[k] = _plain(v, (*path, k), pos)
+            out[_key(k)] = _plain(v, (*path, k), pos, budget, ancestors)
         return out
     if isinstance(node, CommentedSeq):
         items = []
@@ -75,11 +104,23 @@ def _plain(node: Any, path: Path_, pos: dict[Path_, tuple[int, int]]) -> Any:
                 pos[(*path, i)] = (line + 1, col + 1)
             except (KeyError, TypeError, IndexError):
                 pass
-            items.append(_plain(v, (*path, i), pos))
+            items.append(_plain(v, (*path, i), pos, budget, ancestors))
         return items
     if isinstance(node, str):
         return str(node)
+    if isinstance(node, int) and not isinstance(node, bool) and _MAX_INT_BITS and \
+            node.bit_length() > _MAX_INT_BITS:
+        raise _Refused(f"a number is longer than {sys.get_int_max_str_digits()} digits", path)
     return node
+
+
+def _key(key: Any) -> Any:
+    """A mapping key as plain data: a complex key (`? [a, b]`) becomes its text."""
+    if isinstance(key, str):
+        return str(key)
+    if isinstance(key, CommentedMap | CommentedSeq | tuple | list | dict):
+        return str(key)
+    return key
 
 
 def _decode(raw: bytes, file: str) -> tuple[str | None, Problem | None]:
@@ -121,7 +162,25 @@ def parse_yaml(path: Path, display: str | None = None) -> tuple[SourceDoc | None
         return None, [Problem("KP101", f"yaml syntax error: {what}", file, mark.line + 1,
                               mark.column + 1)]
     except YAMLError as exc:
-        return None, [Problem("KP101", f"yaml syntax error: {str(exc).splitlines()[0]}", file)]
+        return None, [Problem("KP101", f"yaml syntax error: {_first_line(exc)}", file)]
+    except RecursionError:
+        return None, [Problem("KP101", f"yaml cannot be read: nested deeper than {MAX_DEPTH} "
+                              "levels", file)]
+    except (ValueError, TypeError, ArithmeticError, LookupError) as exc:
+        # ruamel's constructors raise plain Python errors for a value that scans but does
+        # not construct: `2025-13-45` (a timestamp), `!!int x`, a 5000-digit number.
+        return None, [Problem("KP101", f"yaml value cannot be read: {_first_line(exc)}", file)]
     pos: dict[Path_, tuple[int, int]] = {(): (1, 1)}
-    data = _plain(node, (), pos)
+    try:
+        data = _plain(node, (), pos, [MAX_YAML_VALUES])
+    except _Refused as exc:
+        at_line, at_col = SourceDoc(file=file, data=None, positions=pos).where(exc.path)
+        return None, [Problem("KP101", f"yaml cannot be read: {exc.reason}", file, at_line,
+                              at_col)]
     return SourceDoc(file=file, data=data, positions=pos), []
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    # "...: value has 5000 digits; use sys.set_int_max_str_digits() ...": not the user's fix
+    return lines[0].split("; use sys.")[0] if lines else type(exc).__name__

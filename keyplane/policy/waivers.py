@@ -85,7 +85,7 @@ def load_waivers(path: Path, known_rules: Iterable[str]) -> list[Waiver]:
                 problems.append(doc.problem(WAIVER_MALFORMED, f"waiver is missing '{name}'; "
                                             f"every waiver names {', '.join(FIELDS)}", at))
                 bad = True
-        extra = sorted(set(item) - set(FIELDS))
+        extra = sorted(set(item) - set(FIELDS), key=str)  # keys may be numbers or dates
         if extra:
             problems.append(doc.problem(WAIVER_MALFORMED, f"unknown field '{extra[0]}'; allowed: "
                                         f"{', '.join(FIELDS)}", (*at, extra[0])))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from keyplane.documents import DocumentError, loads
 from keyplane.hooks.errors import SANDBOX_FAILED, HookSetupError
 from keyplane.output import write_atomic
 
@@ -41,16 +43,53 @@ class SandboxState:
 
     @classmethod
     def read(cls, path: Path) -> SandboxState:
-        """Read the state file; a clear error when no sandbox is running."""
+        """Read the state file; a clear error when no sandbox is running.
+
+        The pid is checked before anyone signals it: `os.kill(0, ...)` would signal this
+        process's whole group and `os.kill(-1, ...)` every process the user owns.
+        """
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(aws_endpoint=str(data["aws_endpoint"]),
-                       gcp_endpoint=str(data["gcp_endpoint"]), pid=int(data["pid"]),
-                       latency_ms=float(data.get("latency_ms", 0.0)),
-                       projects=tuple(data.get("projects", ())))
+            data = loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise HookSetupError(f"no sandbox state at {path}; start one with "
                                  "`keyplane sandbox up --background`", code=SANDBOX_FAILED) from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise HookSetupError(f"sandbox state {path} is unreadable: {exc}",
-                                 code=SANDBOX_FAILED) from None
+        except DocumentError as exc:
+            raise _unreadable(path, exc.where()) from None
+        except (OSError, ValueError) as exc:
+            raise _unreadable(path, str(exc)) from None
+        if not isinstance(data, dict):
+            raise _unreadable(path, f"expected a json object, got {type(data).__name__}")
+        for name in ("aws_endpoint", "gcp_endpoint"):
+            if not isinstance(data.get(name), str) or not data[name].strip():
+                raise _unreadable(path, f"{name} must be a non-empty string")
+        pid = data.get("pid")
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid <= _PID_MAX:
+            raise _unreadable(path, f"pid must be a process id (1 to {_PID_MAX}), got {_shown(pid)}")
+        if pid == os.getpid():
+            raise _unreadable(path, f"pid {pid} is this keyplane process: the state file is "
+                                    "stale (its sandbox is gone and the pid was reused)")
+        latency = data.get("latency_ms", 0.0)
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or \
+                not math.isfinite(latency) or latency < 0:
+            raise _unreadable(path, "latency_ms must be a number of milliseconds, got "
+                                    f"{_shown(latency)}")
+        projects = data.get("projects", [])
+        if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
+            raise _unreadable(path, "projects must be a list of project ids")
+        return cls(aws_endpoint=data["aws_endpoint"], gcp_endpoint=data["gcp_endpoint"],
+                   pid=pid, latency_ms=float(latency), projects=tuple(projects))
+
+
+_PID_MAX = 2**31 - 1  # what os.kill accepts; 0 and negative pids name process groups
+
+
+def _shown(value: object) -> str:
+    """A value in a message: a short repr of a scalar, the type of anything else."""
+    if value is None or isinstance(value, bool | int | float | str):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return type(value).__name__
+
+
+def _unreadable(path: Path, why: str) -> HookSetupError:
+    return HookSetupError(f"sandbox state {path} is unreadable: {why}", code=SANDBOX_FAILED)

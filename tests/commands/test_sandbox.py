@@ -59,7 +59,10 @@ def test_background_sandbox_plan_apply_post_apply_down(
         applied = keyplane("sandbox", "apply", "dev", "-d", str(EXAMPLE_ENVIRONMENTS),
                            "--synth-dir", synth, env=env)
         assert applied.returncode == 0, applied.stdout + applied.stderr
-        assert "dev-aws: 51 resource(s) applied by terraform" in applied.stdout
+        resources = sum(len(v) for v in json.loads(
+            (synthesized_estate.out / "stacks" / "dev-aws" / "cdk.tf.json").read_text())[
+                "resource"].values())
+        assert f"dev-aws: {resources} resource(s) applied by terraform" in applied.stdout
         assert "second terraform plan: no changes" in applied.stdout
         again = keyplane("sandbox", "apply", "dev", "-d", str(EXAMPLE_ENVIRONMENTS),
                          "--synth-dir", synth, env=env)  # same sandbox, same state: no change

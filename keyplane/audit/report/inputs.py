@@ -26,6 +26,7 @@ from keyplane.audit.report.errors import (
     REPORT_INPUT_UNREADABLE,
     ReportInputError,
 )
+from keyplane.documents import DocumentError, loads
 
 # The sections a post-apply style report may hold, by the command that wrote it.
 SECTIONS_BY_COMMAND = {
@@ -188,11 +189,14 @@ def _read_json(path: Path, what: str) -> tuple[Any, bytes]:
         raise ReportInputError(f"the {what} file is not utf-8 text (byte {exc.start})",
                                code=REPORT_INPUT_UNREADABLE, file=str(path)) from None
     try:
-        return json.loads(text), raw
+        return loads(text), raw
     except json.JSONDecodeError as exc:
         raise ReportInputError(f"the {what} file is not valid json: {exc.msg.lower()}",
                                code=REPORT_INPUT_NOT_JSON, file=str(path), line=exc.lineno,
                                column=exc.colno) from None
+    except DocumentError as exc:  # keyplane never writes json this deep or numbers this long
+        raise ReportInputError(f"the {what} file cannot be read: {exc.where()}",
+                               code=REPORT_INPUT_SHAPE, file=str(path)) from None
 
 
 def _shape(path: Path, message: str) -> ReportInputError:
@@ -282,6 +286,12 @@ def read_post_apply(path: Path) -> PostApplyRun:
     checked = data.get("checked")
     matched = data.get("matched")
     access = data.get("access")
+    for i, row in enumerate(access if isinstance(access, list) else []):
+        for name in ("use", "administer"):
+            if isinstance(row, Mapping) and row.get(name) is not None and \
+                    not isinstance(row[name], list):
+                raise _shape(path, f"access[{i}].{name} is not an access-review list of "
+                                   f"principals: expected a list, got {type(row[name]).__name__}")
     notes = data.get("notes")
     return PostApplyRun(
         file=describe(path, "post-apply", raw), command=command,

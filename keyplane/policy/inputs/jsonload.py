@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from keyplane.policy.errors import INPUT_NOT_JSON, INPUT_UNREADABLE, CheckInputError
+from keyplane.documents import DocumentError, loads
+from keyplane.policy.errors import INPUT_MALFORMED, INPUT_NOT_JSON, INPUT_UNREADABLE, CheckInputError
 
 # Longest mark first: the UTF-32 LE mark begins with the UTF-16 LE one.
 _MARKS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -72,10 +73,13 @@ def read_json(path: Path) -> Any:
         raise CheckInputError("file is empty; expected synth json or a terraform plan in json",
                               code=INPUT_NOT_JSON, file=file, line=1, column=1)
     try:
-        return json.loads(text)
+        return loads(text)
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(text.rstrip())
         what = "truncated json" if truncated else "not valid json"
         raise CheckInputError(f"{what}: {exc.msg.lower()}; the gate fails closed",
                               code=INPUT_NOT_JSON, file=file, line=exc.lineno,
                               column=exc.colno) from None
+    except DocumentError as exc:  # parsed, but too deep or a number too long to read
+        raise CheckInputError(f"json cannot be read: {exc.reason}; the gate fails closed",
+                              code=INPUT_MALFORMED, file=file, path=exc.at()) from None

@@ -329,6 +329,11 @@ def read_plan(doc: Mapping[str, Any], *, source: str,
                                       code=INPUT_MALFORMED, file=source, path=where)
             change = rc["change"]
             actions = change.get("actions")
+            if isinstance(actions, list) and not all(isinstance(a, str) for a in actions):
+                raise CheckInputError("change.actions must be a list of strings, got "
+                                      f"{', '.join(sorted({type(a).__name__ for a in actions}))}"
+                                      " items", code=INPUT_MALFORMED, file=source,
+                                      path=f"{where}.change.actions")
             try:
                 action = fold_actions(actions if isinstance(actions, list) else [])
             except ValueError as exc:
