@@ -498,7 +498,9 @@ def _error_lines(output: str) -> str:
 def _run(ws: Workspace, name: str, args: list[str], *, ok: tuple[int, ...] = (0,),
          keep_stdout: bool = True) -> subprocess.CompletedProcess[str]:
     """Run `terraform <args>` in the workspace; its output goes to a log file there."""
-    log = ws.directory / f"terraform-{len(ws.logs) + 1:02d}-{name}.log"
+    # numbered on from earlier runs in the same work directory, so none is overwritten
+    seq = len(list(ws.directory.glob("terraform-*.log"))) + 1
+    log = ws.directory / f"terraform-{seq:02d}-{name}.log"
     ws.logs.append(log)
     cmd = [str(ws.terraform), *args]
     try:
@@ -521,8 +523,10 @@ def _run(ws: Workspace, name: str, args: list[str], *, ok: tuple[int, ...] = (0,
 
 
 def init(ws: Workspace) -> None:
-    """`terraform init`: from the mirror when there is one, never the registry otherwise asked."""
-    args = ["init", "-input=false", "-no-color", "-reconfigure"]
+    """`terraform init`, the provider from the mirror when there is one."""
+    # no -reconfigure: with it, a second init in the same work directory writes an empty
+    # state over the previous apply's terraform.tfstate (found by applying twice)
+    args = ["init", "-input=false", "-no-color"]
     if ws.plugin_dir is not None:
         args.append(f"-plugin-dir={ws.plugin_dir}")
     _run(ws, "init", args)

@@ -368,3 +368,26 @@ def test_skew_refuses_the_staging_stack_under_a_5x_provider(
 def test_version_allowed_reads_terraform_constraints(
         version: str, constraint: str | None, allowed: bool) -> None:
     assert tf.version_allowed(version, constraint) is allowed
+
+
+def test_a_second_apply_in_the_same_work_directory_keeps_the_state(
+        terraform_ready: None, sb: Sandbox, tmp_path: Path) -> None:
+    """`keyplane sandbox apply` twice into one running sandbox: the second changes nothing."""
+    doc = {"provider": {"aws": [{"region": "us-east-1"}]},
+           "resource": {"aws_iam_role": {"r": {"name": "kept", "assume_role_policy": json.dumps(
+               {"Version": "2012-10-17", "Statement": []})}}},
+           "terraform": {"backend": {"s3": {"bucket": "b", "key": "k", "region": "us-east-1"}}}}
+    stack = write_stack(doc, tmp_path / "stack" / "cdk.tf.json")
+    lineages = []
+    for _ in range(2):
+        ws = tf.prepare(stack, tmp_path / "work", aws_endpoint=sb.aws.url,
+                        account_id="766666666666")
+        tf.init(ws)
+        tf.apply(ws)
+        state = json.loads(ws.state_path.read_text(encoding="utf-8"))
+        lineages.append((state["lineage"], len(state["resources"])))
+    assert lineages[0] == lineages[1] and lineages[0][1] == 1
+    assert tf.plan(ws, detailed_exitcode=True) == 0
+    assert sorted(p.name for p in ws.directory.glob("terraform-*.log")) == [
+        "terraform-01-init.log", "terraform-02-apply.log", "terraform-03-init.log",
+        "terraform-04-apply.log", "terraform-05-plan.log"]
