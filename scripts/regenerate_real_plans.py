@@ -32,6 +32,7 @@ def main() -> int:
     from keyplane.model.stacks import stack_file
     from keyplane.sandbox import terraform as tf
     from keyplane.sandbox.server import Sandbox
+    from keyplane.sandbox.stack_apply import plan_aws_stack
 
     work = Path(tempfile.mkdtemp(prefix="keyplane-real-plans-"))
     out = work / "cdktf.out"
@@ -39,6 +40,7 @@ def main() -> int:
                    cwd=REPO, check=True)
     estate = load_estate(sorted((REPO / "environments").glob("*.yaml")))
     FIXTURES.mkdir(parents=True, exist_ok=True)
+    version = tf.provider_version(tf.find_plugin_dir())
     sandbox = Sandbox()
     aws_url, _ = sandbox.start()
     try:
@@ -46,26 +48,20 @@ def main() -> int:
             if env.aws is None or not env.keys_on(Cloud.AWS):
                 continue
             path = stack_file(env.name, Cloud.AWS, out)
-            doc = tf.read_stack(path)
-            ws = tf.prepare(path, work / path.parent.name, aws_endpoint=aws_url,
-                            account_id=env.aws.account_id)
-            skewed = tf.skew(doc, ws.provider_version)
+            skewed = tf.skew(tf.read_stack(path), version)
             if skewed:
-                print(f"{path.parent.name}: skipped, the mirror's provider "
-                      f"{ws.provider_version} lacks: {'; '.join(skewed)}")
+                print(f"{path.parent.name}: skipped, the mirror's provider {version} lacks: "
+                      f"{'; '.join(skewed)}")
                 continue
-            tf.seed_parameters(doc, aws_endpoint=aws_url, account_id=env.aws.account_id,
-                               region=env.aws.region)
-            tf.init(ws)
-            planfile = ws.directory / "plan.tfplan"
-            tf.plan(ws, out=planfile)
-            plan = tf.show_json(ws, planfile)
+            # the same path as `keyplane sandbox plan`: seeded parameters, init, plan, show
+            plan, _ = plan_aws_stack(env, synth_dir=out, work_root=work, aws_endpoint=aws_url,
+                                     sandbox_id={"aws_endpoint": aws_url, "pid": None})
             target = FIXTURES / f"{path.parent.name}.plan.json"
             target.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n",
                               encoding="utf-8")
             changes = plan.get("resource_changes") or []
             print(f"{path.parent.name}: {len(changes)} resource change(s), terraform "
-                  f"{plan.get('terraform_version')}, hashicorp/aws {ws.provider_version} -> "
+                  f"{plan.get('terraform_version')}, hashicorp/aws {version} -> "
                   f"{target.relative_to(REPO)}")
     finally:
         sandbox.stop()

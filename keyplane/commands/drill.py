@@ -20,7 +20,7 @@ import click
 from keyplane.commands.post_apply import cloud_options, sandbox_endpoints
 from keyplane.errors import UsageError
 from keyplane.hooks.drills.waiter import Timing
-from keyplane.model.loader import environment_files, load_estate, resolve_targets
+from keyplane.model.loader import load_targets
 from keyplane.output import deliver, set_format
 
 
@@ -107,9 +107,7 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
     if key_name and tier:
         raise UsageError(f"--key and --tier select keys in two ways; give one, got --key "
                          f"{key_name} and --tier {tier}")
-    files = resolve_targets([env], environments_dir)
-    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
-    environment = load_estate(files, isolation_scope=scope).environments[0]
+    environment = load_targets([env], environments_dir).environments[0]
     if evidence_location:
         environment = environment.model_copy(update={"evidence_location": evidence_location})
     if use_sandbox:

@@ -18,7 +18,7 @@ import click
 from keyplane.audit.wiring import audit_options, build_audit_log
 from keyplane.documents import loads
 from keyplane.hooks.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, SETUP_FAILED, HookSetupError
-from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
+from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.output import deliver, set_format
 
 
@@ -151,9 +151,7 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     from keyplane.hooks.run import run
     from keyplane.hooks.synth import load_environment_stacks
 
-    files = resolve_targets([env], environments_dir)
-    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
-    environment = load_estate(files, isolation_scope=scope).environments[0]
+    environment = load_targets([env], environments_dir).environments[0]
     if cloud is not None:
         environment = one_cloud(environment, cloud)
     if use_sandbox:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
+from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.output import deliver, set_format
 
 _FILE = click.Path(path_type=Path, dir_okay=False)
@@ -73,9 +73,7 @@ def report(envs: tuple[str, ...], environments_dir: Path, out: Path | None, fmt:
         raise ReportInputError("html is not written to a terminal: give --output FILE (or pipe "
                                "stdout to a file, or use --format markdown)",
                                code=REPORT_HTML_TO_TERMINAL)
-    files = resolve_targets(envs, environments_dir)
-    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
-    estate = load_estate(files, isolation_scope=scope)
+    estate = load_targets(envs, environments_dir)
     data = build_report(estate.environments, ReportOptions(
         as_of=day, check_files=check_files, post_apply_files=post_apply_files,
         evidence_dirs=evidence_dirs, waivers_file=waivers_file))

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from keyplane.hooks.errors import SANDBOX_FAILED, HookSetupError
-from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
+from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.output import set_format
 
 PLAYGROUND = "local playground, not a deploy: nothing here reaches AWS or Google Cloud"
@@ -146,6 +146,22 @@ def down(state_file: Path | None) -> None:
     click.echo(f"keyplane sandbox stopped (pid {state.pid})")
 
 
+def _target(state_file: Path | None, aws_endpoint: str | None, gcp_endpoint: str | None,
+            *, need_gcp: bool = True) -> tuple[Path, str | None, str | None, dict[str, object]]:
+    """(work root, aws endpoint, gcp endpoint, sandbox identity) of `sandbox plan|apply`:
+    endpoints given on the command line win; the rest come from the running sandbox's state
+    file, which is read only when something is missing."""
+    from keyplane.sandbox.state import SandboxState, state_path
+
+    path = state_path(state_file)
+    missing = not aws_endpoint or (need_gcp and not gcp_endpoint)
+    state = SandboxState.read(path) if missing else None
+    aws = aws_endpoint or (state.aws_endpoint if state else None)
+    gcp = gcp_endpoint or (state.gcp_endpoint if state else None)
+    return path.parent / "sandbox", aws, gcp, {"aws_endpoint": aws,
+                                               "pid": state.pid if state else None}
+
+
 @sandbox.command()
 @click.argument("env")
 @click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
@@ -167,21 +183,14 @@ def apply(env: str, environments_dir: Path, synth_dir: Path, endpoint_url: str |
     """
     set_format("text")
     from keyplane.sandbox.stack_apply import apply_environment
-    from keyplane.sandbox.state import SandboxState, state_path
 
-    path = state_path(state_file)
-    state = SandboxState.read(path) if not endpoint_url or not gcp_endpoint else None
-    endpoint_url = endpoint_url or (state.aws_endpoint if state else None)
-    gcp_endpoint = gcp_endpoint or (state.gcp_endpoint if state else None)
-    files = resolve_targets([env], environments_dir)
-    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
-    environment = load_estate(files, isolation_scope=scope).environments[0]
-    sandbox_id: dict[str, object] = {"aws_endpoint": endpoint_url,
-                                     "pid": state.pid if state else None}
+    work_root, endpoint_url, gcp_endpoint, sandbox_id = _target(state_file, endpoint_url,
+                                                                gcp_endpoint)
+    environment = load_targets([env], environments_dir).environments[0]
     click.echo(f"keyplane sandbox apply {environment.name} ({PLAYGROUND})")
     try:
         done = apply_environment(
-            environment, synth_dir=synth_dir, work_root=path.parent / "sandbox",
+            environment, synth_dir=synth_dir, work_root=work_root,
             aws_endpoint=endpoint_url, gcp_endpoint=gcp_endpoint, sandbox_id=sandbox_id,
             progress=lambda step: click.echo(f"  .. {step}"))
     except HookSetupError:
@@ -224,23 +233,17 @@ def plan(env: str, environments_dir: Path, synth_dir: Path, output: Path,
     from keyplane.model.specs import Cloud
     from keyplane.output import write_atomic
     from keyplane.sandbox.stack_apply import plan_aws_stack
-    from keyplane.sandbox.state import SandboxState, state_path
 
-    path = state_path(state_file)
-    state = None if endpoint_url else SandboxState.read(path)
-    endpoint_url = endpoint_url or (state.aws_endpoint if state else None)
-    files = resolve_targets([env], environments_dir)
-    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
-    environment = load_estate(files, isolation_scope=scope).environments[0]
+    work_root, endpoint_url, _, sandbox_id = _target(state_file, endpoint_url, None,
+                                                     need_gcp=False)
+    environment = load_targets([env], environments_dir).environments[0]
     if environment.aws is None or not environment.keys_on(Cloud.AWS) or not endpoint_url:
         raise HookSetupError(f"environment '{environment.name}' has no aws stack to plan",
                              code=SANDBOX_FAILED)
     click.echo(f"keyplane sandbox plan {environment.name} ({PLAYGROUND})", err=True)
     doc, done = plan_aws_stack(
-        environment, synth_dir=synth_dir, work_root=path.parent / "sandbox",
-        aws_endpoint=endpoint_url,
-        sandbox_id={"aws_endpoint": endpoint_url, "pid": state.pid if state else None},
-        progress=lambda step: click.echo(f"  .. {step}", err=True))
+        environment, synth_dir=synth_dir, work_root=work_root, aws_endpoint=endpoint_url,
+        sandbox_id=sandbox_id, progress=lambda step: click.echo(f"  .. {step}", err=True))
     write_atomic(output, json.dumps(doc, indent=1) + "\n")
     changes = doc.get("resource_changes") or []
     click.echo(f"  {len(changes)} resource change(s) planned by terraform "

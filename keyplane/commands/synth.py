@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
+from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.output import set_format
 from keyplane.progress import Progress
 
@@ -40,9 +40,7 @@ def synth(envs: tuple[str, ...], out: Path | None, environments_dir: Path, fmt: 
     """
     set_format(fmt)
     outdir = out or _default_out()
-    files = resolve_targets(envs, environments_dir)
-    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
-    estate = load_estate(files, isolation_scope=scope)
+    estate = load_targets(envs, environments_dir)
     progress = Progress(enabled=not quiet)
     with progress.step("starting CDK Terrain (Node and the provider bindings)"):
         # Only now pay for Node, cdktn and the provider bindings the estate needs.

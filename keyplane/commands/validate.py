@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from keyplane.model.loader import DEFAULT_DIR, environment_files, load_estate, resolve_targets
+from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.model.summary import environment_summary, next_due, protection, rotation
 from keyplane.output import deliver, set_format, to_json
 
@@ -31,9 +31,7 @@ def validate(envs: tuple[str, ...], environments_dir: Path, fmt: str,
     Exit 0 when valid, 2 when any file has a problem (all problems are listed).
     """
     set_format(fmt)
-    files = resolve_targets(envs, environments_dir)
-    scope = environment_files(environments_dir) if environments_dir.is_dir() else []
-    estate = load_estate(files, isolation_scope=scope)
+    estate = load_targets(envs, environments_dir)
     if fmt == "json":
         deliver(to_json({"valid": True, "environments": [
             environment_summary(env) for env in estate.environments]}), output)

@@ -243,3 +243,11 @@ def load_estate(paths: Iterable[Path], *, isolation_scope: Iterable[Path] = ()) 
     if problems:
         raise InventoryError(problems)
     return Estate(tuple(env for env, _ in loaded))
+
+
+def load_targets(targets: Iterable[str], directory: Path = DEFAULT_DIR) -> Estate:
+    """Load the named environments (every one when none is named), checked for isolation
+    against every environment file of `directory`: what each command loads."""
+    files = resolve_targets(targets, directory)
+    scope = environment_files(directory) if directory.is_dir() else []
+    return load_estate(files, isolation_scope=scope)

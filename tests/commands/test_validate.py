@@ -131,7 +131,7 @@ def test_main_turns_unexpected_errors_into_one_line(monkeypatch: pytest.MonkeyPa
     def boom(*_: object, **__: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(validate_module, "load_estate", boom)
+    monkeypatch.setattr(validate_module, "load_targets", boom)
     monkeypatch.delenv("KEYPLANE_DEBUG", raising=False)
     with pytest.raises(SystemExit) as info:
         main(["validate", "-d", str(EXAMPLE_ENVIRONMENTS)])

@@ -114,58 +114,44 @@ def _expr_refs(expr: Any, out: set[str], prefix: str) -> None:
             _expr_refs(v, out, prefix)
 
 
+def _config_resources(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """(module prefix, config address, resource) of every resource in `configuration`, child
+    modules included (`module.<name>.` prefixes)."""
+    config = doc.get("configuration")
+    pending = [(config.get("root_module"), "")] if isinstance(config, Mapping) else []
+    while pending:
+        module, prefix = pending.pop()
+        if not isinstance(module, Mapping):
+            continue
+        for res in module.get("resources") or []:
+            if isinstance(res, Mapping) and isinstance(res.get("address"), str):
+                yield prefix, prefix + res["address"], res
+        calls = module.get("module_calls")
+        if isinstance(calls, Mapping):
+            pending += [(call.get("module"), f"{prefix}module.{name}.")
+                        for name, call in calls.items() if isinstance(call, Mapping)]
+
+
 def config_refs(doc: Mapping[str, Any]) -> dict[str, dict[str, tuple[str, ...]]]:
     """Config address -> attribute -> referenced resource addresses, from `configuration`."""
     out: dict[str, dict[str, tuple[str, ...]]] = {}
-
-    def visit(module: Any, prefix: str) -> None:
-        if not isinstance(module, Mapping):
-            return
-        for res in module.get("resources") or []:
-            if not isinstance(res, Mapping) or not isinstance(res.get("address"), str):
-                continue
-            exprs = res.get("expressions")
-            attrs: dict[str, tuple[str, ...]] = {}
-            if isinstance(exprs, Mapping):
-                for attr, expr in exprs.items():
-                    found: set[str] = set()
-                    _expr_refs(expr, found, prefix)
-                    if found:
-                        attrs[attr] = tuple(sorted(found))
-            out[prefix + res["address"]] = attrs
-        calls = module.get("module_calls")
-        if isinstance(calls, Mapping):
-            for name, call in calls.items():
-                if isinstance(call, Mapping):
-                    visit(call.get("module"), f"{prefix}module.{name}.")
-
-    config = doc.get("configuration")
-    if isinstance(config, Mapping):
-        visit(config.get("root_module"), "")
+    for prefix, address, res in _config_resources(doc):
+        exprs = res.get("expressions")
+        attrs: dict[str, tuple[str, ...]] = {}
+        if isinstance(exprs, Mapping):
+            for attr, expr in exprs.items():
+                found: set[str] = set()
+                _expr_refs(expr, found, prefix)
+                if found:
+                    attrs[attr] = tuple(sorted(found))
+        out[address] = attrs
     return out
 
 
 def config_expressions(doc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Config address -> its `expressions` object, from `configuration` (modules included)."""
-    out: dict[str, Mapping[str, Any]] = {}
-
-    def visit(module: Any, prefix: str) -> None:
-        if not isinstance(module, Mapping):
-            return
-        for res in module.get("resources") or []:
-            if isinstance(res, Mapping) and isinstance(res.get("address"), str) and \
-                    isinstance(res.get("expressions"), Mapping):
-                out[prefix + res["address"]] = res["expressions"]
-        calls = module.get("module_calls")
-        if isinstance(calls, Mapping):
-            for name, call in calls.items():
-                if isinstance(call, Mapping):
-                    visit(call.get("module"), f"{prefix}module.{name}.")
-
-    config = doc.get("configuration")
-    if isinstance(config, Mapping):
-        visit(config.get("root_module"), "")
-    return out
+    return {address: res["expressions"] for _, address, res in _config_resources(doc)
+            if isinstance(res.get("expressions"), Mapping)}
 
 
 _ABSENT = object()
