@@ -14,7 +14,7 @@ import pytest
 
 from keyplane.cli import main
 from keyplane.documents import MAX_DEPTH, DocumentError, loads, problem
-from keyplane.hooks import acks
+from keyplane.postapply import acks
 from tests.conftest import EXAMPLE_ENVIRONMENTS
 
 

@@ -574,9 +574,9 @@ def test_waivers_yaml(content: bytes, tmp_path: Path, capsys: pytest.CaptureFixt
          suffix=".yaml")
 @example(content=b"[" * 1000 + b"]" * 1000, suffix=".json")
 def test_known_drift_loader(content: bytes, suffix: str, tmp_path: Path) -> None:
-    """`keyplane.hooks.acks.load` returns usable entries or raises a coded KeyplaneError."""
-    from keyplane.hooks import acks
-    from keyplane.hooks.report import Finding, Severity
+    """`keyplane.postapply.acks.load` returns usable entries or raises a coded KeyplaneError."""
+    from keyplane.postapply import acks
+    from keyplane.findings import Finding, Severity, Status
 
     path = _write(tmp_path / f"known-drift{suffix}", content)
     try:
@@ -585,9 +585,9 @@ def test_known_drift_loader(content: bytes, suffix: str, tmp_path: Path) -> None
         assert re.fullmatch(r"KP\d{3}", exc.code), exc.code
         assert exc.exit_code in (1, 2, 3)
         return
-    finding = Finding(check="drift.key_disabled", severity=Severity.HIGH,
+    finding = Finding(rule_id="drift.key_disabled", status=Status.FAIL, severity=Severity.HIGH,
                       resource="arn:aws:kms:us-east-1:111122223333:key/1234",
-                      key="code-signing@g2", message="the key is disabled")
+                      key="code-signing@g2", reason="the key is disabled")
     marked, unmatched, notes = acks.apply([finding], loaded, today=dt.date(2026, 1, 1))
     json.dumps([f.to_dict() for f in marked] + unmatched + notes)
 
@@ -604,7 +604,7 @@ def test_resume_report(content: bytes) -> None:
     the reader and `_resume` are run here without them.)
     """
     from keyplane.documents import loads
-    from keyplane.hooks.run import _resume
+    from keyplane.postapply.run import _resume
 
     try:
         data = loads(content.decode("utf-8"))

@@ -3,7 +3,7 @@
 The composition root of the drills: it loads the inventory, builds the boto3 /
 google-cloud-kms adapters (environment account, drill account, Regions), the lock,
 the journal, the evidence store and the audit log, and hands them to
-`keyplane.hooks.drills.runner`. Exit 0 all passed, 1 a drill failed, 2 bad input or
+`keyplane.drills.runner`. Exit 0 all passed, 1 a drill failed, 2 bad input or
 setup (incl. audit or evidence not writable: fail closed), 3 incomplete (timed out,
 transient, already running).
 """
@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from keyplane.commands.post_apply import cloud_options, sandbox_endpoints
+from keyplane.drills.waiter import Timing
 from keyplane.errors import UsageError
-from keyplane.hooks.drills.waiter import Timing
 from keyplane.model.loader import load_targets
 from keyplane.output import deliver, set_format
 
@@ -32,7 +32,7 @@ def timing() -> Timing:
 def _evidence(env: Any, aws_clients: Any) -> tuple[Any, Any, Path | None]:
     """(evidence store, journal store, local evidence dir or None)."""
     from keyplane.audit.evidence import LocalEvidenceStore
-    from keyplane.hooks.drills.journal import LocalJournalStore
+    from keyplane.drills.journal import LocalJournalStore
 
     location = env.evidence_location or f"./evidence/{env.name}"
     if location.startswith("s3://"):
@@ -49,7 +49,7 @@ def _evidence(env: Any, aws_clients: Any) -> tuple[Any, Any, Path | None]:
 
 def _aws_clients(env: Any, account: str, *, profile: str | None, endpoint_url: str | None,
                  retry_mode: str, max_attempts: int) -> Any:
-    from keyplane.cloud.wiring import CloudOptions, build_aws_clients
+    from keyplane.commands.cloud_wiring import CloudOptions, build_aws_clients
 
     return build_aws_clients(account_id=account, region=env.aws.region, opts=CloudOptions(
         profile=profile, endpoint_url=endpoint_url, retry_mode=retry_mode,
@@ -57,7 +57,7 @@ def _aws_clients(env: Any, account: str, *, profile: str | None, endpoint_url: s
 
 
 def _history(env: Any, fmt: str, output: Path | None, aws: Any) -> None:
-    from keyplane.hooks.drills.render import render
+    from keyplane.drills.render import render
 
     store, _, _ = _evidence(env, aws)
     results = store.history(env.name)
@@ -122,7 +122,7 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
     if history:
         _history(environment, fmt, output, aws)
         return
-    from keyplane.hooks.drills.runner import plan
+    from keyplane.drills.runner import plan
 
     planned = plan(environment, key=key_name, tier=tier, kinds=kinds)
     report = _run(environment, planned, aws=aws, fmt=fmt, endpoint_url=endpoint_url,
@@ -133,7 +133,7 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
                   audit_cloud_logging_log=audit_cloud_logging_log,
                   drill_subnets=drill_subnets, checks_only=checks_only,
                   deadline_scale=deadline_scale, quiet=quiet)
-    from keyplane.hooks.drills.render import render
+    from keyplane.drills.render import render
 
     title = (f"keyplane drill {environment.name} (run {report.run_id}, "
              f"{report.identity})")
@@ -156,11 +156,11 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
          checks_only: bool, deadline_scale: float, quiet: bool = False) -> Any:
     """Wire the adapters and run."""
     from keyplane.audit.events import new_run_id
-    from keyplane.audit.wiring import build_audit_log
-    from keyplane.hooks.drills.backup import BackupSettings
-    from keyplane.hooks.drills.base import DrillContext
-    from keyplane.hooks.drills.lock import FileLock
-    from keyplane.hooks.drills.runner import DrillPorts, run
+    from keyplane.commands.audit_wiring import build_audit_log
+    from keyplane.drills.backup import BackupSettings
+    from keyplane.drills.base import DrillContext
+    from keyplane.drills.lock import FileLock
+    from keyplane.drills.runner import DrillPorts, run
     from keyplane.model.specs import Cloud
 
     env = environment
@@ -200,7 +200,7 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
     if env.gcp is not None:
         from keyplane.cloud.gcp.client import GcpConfig, build_client
         from keyplane.cloud.gcp.drills import GcpKmsDrill
-        from keyplane.hooks.expected import from_inventory
+        from keyplane.postapply.expected import from_inventory
 
         config = GcpConfig(project=gcp_project or env.gcp.project_id, endpoint=gcp_endpoint)
         gcp_kms = GcpKmsDrill(build_client(config), config)

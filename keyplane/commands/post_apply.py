@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 
-from keyplane.audit.wiring import audit_options, build_audit_log
+from keyplane.commands.audit_wiring import audit_options, build_audit_log
 from keyplane.documents import loads
-from keyplane.hooks.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, SETUP_FAILED, HookSetupError
 from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.output import deliver, set_format
+from keyplane.postapply.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, SETUP_FAILED, HookSetupError
 
 
 def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -81,7 +81,7 @@ def sandbox_endpoints(state_file: Path | None) -> tuple[str, str]:
     error when its process is gone (a stale state file), never a connection error later."""
     import os
 
-    from keyplane.hooks.errors import SANDBOX_FAILED
+    from keyplane.postapply.errors import SANDBOX_FAILED
     from keyplane.sandbox.state import SandboxState, state_path
 
     path = state_path(state_file)
@@ -138,18 +138,18 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
             quiet: bool = False, now: dt.datetime | None = None) -> None:
     """Load, wire, run, report; exit 0 clean, 1 findings, 2 setup error, 3 incomplete."""
     set_format(fmt)
-    from keyplane.cloud.wiring import (
+    from keyplane.commands.cloud_wiring import (
         CloudOptions,
         aws_clients,
         aws_readers,
         gcp_reader,
         require_credentials,
     )
-    from keyplane.hooks import acks as acks_mod
-    from keyplane.hooks.expected import expected_state
-    from keyplane.hooks.report import render
-    from keyplane.hooks.run import run
-    from keyplane.hooks.synth import load_environment_stacks
+    from keyplane.postapply import acks as acks_mod
+    from keyplane.postapply.expected import expected_state
+    from keyplane.postapply.report import render
+    from keyplane.postapply.run import run
+    from keyplane.postapply.synth import load_environment_stacks
 
     environment = load_targets([env], environments_dir).environments[0]
     if cloud is not None:
@@ -244,8 +244,8 @@ def _emit_report(audit: Any, report: Any, duration_ms: int) -> None:
     """One event per finding and per resource that could not be read, then the outcome."""
     env = report.environment
     for f in report.findings:
-        audit.emit(action=f.check, outcome="finding", environment=env, resource=f.resource,
-                   reason=f.message, details={"severity": f.severity.value,
+        audit.emit(action=f.rule_id, outcome="finding", environment=env, resource=f.resource,
+                   reason=f.reason, details={"severity": f.severity.value,
                                               "acknowledged": f.acknowledged is not None})
     for u in report.unknowns:
         audit.emit(action=report.command, outcome="unknown", environment=env,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import click
 
-from keyplane.hooks.errors import SANDBOX_FAILED, HookSetupError
 from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.output import set_format
+from keyplane.postapply.errors import SANDBOX_FAILED, HookSetupError
 
 PLAYGROUND = "local playground, not a deploy: nothing here reaches AWS or Google Cloud"
 

@@ -79,3 +79,75 @@ def _packs() -> dict[Tier, dict[str, Severity]]:
 
 
 PACKS: dict[Tier, dict[str, Severity]] = _packs()
+
+# Post-apply checks (keyplane/postapply/rules): the same table, for the deployed state.
+# Every check runs for every tier; the row says how bad its failure is there.
+I = Severity.INFO
+CHECKS: dict[str, tuple[Severity, Severity, Severity, Severity]] = {
+    # rotation
+    "rotation.disabled": (H, H, M, M),
+    "rotation.generation_too_old": (H, H, M, M),
+    "rotation.next_date_passed": (H, H, M, M),
+    "rotation.not_supported": (H, H, M, M),
+    "rotation.on_demand_used": (I, I, I, I),
+    "rotation.period_above_tier": (H, H, M, M),
+    "rotation.period_differs": (M, M, M, M),
+    "rotation.primary_version_stale": (H, H, M, M),
+    "rotation.verify_only_expired": (M, M, M, M),
+    # drift: the keys
+    "drift.key_missing": (C, C, H, H),
+    "drift.key_pending_deletion": (C, C, H, H),
+    "drift.key_disabled": (C, C, H, H),
+    "drift.key_enabled": (M, M, M, M),
+    "drift.key_state": (C, C, H, H),
+    "drift.generation_disabled": (C, C, H, H),
+    "drift.key_store_missing": (C, C, H, H),
+    "drift.key_store_disconnected": (C, C, H, H),
+    "drift.key_spec": (C, C, H, H),
+    "drift.key_usage": (C, C, H, H),
+    "drift.origin": (C, C, H, H),
+    "drift.multi_region": (H, H, H, H),
+    "drift.key_policy": (C, C, H, H),
+    "drift.grant_not_declared": (C, C, H, H),
+    "drift.tier_lowered": (H, H, H, H),
+    "drift.tags": (L, L, L, L),
+    "drift.labels": (L, L, L, L),
+    "drift.alias_missing": (C, C, H, H),
+    "drift.alias_target": (C, C, H, H),
+    "drift.replica_missing": (C, C, H, H),
+    "drift.replica_policy": (C, C, H, H),
+    "drift.key_undeclared": (M, M, M, M),
+    "drift.key_not_in_inventory": (M, M, M, M),
+    "drift.gcp_purpose": (C, C, H, H),
+    "drift.gcp_algorithm": (C, C, H, H),
+    "drift.gcp_protection_level": (C, C, H, H),
+    "drift.version_destroy_scheduled": (C, C, H, H),
+    "drift.version_destroyed": (C, C, H, H),
+    # drift: what the environment shares (judged at its highest tier)
+    "drift.trail_missing": (C, C, H, H),
+    "drift.trail_logging_stopped": (C, C, H, H),
+    "drift.trail_multi_region": (C, C, H, H),
+    "drift.trail_log_file_validation": (C, C, H, H),
+    "drift.trail_event_selectors": (C, C, H, H),
+    "drift.log_group_missing": (C, C, H, H),
+    "drift.log_retention_lowered": (C, C, H, H),
+    "drift.vault_missing": (C, C, H, H),
+    "drift.vault_lock_removed": (C, C, H, H),
+    "drift.vault_lock_changed": (C, C, H, H),
+    "drift.cloudhsm_cluster_missing": (C, C, H, H),
+    "drift.cloudhsm_backup_retention": (C, C, H, H),
+    # access review
+    "access.wildcard_principal": (C, C, H, H),
+    "access.cross_account": (C, C, H, H),
+    "access.admin_can_use": (C, C, H, H),
+    "access.human_can_use": (C, C, H, H),
+    "access.principal_not_declared": (M, M, M, M),
+    # discover
+    "discover.unmanaged_key": (M, M, M, M),
+}
+
+
+def check_severity(check_id: str, tier: Tier) -> Severity | None:
+    """The severity of a post-apply check's failure for `tier` (None: not a known check)."""
+    row = CHECKS.get(check_id)
+    return row[_ORDER.index(tier)] if row else None

@@ -253,3 +253,106 @@ def principal_role(principal: Principal, res: Resource, index: Index) -> Any:
 def is_admin(role: Any) -> bool:
     """Whether a principal_role() result is the key-admin role."""
     return role is not UNKNOWN and role == ROLE_KEY_ADMIN
+
+
+# ---- comparing a deployed policy with the synthesized one ----
+
+# What a synthesized reference that only apply can resolve reads as: it matches any text.
+UNRESOLVED = "${?}"
+
+Norm = tuple[str, tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...], tuple[str, ...],
+             tuple[str, ...], str]
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def statements(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The statements of a policy document (a single statement object is allowed)."""
+    if not doc:
+        return []
+    return [s for s in _list(doc.get("Statement")) if isinstance(s, dict)]
+
+
+def principals(stmt: dict[str, Any]) -> dict[str, list[str]]:
+    """`{"AWS": [...], "Service": [...]}`; `Principal: "*"` is `{"AWS": ["*"]}`."""
+    raw = stmt.get("Principal")
+    if raw == "*":
+        return {"AWS": ["*"]}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: sorted(str(v) for v in _list(vals)) for k, vals in raw.items()}
+
+
+def actions(stmt: dict[str, Any]) -> list[str]:
+    """The statement's actions, lowercased (IAM action names are case-insensitive)."""
+    return sorted({str(a).strip().lower() for a in _list(stmt.get("Action"))})
+
+
+def _condition(stmt: dict[str, Any]) -> str:
+    cond = stmt.get("Condition") or {}
+    norm = {op: {k.lower(): sorted(str(v) for v in _list(vals)) for k, vals in block.items()}
+            for op, block in cond.items() if isinstance(block, dict)}
+    return json.dumps(norm, sort_keys=True)
+
+
+def normalize(stmt: dict[str, Any]) -> Norm:
+    """A hashable, order-free form of one statement (Sid ignored)."""
+    princ = tuple(sorted((k, tuple(v)) for k, v in principals(stmt).items()))
+    return (str(stmt.get("Effect", "")), princ, tuple(actions(stmt)),
+            tuple(sorted({a.lower() for a in map(str, _list(stmt.get("NotAction")))})),
+            tuple(sorted(str(r) for r in _list(stmt.get("Resource")))), _condition(stmt))
+
+
+def _matches(expected: Norm, actual: Norm) -> bool:
+    e, a = json.dumps(expected), json.dumps(actual)
+    if UNRESOLVED not in e:
+        return e == a
+    # an unknown-until-apply value matches any text inside the same JSON string
+    pattern = '[^"]*'.join(re.escape(part) for part in e.split(UNRESOLVED))
+    return re.fullmatch(pattern, a) is not None
+
+
+@dataclass(frozen=True)
+class PolicyDiff:
+    """Statements only in the expected policy, and only in the deployed one."""
+
+    missing: tuple[dict[str, Any], ...]
+    extra: tuple[dict[str, Any], ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.extra)
+
+    def describe(self) -> str:
+        """`2 statement(s) missing (KeyAdministration), 1 added (Sid or its principal)`."""
+        def label(s: dict[str, Any]) -> str:
+            if s.get("Sid"):
+                return str(s["Sid"])
+            p = principals(s)
+            return ",".join(v for vals in p.values() for v in vals) or "no principal"
+        parts = []
+        if self.missing:
+            parts.append(f"{len(self.missing)} statement(s) missing "
+                         f"({', '.join(label(s) for s in self.missing)})")
+        if self.extra:
+            parts.append(f"{len(self.extra)} statement(s) added "
+                         f"({', '.join(label(s) for s in self.extra)})")
+        return "; ".join(parts)
+
+
+def compare(expected: dict[str, Any], actual: dict[str, Any]) -> PolicyDiff:
+    """The semantic difference between two policy documents."""
+    exp = [(normalize(s), s) for s in statements(expected)]
+    act = [(normalize(s), s) for s in statements(actual)]
+    unmatched = list(act)
+    missing = []
+    for norm, stmt in exp:
+        hit = next((i for i, (a, _) in enumerate(unmatched) if _matches(norm, a)), None)
+        if hit is None:
+            missing.append(stmt)
+        else:
+            unmatched.pop(hit)
+    return PolicyDiff(missing=tuple(missing), extra=tuple(s for _, s in unmatched))

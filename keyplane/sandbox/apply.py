@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
-from keyplane.hooks.expected import ExpectedState
+from keyplane.postapply.expected import ExpectedState
+from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
 
 
 @dataclass
@@ -27,7 +27,7 @@ def apply_state(state: ExpectedState, *, aws_endpoint: str | None, gcp_endpoint:
     env = state.env
     if env.aws is not None and aws_endpoint:
         from keyplane.cloud.aws.session import AwsClients, AwsConfig
-        from keyplane.cloud.aws.writer import AwsSandboxWriter
+        from keyplane.sandbox.aws_writer import AwsSandboxWriter
 
         clients = AwsClients(AwsConfig(
             region=env.aws.region, endpoint_url=aws_endpoint,
@@ -36,12 +36,12 @@ def apply_state(state: ExpectedState, *, aws_endpoint: str | None, gcp_endpoint:
         done = AwsSandboxWriter(clients).apply(state)
         out.aws = [f"kms key {k}" for k in done.keys] + [f"replica {r}" for r in done.replicas] \
             + [f"alias {a}" for a in done.aliases] + done.other
-        from keyplane.cloud.aws.drill_seed import seed_drills
+        from keyplane.sandbox.aws_drill_seed import seed_drills
 
         out.aws += seed_drills(clients, env)  # restore drills: lock table, data, escrow
     if env.gcp is not None and gcp_endpoint:
         from keyplane.cloud.gcp.client import GcpConfig, build_client
-        from keyplane.cloud.gcp.writer import GcpSandboxWriter
+        from keyplane.sandbox.gcp_writer import GcpSandboxWriter
 
         config = GcpConfig(project=env.gcp.project_id, endpoint=gcp_endpoint)
         out.gcp = GcpSandboxWriter(build_client(config), config).apply(state)

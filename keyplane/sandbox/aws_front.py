@@ -46,9 +46,9 @@ from urllib.parse import parse_qs
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from keyplane.cloud.wiring import SANDBOX_KEY_PREFIX, sandbox_access_key
 from keyplane.sandbox.backup_fake import BackupApiError, BackupFake, SandboxClock
 from keyplane.sandbox.cloudhsm_fake import CloudHsmFake, HsmApiError
+from keyplane.sandbox.credentials import SANDBOX_KEY_PREFIX, sandbox_access_key
 from keyplane.sandbox.iam_managed import ManagedPolicies
 from keyplane.sandbox.kms_crypto import KmsAnswer, KmsCrypto
 

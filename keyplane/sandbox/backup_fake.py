@@ -172,7 +172,7 @@ class BackupFake:
         import boto3
         from botocore.config import Config
 
-        from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
+        from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
 
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url,
                             aws_access_key_id=sandbox_access_key(account),

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keyplane.hooks.errors import SANDBOX_FAILED, HookSetupError
 from keyplane.model.environment import Environment
 from keyplane.model.specs import Cloud
 from keyplane.model.stacks import stack_file, stack_name
+from keyplane.postapply.errors import SANDBOX_FAILED, HookSetupError
 
 MARKER = "keyplane-sandbox.json"  # which running sandbox the work directory's state is in
 
@@ -153,8 +153,8 @@ def apply_environment(env: Environment, *, synth_dir: Path, work_root: Path,
                       sandbox_id: dict[str, object],
                       progress: Callable[[str], None] = lambda _: None) -> StackApplied:
     """Build every stack of `env` in the sandbox; what was done."""
-    from keyplane.hooks.expected import expected_state
-    from keyplane.hooks.synth import load_environment_stacks
+    from keyplane.postapply.expected import expected_state
+    from keyplane.postapply.synth import load_environment_stacks
 
     stack = load_environment_stacks(env, synth_dir)  # KP609 when a cloud was not synthesized
     out = StackApplied()
@@ -162,9 +162,9 @@ def apply_environment(env: Environment, *, synth_dir: Path, work_root: Path,
         apply_aws_stack(env, synth_dir=synth_dir, work_root=work_root,
                         aws_endpoint=aws_endpoint, sandbox_id=sandbox_id, out=out,
                         progress=progress)
-        from keyplane.cloud.aws.drill_seed import seed_drills
         from keyplane.cloud.aws.session import AwsClients, AwsConfig
-        from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
+        from keyplane.sandbox.aws_drill_seed import seed_drills
+        from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
 
         progress("seeding what restore drills need")
         clients = AwsClients(AwsConfig(
@@ -174,7 +174,7 @@ def apply_environment(env: Environment, *, synth_dir: Path, work_root: Path,
         out.seeded = seed_drills(clients, env)
     if env.gcp is not None and env.keys_on(Cloud.GCP) and gcp_endpoint:
         from keyplane.cloud.gcp.client import GcpConfig, build_client
-        from keyplane.cloud.gcp.writer import GcpSandboxWriter
+        from keyplane.sandbox.gcp_writer import GcpSandboxWriter
 
         progress("creating the gcp stack's keys through google-cloud-kms")
         config = GcpConfig(project=env.gcp.project_id, endpoint=gcp_endpoint)

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from keyplane.documents import DocumentError, loads
-from keyplane.hooks.errors import SANDBOX_FAILED, HookSetupError
 from keyplane.output import write_atomic
+from keyplane.postapply.errors import SANDBOX_FAILED, HookSetupError
 
 DEFAULT_STATE_FILE = Path(".keyplane/sandbox.json")
 STATE_ENV_VAR = "KEYPLANE_SANDBOX_STATE"

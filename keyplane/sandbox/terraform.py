@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keyplane.cloud.wiring import SANDBOX_SECRET, is_loopback, sandbox_access_key
-from keyplane.hooks.errors import SANDBOX_FAILED, HookSetupError
+from keyplane.postapply.errors import SANDBOX_FAILED, HookSetupError
+from keyplane.sandbox.credentials import SANDBOX_SECRET, is_loopback, sandbox_access_key
 
 TERRAFORM_ENV_VAR = "KEYPLANE_TERRAFORM"
 PLUGIN_DIR_ENV_VAR = "KEYPLANE_TF_PLUGIN_DIR"
@@ -468,7 +468,7 @@ def seed_parameters(stack_doc: Mapping[str, Any], *, aws_endpoint: str, account_
     if not names:
         return []
     from keyplane.cloud.aws.session import AwsClients, AwsConfig
-    from keyplane.cloud.aws.writer import seed_secure_parameters
+    from keyplane.sandbox.aws_writer import seed_secure_parameters
 
     regions = _regions(stack_doc)
     clients = AwsClients(AwsConfig(region=region, endpoint_url=aws_endpoint,

@@ -11,14 +11,14 @@ from botocore.stub import Stubber
 
 from keyplane.cloud.aws.reader import AwsReader
 from keyplane.cloud.aws.session import AwsClients, AwsConfig
-from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
-from keyplane.hooks.errors import HookSetupError
-from keyplane.hooks.expected import expected_state
-from keyplane.hooks.ports import CredentialsExpired, ReadError
-from keyplane.hooks.run import run
-from keyplane.hooks.synth import load_environment_stacks
 from keyplane.model import load_estate
+from keyplane.postapply.errors import HookSetupError
+from keyplane.postapply.expected import expected_state
+from keyplane.postapply.ports import CredentialsExpired, ReadError
+from keyplane.postapply.run import run
+from keyplane.postapply.synth import load_environment_stacks
 from keyplane.sandbox.aws_front import FaultRule
+from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
 from keyplane.sandbox.server import Sandbox
 from tests.sandbox.helpers import applied_env, start_sandbox
 
@@ -47,7 +47,7 @@ def test_post_apply_reads_only_describe_get_list(sb: Sandbox, tmp_path: Path) ->
     sb.kms_fake.calls.clear()
     sb.kms_fake.record_calls = True
     try:
-        from keyplane.cloud.wiring import CloudOptions, gcp_reader
+        from keyplane.commands.cloud_wiring import CloudOptions, gcp_reader
 
         report = run(command="post-apply", sections=["rotation", "drift", "access-review",
                                                      "discover"], state=state,

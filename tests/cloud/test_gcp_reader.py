@@ -9,7 +9,7 @@ from google.cloud import kms_v1
 
 from keyplane.cloud.gcp.client import GcpConfig, build_client
 from keyplane.cloud.gcp.reader import GcpReader
-from keyplane.hooks.ports import AccessDenied, ReadError, Throttled
+from keyplane.postapply.ports import AccessDenied, ReadError, Throttled
 from keyplane.sandbox.gcp_fake import GcpEndpoint, GcpFaultRule
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keyplane.sandbox.server import Sandbox
-from tests.hooks.drills.support import drill, drill_env, use_clock
+from tests.drills.support import drill, drill_env, use_clock
 from tests.sandbox.helpers import run_cli, start_sandbox
 
 pytestmark = pytest.mark.integration

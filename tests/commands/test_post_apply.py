@@ -87,9 +87,9 @@ def test_sandbox_built_from_the_synthesized_stack_has_no_drift(
         sb: Sandbox, capsys: pytest.CaptureFixture[str],
         synthesized_estate: Synthesized) -> None:
     """The expected state comes from `cdktf.out` (policies, per-generation aliases, log group)."""
-    from keyplane.hooks.expected import expected_state
-    from keyplane.hooks.synth import load_environment_stacks
     from keyplane.model import load_estate
+    from keyplane.postapply.expected import expected_state
+    from keyplane.postapply.synth import load_environment_stacks
     from keyplane.sandbox.apply import apply_state
 
     assert synthesized_estate.exit_code == 0, synthesized_estate.stderr[-2000:]

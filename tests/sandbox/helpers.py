@@ -18,11 +18,11 @@ from botocore.config import Config
 
 from keyplane.cli import main
 from keyplane.cloud.gcp.client import GcpConfig, build_client
-from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
-from keyplane.hooks.expected import expected_state
-from keyplane.hooks.synth import load_environment_stacks
 from keyplane.model import load_estate
+from keyplane.postapply.expected import expected_state
+from keyplane.postapply.synth import load_environment_stacks
 from keyplane.sandbox.apply import apply_state
+from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
 from keyplane.sandbox.server import Sandbox
 from tests.conftest import EXAMPLE_ENVIRONMENTS, synthesize_example_estate
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from keyplane.cloud.wiring import SANDBOX_SECRET, sandbox_access_key
-from keyplane.hooks.errors import SANDBOX_FAILED, HookSetupError
+from keyplane.postapply.errors import SANDBOX_FAILED, HookSetupError
 from keyplane.sandbox import terraform as tf
+from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
 from keyplane.sandbox.server import Sandbox
 from tests.conftest import Synthesized
 from tests.sandbox.helpers import aws, start_sandbox

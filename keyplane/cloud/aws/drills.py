@@ -1,6 +1,6 @@
 """The AWS adapters of restore drills: KMS crypto, AWS Backup, CloudHSM, the lock, escrow.
 
-They implement `keyplane.hooks.drills.ports` with boto3 clients built by the
+They implement `keyplane.drills.ports` with boto3 clients built by the
 composition root (retries explicit in `AwsConfig`: throttling is retried by botocore
 before it becomes a TransientError). Restores act through a second set of clients in
 the drill account; deletions happen only there.
@@ -17,8 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keyplane.cloud.aws.reader import DENIED_CODES, THROTTLING_CODES
 from keyplane.cloud.aws.session import AwsClients
-from keyplane.hooks.drills.errors import DrillSetupError
-from keyplane.hooks.drills.ports import (
+from keyplane.drills.errors import DrillSetupError
+from keyplane.drills.ports import (
     DeniedError,
     DrillCallError,
     Hsm,

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keyplane.audit.evidence import DrillResult, EvidenceError
-from keyplane.hooks.drills.errors import JOURNAL_FAILED, DrillSetupError
+from keyplane.drills.errors import JOURNAL_FAILED, DrillSetupError
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""The read-only AWS adapter: implements `keyplane.hooks.ports.AwsRegionReader` with boto3.
+"""The read-only AWS adapter: implements `keyplane.postapply.ports.AwsRegionReader` with boto3.
 
 Only Describe*, Get* and List* operations (a test records every call); every list
 goes through `get_paginator()` where botocore has one. botocore raises
@@ -25,8 +25,8 @@ from botocore.exceptions import (
 )
 
 from keyplane.cloud.aws.session import AwsClients
-from keyplane.hooks.errors import HookSetupError
-from keyplane.hooks.ports import (
+from keyplane.postapply.errors import HookSetupError
+from keyplane.postapply.ports import (
     AccessDenied,
     Alias,
     AwsKey,

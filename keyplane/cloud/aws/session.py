@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from keyplane.hooks.errors import HookSetupError
+from keyplane.postapply.errors import HookSetupError
 
 RETRY_MODES = ("standard", "adaptive")
 

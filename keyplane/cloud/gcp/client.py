@@ -18,7 +18,7 @@ from google.cloud.kms_v1.services.key_management_service.transports.grpc import 
     KeyManagementServiceGrpcTransport,
 )
 
-from keyplane.hooks.errors import HookSetupError
+from keyplane.postapply.errors import HookSetupError
 
 RETRYABLE = (gexc.ResourceExhausted, gexc.ServiceUnavailable, gexc.DeadlineExceeded,
              gexc.InternalServerError)

@@ -15,8 +15,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import kms_v1
 
 from keyplane.cloud.gcp.client import GcpConfig
-from keyplane.hooks.drills.crypto import public_der
-from keyplane.hooks.drills.ports import (
+from keyplane.drills.crypto import public_der
+from keyplane.drills.ports import (
     DeniedError,
     DrillCallError,
     KeyMissingError,

@@ -1,4 +1,4 @@
-"""The read-only GCP adapter: implements `keyplane.hooks.ports.GcpProjectReader`.
+"""The read-only GCP adapter: implements `keyplane.postapply.ports.GcpProjectReader`.
 
 List*, Get* and GetIamPolicy only. Pages are walked explicitly so a repeated page
 token is caught (the generated pagers would follow it forever); every call has the
@@ -18,7 +18,7 @@ from google.cloud import kms_v1
 from google.iam.v1 import iam_policy_pb2
 
 from keyplane.cloud.gcp.client import GcpConfig
-from keyplane.hooks.ports import (
+from keyplane.postapply.ports import (
     AccessDenied,
     CredentialsExpired,
     CryptoKey,

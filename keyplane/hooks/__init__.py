@@ -1,5 +1,0 @@
-"""Post-apply jobs: rotation, drift, access review and discovery, as logic over ports.
-
-Nothing here imports a cloud SDK: the jobs read the deployed state through the
-protocols of `keyplane.hooks.ports`, which `keyplane.cloud` implements.
-"""

@@ -1,0 +1,1 @@
+"""Post-apply checks, one per file, by area (rotation, drift, access, discover)."""
