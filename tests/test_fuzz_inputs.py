@@ -575,8 +575,8 @@ def test_waivers_yaml(content: bytes, tmp_path: Path, capsys: pytest.CaptureFixt
 @example(content=b"[" * 1000 + b"]" * 1000, suffix=".json")
 def test_known_drift_loader(content: bytes, suffix: str, tmp_path: Path) -> None:
     """`keyplane.postapply.acks.load` returns usable entries or raises a coded KeyplaneError."""
-    from keyplane.postapply import acks
     from keyplane.findings import Finding, Severity, Status
+    from keyplane.postapply import acks
 
     path = _write(tmp_path / f"known-drift{suffix}", content)
     try:

@@ -25,7 +25,7 @@ from keyplane.postapply.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, SETUP
 def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options of every command that reaches a cloud (post-apply commands and drills)."""
     opts = [
-        click.argument("env"),
+        click.argument("env", required=False),  # required but by --list-checks
         click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
                      default=DEFAULT_DIR, show_default=True, help="Where the inventory is."),
         click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
@@ -137,6 +137,8 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
             cloud: str | None = None, sandbox_state_file: Path | None = None,
             quiet: bool = False, now: dt.datetime | None = None) -> None:
     """Load, wire, run, report; exit 0 clean, 1 findings, 2 setup error, 3 incomplete."""
+    if not env:
+        raise click.UsageError("Missing argument 'ENV'.")
     set_format(fmt)
     from keyplane.commands.cloud_wiring import (
         CloudOptions,
@@ -260,10 +262,18 @@ def _emit_report(audit: Any, report: Any, duration_ms: int) -> None:
 @click.command("post-apply")
 @common_options
 @known_drift_option
-def post_apply(**kwargs: Any) -> None:
+@click.option("--list-checks", is_flag=True,
+              help="Print the post-apply checks (markdown: docs/checks.md) and exit.")
+def post_apply(list_checks: bool, **kwargs: Any) -> None:
     """Run rotation, drift and access review for ENV after a deploy: one report, one exit code.
 
     Read-only. Exit 0 clean, 1 findings, 2 bad input or setup error, 3 incomplete
     (something could not be read: never reported as clean).
     """
+    if list_checks:
+        from keyplane.postapply.docs import checks_markdown, checks_text
+
+        deliver(checks_markdown() if kwargs["fmt"] == "markdown" else checks_text(),
+                kwargs["output"])
+        return
     execute(command="post-apply", sections=["rotation", "drift", "access-review"], **kwargs)

@@ -82,14 +82,14 @@ PACKS: dict[Tier, dict[str, Severity]] = _packs()
 
 # Post-apply checks (keyplane/postapply/rules): the same table, for the deployed state.
 # Every check runs for every tier; the row says how bad its failure is there.
-I = Severity.INFO
+N = Severity.INFO  # for the record only: never fails a run
 CHECKS: dict[str, tuple[Severity, Severity, Severity, Severity]] = {
     # rotation
     "rotation.disabled": (H, H, M, M),
     "rotation.generation_too_old": (H, H, M, M),
     "rotation.next_date_passed": (H, H, M, M),
     "rotation.not_supported": (H, H, M, M),
-    "rotation.on_demand_used": (I, I, I, I),
+    "rotation.on_demand_used": (N, N, N, N),
     "rotation.period_above_tier": (H, H, M, M),
     "rotation.period_differs": (M, M, M, M),
     "rotation.primary_version_stale": (H, H, M, M),

@@ -139,6 +139,19 @@ class CheckContext:
             if self._facets_known(pair.subject, obs.unknown, facets):
                 yield pair
 
+    def aws_replicas(self, *facets: Facet) -> Iterator[AwsKeyPair]:
+        """Every replica read for a matched multi-Region key, paired with its declaration."""
+        for exp, _ in self.matched.aws:
+            for _region, rep in sorted(self.matched.replicas.get(exp.id, {}).items()):
+                pair = AwsKeyPair(exp, rep, aws_key_subject(exp, rep))
+                if self._facets_known(pair.subject, rep.unknown, facets):
+                    yield pair
+
+    def aws_keys_and_replicas(self, *facets: Facet) -> Iterator[AwsKeyPair]:
+        """`aws_keys` then `aws_replicas`."""
+        yield from self.aws_keys(*facets)
+        yield from self.aws_replicas(*facets)
+
     def gcp_keys(self, *facets: Facet) -> Iterator[GcpKeyPair]:
         """Every matched Cloud KMS key whose `facets` were read."""
         for exp, obs in self.matched.gcp:

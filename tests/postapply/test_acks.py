@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from keyplane.findings import Finding, Severity, Status
 from keyplane.postapply.acks import Ack, apply, load
 from keyplane.postapply.errors import KnownDriftError
-from keyplane.findings import Finding, Severity, Status
 
 F = Finding(rule_id="drift.key_disabled", status=Status.FAIL, severity=Severity.HIGH, resource="arn:k1",
             key="code-signing@g3", reason="the key is disabled")
