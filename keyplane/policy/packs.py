@@ -147,7 +147,18 @@ CHECKS: dict[str, tuple[Severity, Severity, Severity, Severity]] = {
 }
 
 
-def check_severity(check_id: str, tier: Tier) -> Severity | None:
-    """The severity of a post-apply check's failure for `tier` (None: not a known check)."""
+# A check's severity when its subject is already on its way out (an undeclared key pending
+# deletion): worth a line in the report, not the pack's full weight.
+REDUCED: dict[str, Severity] = {
+    "drift.key_undeclared": L,
+    "discover.unmanaged_key": N,
+}
+
+
+def check_severity(check_id: str, tier: Tier, reduced: bool = False) -> Severity | None:
+    """The severity of a post-apply check's failure for `tier` (None: not a known check);
+    `reduced`: the subject is on its way out (`REDUCED`, else the pack's row)."""
+    if reduced and check_id in REDUCED:
+        return REDUCED[check_id]
     row = CHECKS.get(check_id)
     return row[_ORDER.index(tier)] if row else None

@@ -60,16 +60,16 @@ class Result:
     expected: Any = None
     actual: Any = None
     days_left: int | None = None
-    # for the record only (e.g. an undeclared key already on its way out): severity INFO,
-    # whatever the pack says, so it never fails the run
-    info: bool = False
+    # the subject is already on its way out (e.g. an undeclared key pending deletion): the
+    # pack's reduced severity for the check (`packs.REDUCED`) applies
+    reduced: bool = False
 
 
 def fail(subject: Subject, reason: str, *, expected: Any = None, actual: Any = None,
-         days_left: int | None = None, info: bool = False) -> Result:
+         days_left: int | None = None, reduced: bool = False) -> Result:
     """A failure of the check on `subject`."""
     return Result(status=Status.FAIL, subject=subject, reason=reason, expected=expected,
-                  actual=actual, days_left=days_left, info=info)
+                  actual=actual, days_left=days_left, reduced=reduced)
 
 
 def unknown(subject: Subject, reason: str) -> Result:
@@ -159,6 +159,10 @@ class CheckContext:
             if self._facets_known(pair.subject, obs.unknown, facets):
                 yield pair
 
+    def undeclared(self, resource: str, *, cloud: Cloud, region: str | None = None) -> Subject:
+        """A subject for a key nobody declared: judged at the environment's highest tier."""
+        return self.shared(resource, cloud=cloud, region=region)
+
     def shared(self, resource: str, *, cloud: Cloud = Cloud.AWS, address: str | None = None,
                region: str | None = None) -> Subject:
         """A subject for a resource the environment shares (trail, vault, log group, role):
@@ -168,6 +172,19 @@ class CheckContext:
             [k.tier for k in self.state.env.keys]) or Tier.PRODUCTION
         return Subject(resource=resource, cloud=cloud, tier=tier, address=address,
                        region=region)
+
+
+def expected_aws_subject(exp: ExpectedAwsKey) -> Subject:
+    """The subject of a declared AWS key that was not found: named by its alias or id."""
+    return Subject(resource=exp.alias or exp.id, cloud=Cloud.AWS, tier=exp.key.tier, key=exp.id,
+                   region=exp.region, address=exp.address, construct_path=exp.construct_path)
+
+
+def expected_gcp_subject(exp: ExpectedGcpKey) -> Subject:
+    """The subject of a declared Cloud KMS key that was not found."""
+    return Subject(resource=exp.name, cloud=Cloud.GCP, tier=exp.key.tier, key=exp.key.name,
+                   region=exp.location, address=exp.address,
+                   construct_path=getattr(exp, "construct_path", None))
 
 
 def unknown_result(subject: Subject, reason: str) -> Result:
@@ -265,12 +282,12 @@ def needs_of(sections: Iterable[str]) -> set[Facet]:
     return set().union(*(c.needs for c in checks_for(sections)))
 
 
-def run_checks(checks: Iterable[Check], ctx: CheckContext, severity: Callable[[str, Tier],
-               Severity | None]) -> list[Finding]:
+def run_checks(checks: Iterable[Check], ctx: CheckContext,
+               severity: Callable[[str, Tier, bool], Severity | None]) -> list[Finding]:
     """Run `checks` over one context; every result becomes a Finding of the one model.
 
-    `severity(check_id, tier)` is the pack's severity (None: the check is not in that
-    tier's pack, and its results are dropped). A check that raises is an ERROR finding for
+    `severity(check_id, tier, reduced)` is the pack's severity (None: the check is not in
+    that tier's pack, and its results are dropped). A check that raises is an ERROR finding for
     the environment, never silence.
     """
     out: list[Finding] = []
@@ -288,7 +305,7 @@ def run_checks(checks: Iterable[Check], ctx: CheckContext, severity: Callable[[s
                                area=chk.area))
             continue
         for r in [*ctx.pending, *results]:
-            sev = Severity.INFO if r.info else severity(chk.check_id, r.subject.tier)
+            sev = severity(chk.check_id, r.subject.tier, r.reduced)
             if sev is None:
                 continue
             s = r.subject
