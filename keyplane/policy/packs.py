@@ -162,3 +162,19 @@ def check_severity(check_id: str, tier: Tier, reduced: bool = False) -> Severity
         return REDUCED[check_id]
     row = CHECKS.get(check_id)
     return row[_ORDER.index(tier)] if row else None
+
+# Restore drills: how bad a drill that did not pass is, by tier (the drill's own outcome,
+# e.g. INTEGRITY_ALARM or TIMED_OUT, stays in its evidence record).
+DRILLS: dict[str, tuple[Severity, Severity, Severity, Severity]] = {
+    "drill.sign-canary": (C, C, H, M),
+    "drill.replica": (C, C, H, M),
+    "drill.cloudhsm": (C, C, H, M),
+    "drill.backup": (C, C, H, M),
+    "drill.escrow": (C, C, H, M),
+}
+
+
+def drill_severity(rule_id: str, tier: Tier) -> Severity:
+    """The severity of a drill that did not pass, for `tier` (HIGH for an unknown drill)."""
+    row = DRILLS.get(rule_id)
+    return row[_ORDER.index(tier)] if row else H
