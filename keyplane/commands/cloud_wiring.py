@@ -101,16 +101,14 @@ def require_credentials(env: Any, opts: CloudOptions) -> None:
     missing = []
     if env.aws is not None and not opts.skip_aws and not is_loopback(opts.endpoint_url) \
             and not opts.profile:
-        import botocore.session
+        from keyplane.cloud.credentials import aws_chain_has_credentials
 
-        if botocore.session.Session().get_credentials() is None:
+        if not aws_chain_has_credentials():
             missing.append("aws")
     if env.gcp is not None and not opts.skip_gcp and not opts.gcp_endpoint:
-        try:
-            import google.auth
+        from keyplane.cloud.credentials import gcp_default_credentials
 
-            google.auth.default()
-        except Exception:  # DefaultCredentialsError and the like: no usable credentials
+        if not gcp_default_credentials()[0]:
             missing.append("gcp")
     if missing:
         clouds = " and ".join(_FIX[c] for c in missing)
@@ -126,10 +124,9 @@ def _adc_project(opts: CloudOptions) -> str | None:
     """The project of Application Default Credentials (not consulted for a local endpoint)."""
     if opts.gcp_endpoint:
         return None
-    try:
-        import google.auth
+    from keyplane.cloud.credentials import gcp_default_credentials
 
-        _, project = google.auth.default()
-    except Exception as exc:
-        raise HookSetupError(f"cannot set up gcp credentials: {exc}") from None
+    usable, project, why = gcp_default_credentials()
+    if not usable:
+        raise HookSetupError(f"cannot set up gcp credentials: {why}")
     return project

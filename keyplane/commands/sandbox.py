@@ -43,12 +43,12 @@ def _alive(pid: int) -> bool:
 def _require_sandbox_extra() -> None:
     """moto's server (and werkzeug, which it brings) come with `keyplane[sandbox]` or the dev
     extra, not with `pip install keyplane`: say so before anything starts."""
-    try:
-        import moto.server  # noqa: F401
-        import werkzeug  # noqa: F401
-    except ImportError as exc:
+    from keyplane.sandbox import missing_extra
+
+    why = missing_extra()
+    if why:
         raise HookSetupError(f"the sandbox needs keyplane[sandbox]: pip install "
-                             f"'keyplane[sandbox]' ({exc})", code=SANDBOX_FAILED) from None
+                             f"'keyplane[sandbox]' ({why})", code=SANDBOX_FAILED)
 
 
 @sandbox.command()
