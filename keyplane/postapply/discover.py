@@ -10,6 +10,7 @@ silently, it says why it suggests one.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 
 from keyplane.model.specs import AWS_KEY_USAGE, KeyUsage
 from keyplane.model.tiers import EnvironmentKind
@@ -41,7 +42,8 @@ def suggest_tier(state: ExpectedState, *, custom_store: bool, name: str) -> tupl
     return "non-production", "in a non-production environment"
 
 
-def _aws_draft(state: ExpectedState, obs: ObservedAwsKey, alias: str | None) -> dict[str, object]:
+def aws_draft(state: ExpectedState, obs: ObservedAwsKey, alias: str | None) -> dict[str, object]:
+    """The draft inventory entry of an unmanaged AWS key (resource, name, tier, reason, yaml)."""
     k = obs.key
     name = _slug(alias.removeprefix("alias/") if alias else f"discovered-{k.key_id[:8]}")
     tier, why = suggest_tier(state, custom_store=bool(k.custom_key_store_id), name=name)
@@ -63,7 +65,8 @@ def _aws_draft(state: ExpectedState, obs: ObservedAwsKey, alias: str | None) -> 
             "yaml": "\n".join(lines) + "\n"}
 
 
-def _gcp_draft(state: ExpectedState, obs: ObservedGcpKey) -> dict[str, object]:
+def gcp_draft(state: ExpectedState, obs: ObservedGcpKey) -> dict[str, object]:
+    """The draft inventory entry of an unmanaged Cloud KMS key."""
     ck = obs.key
     name = _slug(ck.key_id)
     tier, why = suggest_tier(state, custom_store=False, name=name)
@@ -80,32 +83,38 @@ def _gcp_draft(state: ExpectedState, obs: ObservedGcpKey) -> dict[str, object]:
             "yaml": "\n".join(lines) + "\n"}
 
 
-def check(state: ExpectedState, observed_aliases: dict[str, list[object]], matched: Matched
-          ) -> tuple[list[Finding], list[dict[str, object]]]:
-    """A finding and a draft entry per unmanaged key (keys pending deletion are noted only)."""
-    findings: list[Finding] = []
-    drafts: list[dict[str, object]] = []
+def aliases_by_key(observed_aliases: Mapping[str, Iterable[object]] | None) -> dict[str, str]:
+    """The first customer alias of each key id, over every Region read."""
     alias_of: dict[str, str] = {}
-    for region_aliases in observed_aliases.values():
+    for region_aliases in (observed_aliases or {}).values():
         for a in region_aliases:
             target = getattr(a, "target_key_id", None)
             name = getattr(a, "name", "")
             if target and not name.startswith("alias/aws/"):
                 alias_of.setdefault(target, name)
+    return alias_of
+
+
+def check(state: ExpectedState, observed_aliases: dict[str, list[object]], matched: Matched
+          ) -> tuple[list[Finding], list[dict[str, object]]]:
+    """A finding and a draft entry per unmanaged key (keys pending deletion are noted only)."""
+    findings: list[Finding] = []
+    drafts: list[dict[str, object]] = []
+    alias_of = aliases_by_key(observed_aliases)
     for obs in matched.aws_undeclared:
         if obs.key.key_state == "PendingDeletion":
             findings.append(Finding(check="discover.unmanaged_key", severity=Severity.INFO,
                                     resource=obs.key.arn, region=obs.key.region,
                                     message="unmanaged key already pending deletion; no draft"))
             continue
-        draft = _aws_draft(state, obs, alias_of.get(obs.key.key_id))
+        draft = aws_draft(state, obs, alias_of.get(obs.key.key_id))
         drafts.append(draft)
         findings.append(Finding(check="discover.unmanaged_key", severity=Severity.MEDIUM,
                                 resource=obs.key.arn, region=obs.key.region,
                                 message=f"not managed by keyplane; draft entry "
                                         f"'{draft['name']}' suggests tier {draft['tier']}"))
     for gobs in matched.gcp_undeclared:
-        draft = _gcp_draft(state, gobs)
+        draft = gcp_draft(state, gobs)
         drafts.append(draft)
         findings.append(Finding(check="discover.unmanaged_key", severity=Severity.MEDIUM,
                                 resource=gobs.key.name,

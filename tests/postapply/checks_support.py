@@ -19,13 +19,23 @@ A change selects one record and changes it:
 Selectors: aws_key (`name` or `name@gN`, the primary), aws_replica (`name[@gN]@region`),
 gcp_key (crypto key id), trail, log_group, vault, role, key_store (by name), cluster (id, or
 `*` for every one), alias (`region/alias/name`). A value `"now+7d"` / `"now-400d"` is a
-time relative to the recording. A subject is reported as its declared key (`key`), or its
-resource, with ` in <region>` when that is not the environment's home Region.
+time relative to the recording. A case is judged at the recording time, or at `"at":
+"now+30d"` (for checks whose condition is the calendar against the declaration). A subject
+is reported as its declared key (`key`), or its resource, with ` in <region>` when that is
+not the environment's home Region.
+
+A case may also change what the stack declares, for a check no stack keyplane synthesizes
+today can fail (a trail that selects KMS data events), with `declared`:
+
+    {"declared": [{"trail": "keyplane-prod", "set": {"kms_data_events": true}}], ...}
+
+Selectors: trail, log_group, vault (by name).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -35,6 +45,7 @@ from typing import Any
 from keyplane.findings import Finding
 from keyplane.model.environment import Environment
 from keyplane.model.tags import AWS_TAG_GENERATION, AWS_TAG_KEY
+from keyplane.postapply.expected import ExpectedState
 from keyplane.postapply.observed_json import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -160,6 +171,17 @@ def observed_for(env: str, changes: list[dict[str, Any]]) -> tuple[Any, dt.datet
     return load(changed(base, changes, now)), now
 
 
+def judged_at(case: dict[str, Any], recorded_at: dt.datetime) -> dt.datetime:
+    """When a case is judged: the recording time, or its `at` offset from it."""
+    at = case.get("at")
+    if at is None:
+        return recorded_at
+    m = _RELATIVE.match(at)
+    if not m:
+        raise ValueError(f"`at` must look like now+30d or now-2d, got {at!r}")
+    return recorded_at + dt.timedelta(days=int(m.group(1)))
+
+
 def subject_of(f: Finding, env: Environment) -> str:
     """How a case names a reported subject."""
     home = env.aws.region if env.aws else None
@@ -167,3 +189,21 @@ def subject_of(f: Finding, env: Environment) -> str:
     if f.region and f.region != home and f.cloud is not None and f.cloud.value == "aws":
         name += f" in {f.region}"
     return name
+
+
+_DECLARED = (("trail", "trails"), ("log_group", "log_groups"), ("vault", "vaults"))
+
+
+def declared(state: ExpectedState, changes: list[dict[str, Any]]) -> ExpectedState:
+    """`state` with `changes` to what the stack declares (a copy)."""
+    for change in changes:
+        sel, attr = next(((s, a) for s, a in _DECLARED if s in change), (None, None))
+        if sel is None or attr is None:
+            raise ValueError(f"declared change selects nothing it knows: {change}")
+        items = getattr(state, attr)
+        if not any(r.name == change[sel] for r in items):
+            raise ValueError(f"declared change matches no record: {change}")
+        state = dataclasses.replace(state, **{attr: tuple(
+            dataclasses.replace(r, **change["set"]) if r.name == change[sel] else r
+            for r in items)})
+    return state

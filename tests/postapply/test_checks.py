@@ -20,9 +20,16 @@ from keyplane.policy.packs import check_severity
 from keyplane.postapply.expected import ExpectedState, expected_state
 from keyplane.postapply.match import match
 from keyplane.postapply.registry import CheckContext, discover, run_checks
-from keyplane.postapply.synth import load_environment_stacks
+from keyplane.postapply.stack import load_environment_stacks
 from tests.conftest import EXAMPLE_ENVIRONMENTS, Synthesized
-from tests.postapply.checks_support import CHECKS, OBSERVED, observed_for, subject_of
+from tests.postapply.checks_support import (
+    CHECKS,
+    OBSERVED,
+    declared,
+    judged_at,
+    observed_for,
+    subject_of,
+)
 
 CASES = [(path.stem, name, case) for path in sorted(CHECKS.glob("*.json"))
          for name, case in json.loads(path.read_text(encoding="utf-8"))["cases"].items()]
@@ -46,8 +53,9 @@ def test_check_case(check_id: str, name: str, case: dict,
                     synthesized_estate: Synthesized) -> None:
     assert synthesized_estate.exit_code == 0, synthesized_estate.stderr[-2000:]
     env_name = case.get("environment") or _doc(check_id)["environment"]
-    state = _state(env_name, synthesized_estate.out)
-    observed, now = observed_for(env_name, case.get("changes", []))
+    state = declared(_state(env_name, synthesized_estate.out), case.get("declared", []))
+    observed, recorded_at = observed_for(env_name, case.get("changes", []))
+    now = judged_at(case, recorded_at)
     ctx = CheckContext(state=state, observed=observed, matched=match(state, observed), now=now)
     found = run_checks([discover()[check_id]], ctx, check_severity)
     want = Status.UNKNOWN if name.startswith("unknown_") else Status.FAIL
