@@ -52,11 +52,13 @@ def match(state: ExpectedState, observed: Observed, *, resumed: set[str] | None 
     tags_unknown = False
     replica_candidates: list[ObservedAwsKey] = []
     for obs in sorted(observed.aws_keys, key=lambda o: o.key.arn):
+        if obs.key.multi_region_role == "REPLICA":
+            # paired by the primary's key id, so a replica whose tags could not be read is
+            # still judged (and never reported missing)
+            replica_candidates.append(obs)
+            continue
         if obs.tags is None:
             tags_unknown = True
-            continue
-        if obs.key.multi_region_role == "REPLICA":
-            replica_candidates.append(obs)
             continue
         tag_env = obs.tags.get(AWS_TAG_ENV)
         if tag_env is None:
@@ -79,7 +81,9 @@ def match(state: ExpectedState, observed: Observed, *, resumed: set[str] | None 
         exp = primaries.get(obs.key.key_id)
         if exp is not None:
             out.replicas.setdefault(exp.id, {})[obs.key.region] = obs
-        elif obs.tags is not None and obs.tags.get(AWS_TAG_ENV) is None:
+        elif obs.tags is None:
+            tags_unknown = True  # a replica of something: cannot tell what without its tags
+        elif obs.tags.get(AWS_TAG_ENV) is None:
             out.aws_undeclared.append(obs)
     unsure = tags_unknown or bool(observed.unknown_regions and home in observed.unknown_regions)
     for exp in state.aws_keys:

@@ -14,6 +14,7 @@ A change selects one record and changes it:
     {"aws_key": "release-artifacts", "append": {"grants": {...}}}
     {"trail": "keyplane-prod-kms-audit", "set": {"is_logging": false}}
     {"observed": "trails", "unreadable": true}
+    {"aliases": "us-east-1", "unreadable": true}
     {"add": "aws_keys", "record": {...}}
 
 Selectors: aws_key (`name` or `name@gN`, the primary), aws_replica (`name[@gN]@region`),
@@ -129,6 +130,12 @@ def changed(base: dict[str, Any], changes: list[dict[str, Any]], now: dt.datetim
     """`base` with `changes` applied (a copy)."""
     data = copy.deepcopy(base)
     for change in changes:
+        if "aliases" in change and change.get("unreadable"):  # one Region's ListAliases failed
+            region = change["aliases"]
+            data["aliases"].pop(region, None)
+            data["unknowns"].append({"resource": f"aws:{region}:aliases", "region": region,
+                                     "reason": "ListAliases denied (AccessDeniedException)"})
+            continue
         if "observed" in change:  # a whole shared read failed
             data[change["observed"]] = None
             continue

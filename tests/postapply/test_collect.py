@@ -9,7 +9,7 @@ from unittest.mock import create_autospec
 import pytest
 
 from keyplane.model import load_estate
-from keyplane.postapply import drift
+from keyplane.policy.packs import check_severity
 from keyplane.postapply.collect import Collector, Facet
 from keyplane.postapply.expected import expected_state
 from keyplane.postapply.match import match
@@ -19,14 +19,18 @@ from keyplane.postapply.ports import (
     CustomKeyStore,
     Throttled,
 )
-from tests.conftest import EXAMPLE_ENVIRONMENTS
+from keyplane.postapply.registry import CheckContext, checks_for, run_checks
+from keyplane.postapply.stack import load_environment_stacks
+from tests.conftest import EXAMPLE_ENVIRONMENTS, synthesize_example_estate
 
 NOW = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
 
 
 def prod_state():  # type: ignore[no-untyped-def]
     env = load_estate([EXAMPLE_ENVIRONMENTS / "prod.yaml"]).get("prod")
-    return expected_state(env)
+    synthesized = synthesize_example_estate()
+    assert synthesized.exit_code == 0, synthesized.stderr[-2000:]
+    return expected_state(env, load_environment_stacks(env, synthesized.out))
 
 
 def fake_reader(region: str) -> AwsRegionReader:
@@ -56,8 +60,12 @@ def test_disconnected_key_store_is_a_finding_and_throttled_policy_unknown() -> N
     assert [u.reason for u in obs.unknowns] == [
         "GetKeyPolicy throttled (ThrottlingException) in us-east-1"]
     r.rotation_status.assert_not_called()  # a custom-key-store key cannot rotate: not asked
-    findings, _ = drift.check(state, obs, match(state, obs), now=NOW)
+    ctx = CheckContext(state=state, observed=obs, matched=match(state, obs), now=NOW)
+    findings = run_checks(checks_for(["drift"]), ctx, check_severity)
     store = next(f for f in findings if f.rule_id == "drift.key_store_disconnected")
+    policy = next(f for f in findings if f.rule_id == "drift.key_policy")
+    assert (policy.status.value, policy.reason) == (
+        "UNKNOWN", "GetKeyPolicy throttled (ThrottlingException) in us-east-1")
     assert (store.key, store.severity.value, store.actual) == ("pki-root-ca@g1", "critical",
                                                                "DISCONNECTED")
 
