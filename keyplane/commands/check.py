@@ -9,8 +9,8 @@ import click
 
 from keyplane.errors import UsageError
 from keyplane.output import deliver, set_format
+from keyplane.reporters import FORMATS
 
-FORMATS = ("text", "json", "sarif", "markdown", "junit")
 LEVELS = ("critical", "high", "medium", "low", "info")
 
 
@@ -45,9 +45,9 @@ def check(inputs: tuple[Path, ...], fmt: str, output: Path | None, fail_level: s
 
         deliver(rules_markdown() if fmt == "markdown" else rules_text(), output)
         return
+    from keyplane.findings import Severity
     from keyplane.policy.api import check as run_check
-    from keyplane.policy.model import Severity
-    from keyplane.policy.reporters import renderer
+    from keyplane.reporters import render
 
     day = None
     if as_of is not None:
@@ -62,12 +62,7 @@ def check(inputs: tuple[Path, ...], fmt: str, output: Path | None, fail_level: s
     elif fmt != "json":
         for w in report.warnings:
             click.echo(f"warning: {w.render()}", err=True)
-    if fmt == "sarif":
-        from keyplane.policy.reporters import sarif
-
-        text = sarif.render(report, root=sarif_root)
-    else:
-        text = renderer(fmt)(report)
+    text = render(report, fmt, root=sarif_root)
     deliver(text, output)
     if output is not None and fmt == "text":
         click.echo(text.splitlines()[-1], err=True)

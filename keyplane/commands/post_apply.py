@@ -28,7 +28,8 @@ def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.argument("env", required=False),  # required but by --list-checks
         click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
                      default=DEFAULT_DIR, show_default=True, help="Where the inventory is."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+        click.option("--format", "fmt",
+                     type=click.Choice(["text", "json", "markdown", "sarif", "junit"]),
                      default="text", show_default=True),
         click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
                      help="Write the report to this file (atomically) instead of stdout."),
@@ -149,9 +150,9 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     )
     from keyplane.postapply import acks as acks_mod
     from keyplane.postapply.expected import expected_state
-    from keyplane.postapply.report import render
     from keyplane.postapply.run import run
-    from keyplane.postapply.synth import load_environment_stacks
+    from keyplane.postapply.stack import load_environment_stacks
+    from keyplane.reporters import render
 
     environment = load_targets([env], environments_dir).environments[0]
     if cloud is not None:
@@ -210,7 +211,7 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     if not quiet:
         click.echo(f"keyplane: {command} {environment.name}: {len(report.checked)} resource(s) "
                    f"read in {time.monotonic() - started:.1f} s", err=True)
-    deliver(render(report, fmt), output)
+    deliver(render(report, fmt, synth_dir=synth_dir), output)
     if report.stopped:
         click.echo(f"keyplane: error {CREDENTIALS_EXPIRED}: {report.stopped}", err=True)
     sys.exit(report.outcome.exit_code)

@@ -31,7 +31,7 @@ def scrub(findings: list[Finding], secrets: set[str]) -> list[Finding]:
                 text = text.replace(s, REDACTED)
         return text
 
-    return [replace(f, message=clean(f.message) or "", attribute=clean(f.attribute))
+    return [replace(f, reason=clean(f.reason) or "", attribute=clean(f.attribute))
             for f in findings]
 
 

@@ -8,10 +8,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from keyplane.errors import Problem
+from keyplane.findings import cloud_of_type
 from keyplane.model.tiers import TIERS, Tier
 from keyplane.policy.errors import RULE_ERRORED
 from keyplane.policy.index import Index, inherit_context
-from keyplane.policy.model import Action, Finding, Outcome, Resource, Severity, Status, today
+from keyplane.policy.model import Action, Finding, Resource, Severity, Status, Verdict, today
 from keyplane.policy.packs import PACKS
 from keyplane.policy.registry import ANY_TYPE, Rule, RuleContext, discover
 
@@ -55,16 +56,21 @@ class Report:
 
 
 def gate_fails(finding: Finding, rule: Rule | None, fail_level: Severity) -> bool:
-    """FAIL at or above the level, any ERROR, and UNKNOWN on a ca/production guardrail."""
+    """Whether `finding` fails the gate: the one place the gate is decided.
+
+    Any ERROR; a FAIL at or above `fail_level`; an UNKNOWN at or above it on a guardrail
+    (an unknown rule counts as one) of a tier that fails closed. Never a waived finding.
+    """
     if finding.waived_by is not None:
         return False
-    if finding.status is Status.ERROR:
+    status = finding.status
+    if status is Status.ERROR:
         return True
     if finding.severity.rank < fail_level.rank:
         return False
-    if finding.status is Status.FAIL:
+    if status is Status.FAIL:
         return True
-    return (finding.status is Status.UNKNOWN and finding.tier in FAIL_CLOSED_TIERS
+    return (status is Status.UNKNOWN and finding.tier in FAIL_CLOSED_TIERS
             and (rule is None or rule.guardrail))
 
 
@@ -97,12 +103,11 @@ def run(resources: Iterable[Resource], *, rules: Mapping[str, Rule] | None = Non
                                covered_types=covered) for t in Tier}
     no_tier = RuleContext(policy=None, tier=None, index=index, today=day, covered_types=covered)
     # Per tier and type, the rules to run with their severity: computed once, not per resource.
-    plan: dict[Tier | None, dict[str, list[tuple[Rule, Severity, bool]]]] = {}
-    assumed_plan: dict[str, list[tuple[Rule, Severity, bool]]] = {}  # untagged keys
-    fail_rank = fail_level.rank
+    plan: dict[Tier | None, dict[str, list[tuple[Rule, Severity]]]] = {}
+    assumed_plan: dict[str, list[tuple[Rule, Severity]]] = {}  # untagged keys
 
     def rules_for(tier: Tier | None, rtype: str, assumed: bool = False
-                  ) -> list[tuple[Rule, Severity, bool]]:
+                  ) -> list[tuple[Rule, Severity]]:
         by_tier = assumed_plan if assumed else plan.setdefault(tier, {})
         found = by_tier.get(rtype)
         if found is None:
@@ -117,8 +122,7 @@ def run(resources: Iterable[Resource], *, rules: Mapping[str, Rule] | None = Non
                     continue  # reported once by the tier-context rule instead
                 else:
                     severity = rule.severity
-                closed = rule.guardrail and tier in FAIL_CLOSED_TIERS
-                found.append((rule, severity, closed))
+                found.append((rule, severity))
             by_tier[rtype] = found
         return found
 
@@ -130,30 +134,31 @@ def run(resources: Iterable[Resource], *, rules: Mapping[str, Rule] | None = Non
             tier = UNTAGGED_TIER
         ctx = contexts[tier] if tier is not None else no_tier
         deleting = res.action is Action.DELETE
-        for rule, severity, closed in rules_for(tier, res.type, assumed):
+        cloud = cloud_of_type(res.type)
+        env = res.context.env
+        for rule, severity in rules_for(tier, res.type, assumed):
             if res.input_kind not in rule.inputs:
                 continue
             if deleting and not rule.include_deleted:
                 continue  # a resource being deleted has no configuration left to check
             try:
-                outcome = rule.func(res, ctx)
+                verdict = rule.func(res, ctx)
             except Exception as exc:  # isolation: a broken rule fails the gate, never passes
-                outcome = Outcome(Status.ERROR, f"rule errored ({RULE_ERRORED}): "
+                verdict = Verdict(Status.ERROR, f"rule errored ({RULE_ERRORED}): "
                                                 f"{type(exc).__name__}: {exc}")
-            if outcome is None:
+            if verdict is None:
                 continue
+            reason = verdict.reason
             if assumed and rule.needs_tier:
-                outcome = replace(outcome, message=f"{outcome.message} (no keyplane tier: "
-                                                   f"judged as {UNTAGGED_TIER.value})")
-            status = outcome.status
-            gate = status is Status.ERROR or (severity.rank >= fail_rank and (
-                status is Status.FAIL or (status is Status.UNKNOWN and closed)))
-            findings.append(Finding(
-                rule_id=rule.rule_id, status=status, severity=severity,
-                address=res.address, message=outcome.message, tier=tier,
-                resource_type=res.type, attribute=outcome.attribute,
-                construct_path=res.construct_path, source=res.source, area=rule.area,
-                gate=gate))
+                reason = f"{reason} (no keyplane tier: judged as {UNTAGGED_TIER.value})"
+            finding = Finding(
+                rule_id=rule.rule_id, status=verdict.status, severity=severity,
+                resource=res.address, reason=reason, control=rule.control, cloud=cloud,
+                environment=env, tier=tier, address=res.address, resource_type=res.type,
+                attribute=verdict.attribute, construct_path=res.construct_path,
+                source=res.source, area=rule.area)
+            finding.gate = gate_fails(finding, rule, fail_level)  # its producer sets it, once
+            findings.append(finding)
     return findings
 
 

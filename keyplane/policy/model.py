@@ -1,4 +1,9 @@
-"""The one Resource model every input format is converted into, and the findings rules return."""
+"""The one Resource model every input format is converted into, and the verdicts rules return.
+
+The findings the gate makes of those verdicts are keyplane's one `Finding`
+(`keyplane.findings`); `Finding`, `Status`, `Severity` and `Control` are re-exported here
+so a rule imports what it uses from one place.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from keyplane.findings import Control, Finding, Severity, Status
 from keyplane.model.tiers import Tier
+
+__all__ = ["SENSITIVE", "UNKNOWN", "Action", "AttrPath", "Control", "Finding", "Resource",
+           "Severity", "Status", "TierContext", "Verdict", "failed", "fold_actions",
+           "not_applicable", "passed", "today", "unknown", "walk_paths"]
 
 AttrPath = tuple[str | int, ...]
 
@@ -49,35 +59,6 @@ class _Sensitive:
 
 
 SENSITIVE: Any = _Sensitive()
-
-
-class Status(StrEnum):
-    """The result of one rule on one resource."""
-
-    PASS = "PASS"
-    FAIL = "FAIL"
-    UNKNOWN = "UNKNOWN"
-    NOT_APPLICABLE = "NOT_APPLICABLE"
-    ERROR = "ERROR"  # the rule raised: fails the gate, never a pass
-
-
-class Severity(StrEnum):
-    """How bad a failing finding is; `--fail-level` compares against it."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        """Higher is worse."""
-        return _SEV_RANK[self]
-
-
-_SEV_RANK = {Severity.INFO: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3,
-             Severity.CRITICAL: 4}
 
 
 class Action(StrEnum):
@@ -246,72 +227,33 @@ class Resource:
         return [value]
 
 
-# Not frozen: a frozen dataclass's __init__ costs about three times more, and a large plan
-# makes ~10 findings per resource. Nothing mutates a finding after the engine made it.
 @dataclass(slots=True)
-class Finding:
-    """The result of one rule on one resource, located and stated in one sentence."""
-
-    rule_id: str
-    status: Status
-    severity: Severity
-    address: str
-    message: str
-    tier: Tier | None = None
-    resource_type: str = ""
-    attribute: str | None = None  # dotted attribute path, e.g. `policy.Statement[2]`
-    construct_path: str | None = None
-    source: str | None = None
-    area: str = ""
-    gate: bool = False  # whether this finding fails the gate (set by the engine)
-    waived_by: str | None = None  # the waiver's rule:resource, when one applies
-
-    def to_dict(self) -> dict[str, Any]:
-        """The machine-readable form used by `--format json`."""
-        return {
-            "rule_id": self.rule_id,
-            "status": self.status.value,
-            "severity": self.severity.value,
-            "tier": self.tier.value if self.tier else None,
-            "address": self.address,
-            "resource_type": self.resource_type,
-            "construct_path": self.construct_path,
-            "attribute": self.attribute,
-            "message": self.message,
-            "source": self.source,
-            "area": self.area,
-            "fails_gate": self.gate,
-            "waived_by": self.waived_by,
-        }
-
-
-@dataclass(slots=True)
-class Outcome:
+class Verdict:
     """What a rule says about one resource; the engine turns it into a Finding."""
 
     status: Status
-    message: str
+    reason: str
     attribute: str | None = None
 
 
-def passed(message: str, attribute: str | None = None) -> Outcome:
-    """A PASS outcome."""
-    return Outcome(Status.PASS, message, attribute)
+def passed(reason: str, attribute: str | None = None) -> Verdict:
+    """A PASS verdict."""
+    return Verdict(Status.PASS, reason, attribute)
 
 
-def failed(message: str, attribute: str | None = None) -> Outcome:
-    """A FAIL outcome."""
-    return Outcome(Status.FAIL, message, attribute)
+def failed(reason: str, attribute: str | None = None) -> Verdict:
+    """A FAIL verdict."""
+    return Verdict(Status.FAIL, reason, attribute)
 
 
-def unknown(message: str, attribute: str | None = None) -> Outcome:
-    """An UNKNOWN outcome: the value is known only after apply or is hidden."""
-    return Outcome(Status.UNKNOWN, message, attribute)
+def unknown(reason: str, attribute: str | None = None) -> Verdict:
+    """An UNKNOWN verdict: the value is known only after apply or is hidden."""
+    return Verdict(Status.UNKNOWN, reason, attribute)
 
 
-def not_applicable(message: str, attribute: str | None = None) -> Outcome:
-    """A NOT_APPLICABLE outcome."""
-    return Outcome(Status.NOT_APPLICABLE, message, attribute)
+def not_applicable(reason: str, attribute: str | None = None) -> Verdict:
+    """A NOT_APPLICABLE verdict."""
+    return Verdict(Status.NOT_APPLICABLE, reason, attribute)
 
 
 def walk_paths(tree: Any, prefix: AttrPath = ()) -> Iterator[AttrPath]:

@@ -7,10 +7,10 @@ import inspect
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keyplane.model.tiers import Tier, TierPolicy
-from keyplane.policy.model import Outcome, Resource, Severity
+from keyplane.policy.model import Control, Resource, Severity, Verdict
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -32,12 +32,12 @@ class RuleContext:
     covered_types: frozenset[str] = frozenset()
 
 
-RuleFunc = Callable[[Resource, RuleContext], Outcome | None]
+RuleFunc = Callable[[Resource, RuleContext], Verdict | None]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One rule: its id, area, title (the desired state), default severity and doc."""
+    """One rule: its id, area, title (the desired state), default severity, control and doc."""
 
     rule_id: str
     area: str
@@ -51,6 +51,7 @@ class Rule:
     guardrail: bool = True
     inputs: frozenset[str] = field(default_factory=lambda: frozenset({"synth", "plan"}))
     include_deleted: bool = False
+    control: Control | None = None  # the tier table's control it proves (every @rule says)
 
     @property
     def help_uri(self) -> str:
@@ -67,8 +68,9 @@ _REGISTRY: dict[str, Rule] = {}
 _DISCOVERED: list[bool] = []
 
 
-def rule(*, title: str, severity: Severity, types: tuple[str, ...], needs_tier: bool = True,
-         guardrail: bool = True, inputs: tuple[str, ...] = ("synth", "plan"),
+def rule(*, title: str, severity: Severity, control: Control, types: tuple[str, ...],
+         needs_tier: bool = True, guardrail: bool = True,
+         inputs: tuple[str, ...] = ("synth", "plan"),
          include_deleted: bool = False) -> Callable[[RuleFunc], RuleFunc]:
     """Declare a rule: the function's name is its id and its module's name; its docstring its doc."""
     def wrap(func: RuleFunc) -> RuleFunc:
@@ -79,8 +81,7 @@ def rule(*, title: str, severity: Severity, types: tuple[str, ...], needs_tier: 
             rule_id=func.__name__, area=area, title=title, severity=severity,
             resource_types=frozenset(types), func=func, doc=inspect.cleandoc(func.__doc__ or ""),
             module=module, needs_tier=needs_tier, guardrail=guardrail,
-            inputs=frozenset(inputs), include_deleted=include_deleted)
-        func.__dict__["__rule__"] = _REGISTRY[func.__name__]
+            inputs=frozenset(inputs), include_deleted=include_deleted, control=control)
         return func
     return wrap
 
@@ -96,8 +97,3 @@ def discover() -> dict[str, Rule]:
         _DISCOVERED.append(True)
     return dict(sorted(_REGISTRY.items()))
 
-
-def rule_of(func: Any) -> Rule | None:
-    """The Rule a decorated function declares, if any."""
-    found = getattr(func, "__rule__", None)
-    return found if isinstance(found, Rule) else None

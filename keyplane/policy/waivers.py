@@ -42,7 +42,8 @@ class Waiver:
         """Whether the waiver names this finding's rule and resource (address or glob)."""
         if finding.rule_id != self.rule:
             return False
-        return finding.address == self.resource or fnmatchcase(finding.address, self.resource)
+        address = finding.address or finding.resource
+        return address == self.resource or fnmatchcase(address, self.resource)
 
 
 def _date(value: Any) -> dt.date | None:

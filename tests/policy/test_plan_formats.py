@@ -32,7 +32,7 @@ def write(path: Path, doc: dict[str, Any]) -> Path:
 
 def findings(path: Path) -> list[tuple[str, str, str, str]]:
     report = check([path], on=AS_OF)
-    return sorted((f.rule_id, f.address, f.status.value, f.message) for f in report.findings)
+    return sorted((f.rule_id, f.address, f.status.value, f.reason) for f in report.findings)
 
 
 def as_0_2(doc: dict[str, Any]) -> dict[str, Any]:

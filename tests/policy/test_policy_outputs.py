@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from keyplane.cli import main
+from keyplane.findings import Finding, Severity, Status
 from keyplane.policy.api import check
-from keyplane.policy.model import Finding, Severity, Status
-from keyplane.policy.reporters import markdown
+from keyplane.reporters import markdown
 from tests.conftest import REPO
 from tests.policy.policy_support import AS_OF, FIXTURES
 
@@ -74,8 +74,9 @@ def test_markdown_has_summary_and_collapsed_details(capsys):
 def test_markdown_is_truncated_for_a_pr_comment():
     report = check([PLAN], on=AS_OF)
     many = [Finding(rule_id="lifecycle_destroy_blocked", status=Status.FAIL,
-                    severity=Severity.CRITICAL, address=f"aws_kms_key.k{i}",
-                    message="the plan would delete this aws_kms_key " + "x" * 80,
+                    severity=Severity.CRITICAL, resource=f"aws_kms_key.k{i}",
+                    address=f"aws_kms_key.k{i}",
+                    reason="the plan would delete this aws_kms_key " + "x" * 80,
                     area="lifecycle", gate=True) for i in range(2000)]
     report.findings = many
     text = markdown.render(report)
@@ -116,5 +117,5 @@ def test_a_raising_rule_is_an_error_that_fails_the_gate():
     loaded = load_inputs([FIXTURES / "rules" / "inventory_tier_context_present.tf.json"])
     findings = run([r for r in loaded.resources if r.name == "fail_untagged"],
                    rules={"broken": rule}, on=AS_OF)
-    assert [(f.status, f.gate, f.message) for f in findings] == [
+    assert [(f.status, f.gate, f.reason) for f in findings] == [
         (Status.ERROR, True, "rule errored (KP530): RuntimeError: boom")]

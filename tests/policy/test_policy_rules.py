@@ -35,7 +35,7 @@ def test_rule_fixture_statuses(fixture):
     for f in findings:
         name = by_name[f.address]
         if not name.startswith(tuple(PREFIX)):
-            assert f.status is Status.NOT_APPLICABLE, (f.address, f.status, f.message)
+            assert f.status is Status.NOT_APPLICABLE, (f.address, f.status, f.reason)
 
 
 def test_every_rule_has_fixtures_with_pass_and_fail():

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from keyplane.cli import main
+from keyplane.findings import Finding, Severity, Status
 from keyplane.model.tiers import Tier
 from keyplane.policy.engine import Report
-from keyplane.policy.model import Finding, Severity, Status
 from keyplane.policy.registry import discover
-from keyplane.policy.reporters import sarif
+from keyplane.reporters import sarif
 from tests.policy.policy_support import AS_OF, FIXTURES
 
 PLAN = FIXTURES / "plans" / "destroy.plan.json"
@@ -174,8 +174,8 @@ def test_a_rules_default_rank_is_its_lowest_severity_not_its_highest(capsys):
 def finding(status: Status, severity: Severity, tier: Tier | None, *,
             rule_id: str = "aws_kms_key_rotation_enabled", address: str = "aws_kms_key.k",
             source: str = "plan.json", waived_by: str | None = None) -> Finding:
-    return Finding(rule_id=rule_id, status=status, severity=severity, address=address,
-                   message="m", tier=tier, source=source, area="kms", waived_by=waived_by)
+    return Finding(rule_id=rule_id, status=status, severity=severity, resource=address,
+                   address=address, reason="m", tier=tier, source=source, area="kms", waived_by=waived_by)
 
 
 def rendered(findings: list[Finding], root: Path, *,

@@ -43,7 +43,7 @@ def test_an_untagged_key_gets_every_key_rule_as_production(tmp_path: Path) -> No
             "aws_kms_key_policy_no_wildcard_actions"} <= failing
     rotation = next(f for f in report.findings if f.rule_id == "aws_kms_key_rotation_enabled")
     assert rotation.tier is not None and rotation.tier.value == "production"
-    assert rotation.message.endswith("(no keyplane tier: judged as production)")
+    assert rotation.reason.endswith("(no keyplane tier: judged as production)")
     assert rotation.gate is True
 
 

@@ -8,9 +8,10 @@ from typing import Any
 from keyplane.model.tiers import BREAK_GLASS_ASSUMED, KMS_ACCESS_DENIED_BURST, SIGN_OUTSIDE_CEREMONY
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -42,9 +43,9 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-@rule(title="The tier's required key alarms exist", severity=Severity.HIGH,
+@rule(title="The tier's required key alarms exist", severity=Severity.HIGH, control=Control.AUDIT,
       types=("aws_kms_key", "aws_kms_external_key", "google_kms_crypto_key"))
-def kms_alarms_required(res: Resource, ctx: RuleContext) -> Outcome | None:
+def kms_alarms_required(res: Resource, ctx: RuleContext) -> Verdict | None:
     """Log metric filters, EventBridge rules or log-based metrics of the key's stack cover
     every event the tier alarms on, and a Sign-volume anomaly alarm exists where required.
 

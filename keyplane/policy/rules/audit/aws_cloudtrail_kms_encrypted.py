@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from keyplane.model.limits import AWS_RESERVED_ALIAS_PREFIX
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="CloudTrail logs are encrypted with a customer-managed KMS key",
-      severity=Severity.HIGH, types=("aws_cloudtrail",))
-def aws_cloudtrail_kms_encrypted(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.HIGH, control=Control.AUDIT, types=("aws_cloudtrail",))
+def aws_cloudtrail_kms_encrypted(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`kms_key_id` names a customer-managed key (a reference counts; `alias/aws/...` does not).
 
     Why: the trail records who used which key; encrypting it with a key the estate controls

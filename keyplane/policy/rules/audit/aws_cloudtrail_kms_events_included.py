@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 _KMS = "kms.amazonaws.com"
 
 
-@rule(title="CloudTrail records KMS events", severity=Severity.HIGH, types=("aws_cloudtrail",))
-def aws_cloudtrail_kms_events_included(res: Resource, ctx: RuleContext) -> Outcome | None:
+@rule(title="CloudTrail records KMS events", severity=Severity.HIGH,
+      control=Control.AUDIT, types=("aws_cloudtrail",))
+def aws_cloudtrail_kms_events_included(res: Resource, ctx: RuleContext) -> Verdict | None:
     """No event selector excludes `kms.amazonaws.com` management events, and no advanced
     event selector filters them out.
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from keyplane.policy.facts import as_bool
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
-@rule(title="CloudTrail log file validation is enabled", severity=Severity.HIGH,
+@rule(title="CloudTrail log file validation is enabled", severity=Severity.HIGH, control=Control.AUDIT,
       types=("aws_cloudtrail",))
-def aws_cloudtrail_log_validation(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_cloudtrail_log_validation(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`enable_log_file_validation` is true.
 
     Why: digest files prove that no log of a key's use was altered or removed; evidence

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from keyplane.policy.facts import as_bool
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
-@rule(title="CloudTrail trail is multi-Region", severity=Severity.HIGH,
+@rule(title="CloudTrail trail is multi-Region", severity=Severity.HIGH, control=Control.AUDIT,
       types=("aws_cloudtrail",))
-def aws_cloudtrail_multi_region(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_cloudtrail_multi_region(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`is_multi_region_trail` is true.
 
     Why: key use and key changes happen in replica Regions too; a single-Region trail

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
-@rule(title="CloudWatch log groups are KMS-encrypted", severity=Severity.HIGH,
+@rule(title="CloudWatch log groups are KMS-encrypted", severity=Severity.HIGH, control=Control.AUDIT,
       types=("aws_cloudwatch_log_group",))
-def aws_cloudwatch_log_group_kms_encrypted(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_cloudwatch_log_group_kms_encrypted(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`kms_key_id` is set on every keyplane log group (a reference counts).
 
     Why: the log group holds the trail's copy of every key event; it is protected like the

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from keyplane.policy.facts import as_int
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
-@rule(title="CloudWatch log group retention meets the tier", severity=Severity.HIGH,
+@rule(title="CloudWatch log group retention meets the tier", severity=Severity.HIGH, control=Control.AUDIT,
       types=("aws_cloudwatch_log_group",))
-def aws_cloudwatch_log_group_retention(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_cloudwatch_log_group_retention(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`retention_in_days` is at least the tier's log retention (0 or unset: kept forever).
 
     Why: incident response for a key looks back months; the tier sets how far (ca and

@@ -5,9 +5,10 @@ from __future__ import annotations
 from keyplane.policy.facts import as_bool, as_int
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -19,8 +20,8 @@ _DAYS_PER_YEAR = 365
 
 
 @rule(title="Audit buckets have Object Lock COMPLIANCE for the tier's retention",
-      severity=Severity.HIGH, types=("aws_s3_bucket",))
-def aws_s3_audit_bucket_object_lock(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.HIGH, control=Control.AUDIT, types=("aws_s3_bucket",))
+def aws_s3_audit_bucket_object_lock(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A keyplane bucket of a tier with an Object Lock retention has `object_lock_enabled`
     and an `aws_s3_bucket_object_lock_configuration` in COMPLIANCE mode whose default
     retention is at least the tier's (ca 2555 days, production 365).

@@ -5,9 +5,10 @@ from __future__ import annotations
 from keyplane.policy.facts import SECONDS_PER_DAY, as_bool, as_int
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -17,8 +18,8 @@ from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="Audit log sinks write to a locked bucket with the tier's retention",
-      severity=Severity.HIGH, types=("google_logging_project_sink",))
-def gcp_audit_sink_locked(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.HIGH, control=Control.AUDIT, types=("google_logging_project_sink",))
+def gcp_audit_sink_locked(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A keyplane log sink's destination is a Cloud Storage bucket with a locked retention
     policy, or a log bucket that is locked, keeping logs at least the tier's sink retention.
 

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from keyplane.policy.model import Outcome, Resource, Severity, failed, not_applicable, passed, unknown
+from keyplane.policy.model import (
+    Control,
+    Resource,
+    Severity,
+    Verdict,
+    failed,
+    not_applicable,
+    passed,
+    unknown,
+)
 from keyplane.policy.registry import RuleContext, rule
 
 REQUIRED_LOG_TYPES = frozenset({"DATA_READ", "DATA_WRITE", "ADMIN_READ"})
 _SERVICES = ("cloudkms.googleapis.com", "allServices")
 
 
-@rule(title="Cloud KMS Data Access audit logs are enabled", severity=Severity.HIGH,
+@rule(title="Cloud KMS Data Access audit logs are enabled", severity=Severity.HIGH, control=Control.AUDIT,
       types=("google_kms_crypto_key",))
-def gcp_kms_data_access_logs(res: Resource, ctx: RuleContext) -> Outcome | None:
+def gcp_kms_data_access_logs(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A `google_project_iam_audit_config` for `cloudkms.googleapis.com` (or allServices)
     enables DATA_READ, DATA_WRITE and ADMIN_READ where the tier requires Data Access logs.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.policy.facts import as_int
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 _VAULT, _LOCK = "aws_backup_vault", "aws_backup_vault_lock_configuration"
@@ -24,9 +24,9 @@ def _vault(res: Resource, ctx: RuleContext, name: Any) -> Resource | None:
     return None
 
 
-@rule(title="Backup plan retention meets the vault's minimum", severity=Severity.HIGH,
+@rule(title="Backup plan retention meets the vault's minimum", severity=Severity.HIGH, control=Control.BACKUP,
       types=("aws_backup_plan",))
-def aws_backup_plan_retention(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_backup_plan_retention(res: Resource, ctx: RuleContext) -> Verdict | None:
     """Each rule's `lifecycle.delete_after` is at least the target vault lock's
     `min_retention_days` (or, without a lock, the tier's vault minimum).
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from keyplane.model.limits import AWS_RESERVED_ALIAS_PREFIX
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="Backup vaults are encrypted with a customer-managed key", severity=Severity.HIGH,
-      types=("aws_backup_vault",))
-def aws_backup_vault_customer_key(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.BACKUP, types=("aws_backup_vault",))
+def aws_backup_vault_customer_key(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`kms_key_arn` names a customer-managed key, never the AWS-managed `alias/aws/backup`.
 
     Why: recovery points of a CA database are as sensitive as the CA; with the estate's own

@@ -6,9 +6,10 @@ from keyplane.model.limits import BACKUP_VAULT_LOCK_CHANGEABLE_FOR_DAYS, BACKUP_
 from keyplane.policy.facts import as_int
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -20,8 +21,8 @@ LOCK_TYPE = "aws_backup_vault_lock_configuration"
 
 
 @rule(title="Backup vault lock mode and retention meet the tier", severity=Severity.HIGH,
-      types=("aws_backup_vault",))
-def aws_backup_vault_lock(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.BACKUP, types=("aws_backup_vault",))
+def aws_backup_vault_lock(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A vault has an `aws_backup_vault_lock_configuration` in the tier's mode (COMPLIANCE:
     `changeable_for_days` set, at least 3; GOVERNANCE: unset) whose `min_retention_days` is at
     least the tier's minimum.

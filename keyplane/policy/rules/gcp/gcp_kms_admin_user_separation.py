@@ -6,9 +6,10 @@ from keyplane.model.tiers import SeparationOfDuties
 from keyplane.policy.facts import members
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -26,9 +27,9 @@ _IAM = ("google_kms_crypto_key_iam_member", "google_kms_crypto_key_iam_binding",
         "google_kms_key_ring_iam_member", "google_kms_key_ring_iam_binding")
 
 
-@rule(title="Crypto key administrators are not its users", severity=Severity.HIGH,
+@rule(title="Crypto key administrators are not its users", severity=Severity.HIGH, control=Control.ACCESS,
       types=("google_kms_crypto_key",))
-def gcp_kms_admin_user_separation(res: Resource, ctx: RuleContext) -> Outcome | None:
+def gcp_kms_admin_user_separation(res: Resource, ctx: RuleContext) -> Verdict | None:
     """Where the tier separates duties, no member holds an admin role and a use role
     (encrypt/decrypt, sign, MAC) on the key or its key ring.
 

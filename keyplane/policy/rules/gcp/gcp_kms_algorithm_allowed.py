@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from keyplane.model.specs import GCP_ALGORITHMS, gcp_purpose
 from keyplane.policy.facts import gcp_algorithm
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="Cloud KMS algorithm fits the purpose and the tier", severity=Severity.HIGH,
-      types=("google_kms_crypto_key",))
-def gcp_kms_algorithm_allowed(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.PROTECTION, types=("google_kms_crypto_key",))
+def gcp_kms_algorithm_allowed(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`version_template.algorithm` is a known Cloud KMS algorithm for the key's `purpose`,
     at least the tier's RSA size.
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from keyplane.model.limits import GCP_DESTROY_SCHEDULED_DURATION
 from keyplane.policy.facts import SECONDS_PER_DAY, seconds
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="Cloud KMS destroy-scheduled duration is at the tier's floor",
-      severity=Severity.HIGH, types=("google_kms_crypto_key",))
-def gcp_kms_destroy_scheduled_duration(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.HIGH, control=Control.PROTECTION, types=("google_kms_crypto_key",))
+def gcp_kms_destroy_scheduled_duration(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`destroy_scheduled_duration` is at least the tier's deletion window (unset: Cloud KMS's
     default of 30 days).
 

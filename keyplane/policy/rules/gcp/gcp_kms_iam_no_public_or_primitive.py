@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.policy.facts import members
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
@@ -36,8 +36,8 @@ def _bindings(res: Resource) -> Any:
 
 
 @rule(title="No public members or primitive roles on keys or the project",
-      severity=Severity.CRITICAL, types=_TYPES, needs_tier=False)
-def gcp_kms_iam_no_public_or_primitive(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.CRITICAL, control=Control.ACCESS, types=_TYPES, needs_tier=False)
+def gcp_kms_iam_no_public_or_primitive(res: Resource, ctx: RuleContext) -> Verdict | None:
     """No binding grants a role to `allUsers` or `allAuthenticatedUsers`, and none grants the
     primitive roles owner, editor or viewer.
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
-@rule(title="Cloud KMS protection level meets the tier", severity=Severity.HIGH,
+@rule(title="Cloud KMS protection level meets the tier", severity=Severity.HIGH, control=Control.PROTECTION,
       types=("google_kms_crypto_key",))
-def gcp_kms_protection_level(res: Resource, ctx: RuleContext) -> Outcome | None:
+def gcp_kms_protection_level(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`version_template.protection_level` is one the tier allows (ca and production: HSM).
 
     Why: SOFTWARE keys are protected by software only; CA and production keys live in

@@ -6,9 +6,10 @@ from keyplane.model.limits import GCP_ROTATION_PERIOD_HOURS
 from keyplane.policy.facts import SECONDS_PER_DAY, SECONDS_PER_HOUR, gcp_eligibility, seconds
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -18,8 +19,8 @@ from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="Cloud KMS rotation period is within the tier's maximum", severity=Severity.HIGH,
-      types=("google_kms_crypto_key",))
-def gcp_kms_rotation_period(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.ROTATION, types=("google_kms_crypto_key",))
+def gcp_kms_rotation_period(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A symmetric crypto key sets `rotation_period` at most the tier's maximum (and within
     Cloud KMS's 24 h to 876,000 h); asymmetric and MAC keys set none.
 

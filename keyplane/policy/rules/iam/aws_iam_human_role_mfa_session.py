@@ -8,9 +8,10 @@ from keyplane.policy import policydoc
 from keyplane.policy.facts import as_int
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -26,9 +27,9 @@ HUMAN_ROLES = frozenset({T.ROLE_KEY_ADMIN, T.ROLE_BACKUP_OPERATOR, T.ROLE_AUDITO
 SSO_ROLE_PATH = ":role/aws-reserved/sso.amazonaws.com/"
 
 
-@rule(title="Human roles require MFA and a short session", severity=Severity.HIGH,
+@rule(title="Human roles require MFA and a short session", severity=Severity.HIGH, control=Control.ACCESS,
       types=("aws_iam_role",))
-def aws_iam_human_role_mfa_session(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_iam_human_role_mfa_session(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A key-admin, backup-operator, auditor, break-glass or ceremony role trusts only
     callers with `aws:MultiFactorAuthPresent = true` (or only IAM Identity Center roles, which
     enforce MFA at sign-in) and has a session of at most one hour.

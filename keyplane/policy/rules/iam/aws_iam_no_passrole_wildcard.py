@@ -7,9 +7,10 @@ from typing import Any
 from keyplane.policy import policydoc
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -19,9 +20,10 @@ from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="IAM policies never allow iam:PassRole on every role", severity=Severity.HIGH,
+      control=Control.ACCESS,
       types=("aws_iam_policy", "aws_iam_role_policy", "aws_iam_role", "aws_iam_user_policy",
              "aws_iam_group_policy"), needs_tier=False)
-def aws_iam_no_passrole_wildcard(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_iam_no_passrole_wildcard(res: Resource, ctx: RuleContext) -> Verdict | None:
     """No Allow statement grants `iam:PassRole` (directly or through `iam:*`/`*`) on
     resource `*`.
 

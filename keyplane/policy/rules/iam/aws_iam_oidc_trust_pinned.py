@@ -5,9 +5,10 @@ from __future__ import annotations
 from keyplane.policy import policydoc
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -19,8 +20,8 @@ _EXACT = frozenset({"stringequals", "forallvalues:stringequals", "foranyvalue:st
 
 
 @rule(title="OIDC trust pins the audience and the exact subject", severity=Severity.CRITICAL,
-      types=("aws_iam_role",), needs_tier=False)
-def aws_iam_oidc_trust_pinned(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.ACCESS, types=("aws_iam_role",), needs_tier=False)
+def aws_iam_oidc_trust_pinned(res: Resource, ctx: RuleContext) -> Verdict | None:
     """Every statement allowing `sts:AssumeRoleWithWebIdentity` requires `<issuer>:aud` and
     `<issuer>:sub` with `StringEquals` and no wildcard.
 

@@ -7,9 +7,10 @@ from typing import Any
 from keyplane.policy import policydoc
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     passed,
     unknown,
@@ -41,9 +42,9 @@ def _managed_name(arn: str) -> str | None:
 
 
 @rule(title="Roles get no managed policy that grants everything or IAM/KMS administration",
-      severity=Severity.HIGH, types=("aws_iam_role_policy_attachment",
+      severity=Severity.HIGH, control=Control.ACCESS, types=("aws_iam_role_policy_attachment",
                                      "aws_iam_policy_attachment"), needs_tier=False)
-def aws_iam_role_attachment_not_admin(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_iam_role_attachment_not_admin(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A policy attachment never gives a role `*`, `iam:*` or `kms:*` (or the IAM and KMS
     actions that amount to them) through an AWS managed or customer-managed policy.
 

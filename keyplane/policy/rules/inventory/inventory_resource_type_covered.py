@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed
 from keyplane.policy.registry import ANY_TYPE, RuleContext, rule
 
 # Type prefixes of the services that hold, grant, protect or audit keys.
@@ -28,8 +28,8 @@ REVIEWED_TYPES = frozenset({
 
 
 @rule(title="Resource types touching KMS, IAM, backup or logging are covered by the gate",
-      severity=Severity.HIGH, needs_tier=False, types=(ANY_TYPE,))
-def inventory_resource_type_covered(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.HIGH, control=Control.PROTECTION, needs_tier=False, types=(ANY_TYPE,))
+def inventory_resource_type_covered(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A resource type of KMS, IAM, backup or logging is checked by a rule or reviewed.
 
     Why: a general scanner passes what it does not know; a gate for keys must not. A new

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from keyplane.model import tags as T
 from keyplane.model.tiers import Tier
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed
 from keyplane.policy.registry import RuleContext, rule
 
 _TIERS = ", ".join(t.value for t in Tier)
 
 
 @rule(title="Keys, crypto keys and backup vaults carry keyplane's env and tier",
-      severity=Severity.HIGH, needs_tier=False,
+      severity=Severity.HIGH, control=Control.PROTECTION, needs_tier=False,
       types=("aws_kms_key", "aws_kms_external_key", "aws_kms_replica_key",
              "aws_kms_replica_external_key", "google_kms_crypto_key", "aws_backup_vault"))
-def inventory_tier_context_present(res: Resource, ctx: RuleContext) -> Outcome | None:
+def inventory_tier_context_present(res: Resource, ctx: RuleContext) -> Verdict | None:
     """Every KMS key, Cloud KMS crypto key and backup vault carries a valid tier and an env.
 
     Why: the gate reads each resource's controls from its tier; a key without one is a key

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from keyplane.model import tags as T
-from keyplane.policy.model import Outcome, Resource, Severity, failed, not_applicable, passed
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, not_applicable, passed
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="A change never lowers a key's or vault's tier", severity=Severity.HIGH,
-      needs_tier=False, inputs=("plan",),
+      control=Control.PROTECTION, needs_tier=False, inputs=("plan",),
       types=("aws_kms_key", "aws_kms_external_key", "aws_kms_replica_key",
              "aws_kms_replica_external_key", "google_kms_crypto_key", "aws_backup_vault"))
-def inventory_tier_not_lowered(res: Resource, ctx: RuleContext) -> Outcome | None:
+def inventory_tier_not_lowered(res: Resource, ctx: RuleContext) -> Verdict | None:
     """An update keeps the tier the resource had before, or raises it.
 
     Why: every control keyplane checks is chosen by the tier tag (or label); a pull request

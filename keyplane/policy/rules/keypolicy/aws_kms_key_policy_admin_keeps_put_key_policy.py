@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from keyplane.policy.keypolicy import KEY_TYPES, key_policy
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.policydoc import is_admin, principal_role
 from keyplane.policy.registry import RuleContext, rule
 
 
-@rule(title="A key administrator keeps kms:PutKeyPolicy", severity=Severity.CRITICAL,
+@rule(title="A key administrator keeps kms:PutKeyPolicy", severity=Severity.CRITICAL, control=Control.ACCESS,
       types=KEY_TYPES)
 def aws_kms_key_policy_admin_keeps_put_key_policy(res: Resource,
-                                                  ctx: RuleContext) -> Outcome | None:
+                                                  ctx: RuleContext) -> Verdict | None:
     """Some Allow statement grants `kms:PutKeyPolicy` to the key-admin role, and no Deny
     statement takes it away from that role unconditionally.
 

@@ -6,9 +6,10 @@ from keyplane.model.tiers import SeparationOfDuties
 from keyplane.policy.keypolicy import KEY_TYPES, key_policy
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -18,9 +19,9 @@ from keyplane.policy.policydoc import CRYPTO_ACTIONS, is_admin, principal_role
 from keyplane.policy.registry import RuleContext, rule
 
 
-@rule(title="Key administrators cannot use the key", severity=Severity.CRITICAL,
+@rule(title="Key administrators cannot use the key", severity=Severity.CRITICAL, control=Control.ACCESS,
       types=KEY_TYPES)
-def aws_kms_key_policy_admins_cannot_use(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_kms_key_policy_admins_cannot_use(res: Resource, ctx: RuleContext) -> Verdict | None:
     """Where the tier requires full separation of duties, no statement lets the key-admin
     role encrypt, decrypt, sign, generate data keys or MACs.
 

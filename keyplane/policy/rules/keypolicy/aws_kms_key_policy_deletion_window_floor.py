@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from keyplane.policy.facts import as_int
 from keyplane.policy.keypolicy import KEY_TYPES, key_policy
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 _KEY = "kms:ScheduleKeyDeletionPendingWindowInDays"
 
 
-@rule(title="Key policy enforces the deletion window floor", severity=Severity.HIGH,
+@rule(title="Key policy enforces the deletion window floor", severity=Severity.HIGH, control=Control.ACCESS,
       types=KEY_TYPES)
-def aws_kms_key_policy_deletion_window_floor(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_kms_key_policy_deletion_window_floor(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A Deny statement refuses `kms:ScheduleKeyDeletion` with
     `kms:ScheduleKeyDeletionPendingWindowInDays` below the tier's floor, or every Allow of
     it requires at least the floor.

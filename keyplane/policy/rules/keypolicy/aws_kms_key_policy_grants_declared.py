@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from keyplane.policy.keypolicy import KEY_TYPES, key_policy
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.policydoc import account_of
 from keyplane.policy.registry import RuleContext, rule
 
@@ -13,8 +13,8 @@ _GRANT_ACTIONS = ("kms:CreateGrant",)
 
 
 @rule(title="Key policy gives grants and cross-account access only where declared",
-      severity=Severity.HIGH, types=KEY_TYPES)
-def aws_kms_key_policy_grants_declared(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.HIGH, control=Control.ACCESS, types=KEY_TYPES)
+def aws_kms_key_policy_grants_declared(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`kms:CreateGrant` is allowed only with `kms:GrantIsForAWSResource = true`, and no
     statement names a principal of another account than the key's own, unless the key's
     `keyplane:declared-accounts` tag (written from the inventory) declares that account.

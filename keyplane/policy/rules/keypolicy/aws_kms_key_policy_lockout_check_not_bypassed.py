@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from keyplane.policy.facts import as_bool
 from keyplane.policy.keypolicy import KEY_TYPES
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="The key policy lockout safety check is not bypassed", severity=Severity.CRITICAL,
-      types=(*KEY_TYPES, "aws_kms_key_policy"))
+      control=Control.ACCESS, types=(*KEY_TYPES, "aws_kms_key_policy"))
 def aws_kms_key_policy_lockout_check_not_bypassed(res: Resource,
-                                                  ctx: RuleContext) -> Outcome | None:
+                                                  ctx: RuleContext) -> Verdict | None:
     """`bypass_policy_lockout_safety_check` is never true.
 
     Why: the check makes KMS refuse a policy that would stop the caller from changing it

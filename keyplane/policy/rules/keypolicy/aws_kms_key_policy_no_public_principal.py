@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from keyplane.policy.keypolicy import KEY_TYPES, key_policy
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="Key policy allows no wildcard principal without an org or account condition",
-      severity=Severity.CRITICAL, types=KEY_TYPES)
-def aws_kms_key_policy_no_public_principal(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.CRITICAL, control=Control.ACCESS, types=KEY_TYPES)
+def aws_kms_key_policy_no_public_principal(res: Resource, ctx: RuleContext) -> Verdict | None:
     """Every Allow statement with `Principal: *` (or a NotPrincipal) is pinned by
     `aws:PrincipalOrgID`, `aws:PrincipalAccount` or `kms:CallerAccount`.
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from keyplane.policy.keypolicy import KEY_TYPES, key_policy
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.policydoc import is_admin, principal_role
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="Key policy grants kms:* to key administrators only", severity=Severity.CRITICAL,
-      types=KEY_TYPES)
-def aws_kms_key_policy_no_wildcard_actions(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.ACCESS, types=KEY_TYPES)
+def aws_kms_key_policy_no_wildcard_actions(res: Resource, ctx: RuleContext) -> Verdict | None:
     """No Allow statement grants `kms:*`, `*` or a NotAction list to a principal other than
     the key-admin role (`keyplane:role = key-admin`, `keyplane-<env>-key-admin`).
 

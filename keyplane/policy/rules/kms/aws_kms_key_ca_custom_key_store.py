@@ -5,13 +5,22 @@ from __future__ import annotations
 from keyplane.model.tags import SERVICE_KEY_PREFIX
 from keyplane.model.tiers import AwsProtection
 from keyplane.policy.facts import AWS_KEY_TYPES
-from keyplane.policy.model import Outcome, Resource, Severity, failed, not_applicable, passed, unknown
+from keyplane.policy.model import (
+    Control,
+    Resource,
+    Severity,
+    Verdict,
+    failed,
+    not_applicable,
+    passed,
+    unknown,
+)
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="CA keys live in a CloudHSM custom key store", severity=Severity.CRITICAL,
-      types=AWS_KEY_TYPES)
-def aws_kms_key_ca_custom_key_store(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.PROTECTION, types=AWS_KEY_TYPES)
+def aws_kms_key_ca_custom_key_store(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A declared key (`keyplane:key` tag) of a tier that requires CloudHSM sets
     `custom_key_store_id`; shared audit and backup keys of that tier are exempt.
 

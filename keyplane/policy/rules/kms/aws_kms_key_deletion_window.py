@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from keyplane.model.limits import AWS_KMS_DELETION_WINDOW
 from keyplane.policy.facts import AWS_KEY_TYPES, as_int
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="KMS key deletion window is at the tier's floor", severity=Severity.HIGH,
-      types=AWS_KEY_TYPES)
-def aws_kms_key_deletion_window(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.PROTECTION, types=AWS_KEY_TYPES)
+def aws_kms_key_deletion_window(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A KMS key's `deletion_window_in_days` is at least its tier's minimum (AWS: 7-30 days).
 
     Why: the waiting period is the only time in which a scheduled deletion can be

@@ -5,9 +5,10 @@ from __future__ import annotations
 from keyplane.policy.facts import AWS_REPLICA_TYPES, as_bool
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -16,9 +17,9 @@ from keyplane.policy.model import (
 from keyplane.policy.registry import RuleContext, rule
 
 
-@rule(title="Multi-Region replicas match the tier", severity=Severity.HIGH,
+@rule(title="Multi-Region replicas match the tier", severity=Severity.HIGH, control=Control.PROTECTION,
       types=("aws_kms_key", "aws_kms_external_key"))
-def aws_kms_key_multi_region_replicas(res: Resource, ctx: RuleContext) -> Outcome | None:
+def aws_kms_key_multi_region_replicas(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A key has at least the tier's number of replica Regions, and none where replicas
     are not allowed.
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from keyplane.policy.facts import AWS_KEY_TYPES, as_bool, aws_eligibility
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -17,8 +18,8 @@ from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="KMS key rotation is enabled where the key can rotate", severity=Severity.HIGH,
-      types=AWS_KEY_TYPES)
-def aws_kms_key_rotation_enabled(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.ROTATION, types=AWS_KEY_TYPES)
+def aws_kms_key_rotation_enabled(res: Resource, ctx: RuleContext) -> Verdict | None:
     """Symmetric KMS keys with KMS material rotate automatically; other keys are not asked to.
 
     Why: automatic rotation bounds how much data one key version protects. AWS rotates only

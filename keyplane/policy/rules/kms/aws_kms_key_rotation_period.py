@@ -6,9 +6,10 @@ from keyplane.model.limits import AWS_KMS_ROTATION_PERIOD
 from keyplane.policy.facts import AWS_KEY_TYPES, as_bool, as_int, aws_eligibility
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -18,8 +19,8 @@ from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="KMS key rotation period is within the tier's maximum", severity=Severity.HIGH,
-      types=AWS_KEY_TYPES)
-def aws_kms_key_rotation_period(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.ROTATION, types=AWS_KEY_TYPES)
+def aws_kms_key_rotation_period(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A rotating KMS key's `rotation_period_in_days` is at most its tier's maximum.
 
     Why: the tier table sets how long one key version may protect data (365 days for most

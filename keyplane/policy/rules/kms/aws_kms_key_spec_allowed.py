@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from keyplane.model.specs import AWS_KEY_USAGE, Origin
 from keyplane.policy.facts import AWS_KEY_TYPES, aws_key_facts
-from keyplane.policy.model import UNKNOWN, Outcome, Resource, Severity, failed, passed, unknown
+from keyplane.policy.model import UNKNOWN, Control, Resource, Severity, Verdict, failed, passed, unknown
 from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="KMS key spec, usage and origin are allowed for the tier", severity=Severity.HIGH,
-      types=AWS_KEY_TYPES)
-def aws_kms_key_spec_allowed(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.PROTECTION, types=AWS_KEY_TYPES)
+def aws_kms_key_spec_allowed(res: Resource, ctx: RuleContext) -> Verdict | None:
     """The key spec exists, supports the key usage, meets the tier's RSA size, and imported
     material is used only where the tier allows it.
 

@@ -14,9 +14,10 @@ from keyplane.policy.facts import (
 )
 from keyplane.policy.model import (
     UNKNOWN,
-    Outcome,
+    Control,
     Resource,
     Severity,
+    Verdict,
     failed,
     not_applicable,
     passed,
@@ -26,8 +27,8 @@ from keyplane.policy.registry import RuleContext, rule
 
 
 @rule(title="Signing-key generations are within the tier's maximum age",
-      severity=Severity.HIGH, types=(*AWS_KEY_TYPES, *GCP_KEY_TYPES))
-def kms_key_generation_age(res: Resource, ctx: RuleContext) -> Outcome | None:
+      severity=Severity.HIGH, control=Control.PROTECTION, types=(*AWS_KEY_TYPES, *GCP_KEY_TYPES))
+def kms_key_generation_age(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A key managed as generations was created no longer ago than its tier's max key age.
 
     Why: asymmetric, HMAC, imported and custom-store keys cannot rotate in place; keyplane

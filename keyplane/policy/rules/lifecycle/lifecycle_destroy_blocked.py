@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keyplane.policy.model import Action, Outcome, Resource, Severity, failed, passed
+from keyplane.policy.model import Action, Control, Resource, Severity, Verdict, failed, passed
 from keyplane.policy.registry import RuleContext, rule
 
 PROTECTED_TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key",
@@ -13,9 +13,10 @@ PROTECTED_TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key",
 
 
 @rule(title="Plans do not delete or replace keys, key stores or vaults",
-      severity=Severity.CRITICAL, types=PROTECTED_TYPES, needs_tier=False, inputs=("plan",),
+      severity=Severity.CRITICAL,
+      control=Control.PROTECTION, types=PROTECTED_TYPES, needs_tier=False, inputs=("plan",),
       include_deleted=True)
-def lifecycle_destroy_blocked(res: Resource, ctx: RuleContext) -> Outcome | None:
+def lifecycle_destroy_blocked(res: Resource, ctx: RuleContext) -> Verdict | None:
     """A plan's action on a key, key version, custom key store, backup vault or vault lock
     is never delete or replace.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keyplane.policy.model import Outcome, Resource, Severity, failed, not_applicable, passed
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, not_applicable, passed
 from keyplane.policy.registry import RuleContext, rule
 
 _TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key",
@@ -11,8 +11,8 @@ _TYPES = ("aws_kms_key", "aws_kms_replica_key", "aws_kms_external_key",
 
 
 @rule(title="Keys and vaults of ca and production set prevent_destroy", severity=Severity.HIGH,
-      types=_TYPES, inputs=("synth",))
-def lifecycle_prevent_destroy(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.PROTECTION, types=_TYPES, inputs=("synth",))
+def lifecycle_prevent_destroy(res: Resource, ctx: RuleContext) -> Verdict | None:
     """`lifecycle.prevent_destroy` is true where the tier requires it (ca, production).
 
     Why: Terraform then refuses any plan that would destroy the resource, a second lock

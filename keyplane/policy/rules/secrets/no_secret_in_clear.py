@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyplane.model.secrets import find_secrets
-from keyplane.policy.model import Outcome, Resource, Severity, failed, passed
+from keyplane.policy.model import Control, Resource, Severity, Verdict, failed, passed
 from keyplane.policy.registry import ANY_TYPE, RuleContext, rule
 
 
@@ -24,8 +24,8 @@ def _clear(node: Any) -> Any:
 
 
 @rule(title="No attribute holds secret material in the clear", severity=Severity.CRITICAL,
-      types=(ANY_TYPE,), needs_tier=False, guardrail=True)
-def no_secret_in_clear(res: Resource, ctx: RuleContext) -> Outcome | None:
+      control=Control.PROTECTION, types=(ANY_TYPE,), needs_tier=False, guardrail=True)
+def no_secret_in_clear(res: Resource, ctx: RuleContext) -> Verdict | None:
     """No attribute that Terraform does not treat as sensitive holds a password, a private
     key, an access key or a service-account key.
 

@@ -1,12 +1,17 @@
-"""Markdown sized for a pull-request comment: a summary table and collapsed details per area."""
+"""Markdown: for the gate, sized for a pull-request comment (a summary table and collapsed
+details per area); for post-apply, its own summary (`keyplane.postapply.report`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
+from keyplane.findings import Finding, Status
 from keyplane.policy.engine import Report
-from keyplane.policy.model import Finding, Status
-from keyplane.policy.reporters import SHOWN, verdict
+from keyplane.reporters import SHOWN, verdict
+
+if TYPE_CHECKING:
+    from keyplane.postapply.report import Report as PostApplyReport
 
 # GitHub limits a comment to 65,536 characters; keep a margin for the note.
 MAX_BYTES = 60_000
@@ -19,11 +24,16 @@ def _cell(text: str | None) -> str:
 def _row(f: Finding) -> str:
     mark = "waived" if f.waived_by else ("**gate**" if f.gate else "")
     return (f"| {f.status.value} {mark} | {f.severity.value} | `{f.rule_id}` | "
-            f"`{_cell(f.address)}` | {f.tier.value if f.tier else '-'} | {_cell(f.message)} |")
+            f"`{_cell(f.resource)}` | {f.tier.value if f.tier else '-'} | {_cell(f.reason)} |")
 
 
-def render(report: Report) -> str:
-    """The comment body; past MAX_BYTES the rest is cut with a note saying how much."""
+def render(report: Report | PostApplyReport) -> str:
+    """The gate's comment body (past MAX_BYTES the rest is cut with a note saying how much),
+    or post-apply's Markdown summary."""
+    if not isinstance(report, Report):
+        from keyplane.postapply.report import render_markdown
+
+        return render_markdown(report)
     icon = "❌" if report.failed else "✅"
     head = [f"## {icon} keyplane check: {verdict(report)}", "",
             f"{report.resources} resource(s) in {len(report.files)} file(s), "
@@ -46,7 +56,7 @@ def render(report: Report) -> str:
     total = sum(len(v) for v in by_area.values())
     written = 0
     for area in sorted(by_area, key=lambda a: (-sum(f.gate for f in by_area[a]), a)):
-        items = sorted(by_area[area], key=lambda f: (not f.gate, -f.severity.rank, f.address))
+        items = sorted(by_area[area], key=lambda f: (not f.gate, -f.severity.rank, f.resource))
         gating = sum(f.gate for f in items)
         part = [f"<details><summary><b>{area}</b>: {len(items)} finding(s), {gating} failing "
                 "the gate</summary>", "",
