@@ -21,15 +21,19 @@ from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.output import deliver, set_format
 from keyplane.postapply.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, SETUP_FAILED, HookSetupError
 
+REPORT_FORMATS = ("text", "json", "markdown", "sarif", "junit")  # post-apply's reports
+DRILL_FORMATS = ("text", "json", "markdown")
 
-def cloud_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+
+def cloud_options(fn: Callable[..., Any], formats: tuple[str, ...] = DRILL_FORMATS
+                  ) -> Callable[..., Any]:
     """The options of every command that reaches a cloud (post-apply commands and drills)."""
     opts = [
         click.argument("env", required=False),  # required but by --list-checks
         click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
                      default=DEFAULT_DIR, show_default=True, help="Where the inventory is."),
         click.option("--format", "fmt",
-                     type=click.Choice(["text", "json", "markdown", "sarif", "junit"]),
+                     type=click.Choice(list(formats)),
                      default="text", show_default=True),
         click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
                      help="Write the report to this file (atomically) instead of stdout."),
@@ -74,7 +78,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(opts):
         fn = opt(fn)
-    return cloud_options(fn)
+    return cloud_options(fn, REPORT_FORMATS)
 
 
 def sandbox_endpoints(state_file: Path | None) -> tuple[str, str]:
