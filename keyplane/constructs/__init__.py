@@ -1,4 +1,4 @@
-"""CDK Terrain constructs, built only from model objects.
+"""CDK Terrain constructs: they render the plans of `keyplane.desired` one to one.
 
 Importing a construct module imports cdktn and a provider binding (seconds), so
 only `keyplane synth` and the synth tests import this package's submodules.

@@ -1,6 +1,6 @@
 """AWS constructs: tiered KMS keys, separation-of-duties IAM, CloudHSM key store, audit
-sink, alarms and backup vault.
+sink, alarms and backup vault, rendered from `keyplane.desired.aws.plan_environment`.
 
-`policy` and `errors` are pure; the other modules import cdktn and the AWS bindings,
-so only the stacks (and the synth tests) import them.
+Every module here imports cdktn and the AWS bindings, so only the stacks (and the synth
+tests) import them; what should exist, and the policies, live in `keyplane.desired`.
 """

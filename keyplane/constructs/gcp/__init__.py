@@ -1,7 +1,7 @@
 """The GCP half of an environment: Cloud KMS key rings and keys, IAM, audit trail, alerts.
 
-`GcpEnvironment` is imported lazily so that `keyplane.model.gcp_locations`,
-`.errors` and `.plan` stay importable without cdktn or the Google bindings.
+What is built is decided in `keyplane.desired.gcp` (pure); `GcpEnvironment` renders it and
+is imported lazily, so importing this package loads neither cdktn nor the Google bindings.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`GcpEnvironment`: every GCP resource of one environment, in the stack it is given.
 
-The construct turns `plan_environment(env)` into resources one to one. All checks
-run in the plan, before the first resource is created. Construct ids are part of
+The construct turns `keyplane.desired.gcp.plan_environment(env)` into resources one to
+one. All checks run in the plan, before the first resource is created. Construct ids are part of
 keyplane's contract (renaming one replaces a key): they derive from names in the
 inventory only, never from list positions or dates.
 """
@@ -38,7 +38,7 @@ from cdktn_provider_google.storage_bucket import StorageBucket
 from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
 from constructs import Construct
 
-from keyplane.constructs.gcp.plan import (
+from keyplane.desired.gcp import (
     KMS_SERVICE,
     ROLE_ENCRYPTER_DECRYPTER,
     ROLE_OBJECT_CREATOR,

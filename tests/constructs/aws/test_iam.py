@@ -123,7 +123,7 @@ def test_human_key_user_needs_mfa_in_non_production() -> None:
 
 @pytest.fixture(scope="module")
 def iam():
-    from keyplane.constructs.aws import iam
+    from keyplane.desired import aws as iam
 
     return iam
 

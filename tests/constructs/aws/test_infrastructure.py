@@ -61,7 +61,7 @@ def test_cloudhsm_cluster_two_hsms_and_key_store_from_ssm(docs) -> None:
 
 @pytest.fixture(scope="module")
 def cloudhsm():
-    from keyplane.constructs.aws import cloudhsm
+    from keyplane.desired import aws as cloudhsm
 
     return cloudhsm
 
@@ -150,7 +150,7 @@ def test_audit_key_rotates_and_serves_only_pinned_services(docs) -> None:
 
 @pytest.fixture(scope="module")
 def audit():
-    from keyplane.constructs.aws import audit
+    from keyplane.desired import aws as audit
 
     return audit
 
@@ -236,7 +236,8 @@ def test_evasion_alarms_name_their_service_and_the_break_glass_role(docs) -> Non
 
 @pytest.fixture(scope="module")
 def alarms():
-    from keyplane.constructs.aws import alarms, policy
+    from keyplane.desired import aws as alarms
+    from keyplane.desired import policy
 
     return alarms, policy
 
@@ -290,7 +291,7 @@ def test_non_production_vault_is_governance_without_restore_tests(docs) -> None:
 
 @pytest.fixture(scope="module")
 def backup():
-    from keyplane.constructs.aws import backup
+    from keyplane.desired import aws as backup
 
     return backup
 

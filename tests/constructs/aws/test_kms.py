@@ -148,7 +148,7 @@ def test_no_key_policy_has_a_wildcard_principal(docs) -> None:
 
 @pytest.fixture(scope="module")
 def kms():
-    from keyplane.constructs.aws import kms
+    from keyplane.desired import aws as kms
 
     return kms
 
@@ -163,7 +163,7 @@ def test_fails_rotation_on_an_asymmetric_key(kms) -> None:
     key = example_estate()["prod"].key("code-signing").model_copy(
         update={"rotation_period_in_days": 365})
     _fails(lambda: kms.TieredKmsKeyConfig(env_name="prod", key=key, policy={},
-                                          replica_providers={"us-west-2": object()}),
+                                          provider_regions=("us-west-2",)),
            "KP302", "key 'code-signing' cannot rotate automatically: asymmetric keys cannot "
                     "rotate automatically; use generations")
 
@@ -178,7 +178,7 @@ def test_fails_deletion_window_below_the_tier_floor(kms) -> None:
     key = example_estate()["staging"].key("staging-escrow-wrap").model_copy(
         update={"deletion_window_in_days": 7, "tier": Tier.PRODUCTION, "replica_regions": ("us-west-2",)})
     _fails(lambda: kms.ManagedKeyConfig(env_name="staging", key=key, policy={},
-                                        replica_providers={"us-west-2": object()}),
+                                        provider_regions=("us-west-2",)),
            "KP303", "key 'staging-escrow-wrap': deletion_window_in_days must be at least 30 "
                     "for the production tier, got 7")
 

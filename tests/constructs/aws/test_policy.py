@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keyplane.constructs.aws import policy as pol
+from keyplane.desired import policy as pol
 from keyplane.model import KeyUsage
 from keyplane.model.specs import KeyFamily
 from tests.constructs.aws.helpers import example_estate

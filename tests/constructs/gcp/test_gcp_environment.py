@@ -396,7 +396,7 @@ def test_fails_before_creating_anything(env_builder: Callable[[dict[str, Any]], 
     import cdktn
 
     from keyplane.constructs.gcp import GcpEnvironment
-    from keyplane.constructs.gcp.errors import GcpIamMemberError
+    from keyplane.desired.errors import GcpIamMemberError
 
     env = env_builder(hand_made["ci"]())
     bad = env.model_copy(update={"principals": env.principals.model_copy(update={

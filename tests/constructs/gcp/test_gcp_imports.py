@@ -42,7 +42,7 @@ def test_gcp_only_stack_does_not_import_the_aws_bindings() -> None:
 
 
 def test_plan_imports_no_cdk_library() -> None:
-    code = ("import sys; import keyplane.constructs.gcp.plan, keyplane.constructs.gcp;"
+    code = ("import sys; import keyplane.desired.gcp, keyplane.constructs.gcp;"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
             "('cdktn', 'cdktn_provider_google', 'cdktn_provider_aws', 'jsii', 'constructs'));"
             "print(','.join(bad))")

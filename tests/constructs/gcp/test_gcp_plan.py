@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from keyplane.constructs.gcp.errors import (
+from keyplane.desired.errors import (
     GcpEscrowError,
     GcpIamMemberError,
     GcpIdError,
@@ -17,7 +17,7 @@ from keyplane.constructs.gcp.errors import (
     GcpRotationError,
     HsmUnavailableError,
 )
-from keyplane.constructs.gcp.plan import check_role, plan_environment
+from keyplane.desired.gcp import check_role, plan_environment
 from keyplane.model import Environment
 from tests.constructs.gcp.gcp_envs import (
     base_env,

@@ -1,12 +1,23 @@
-"""Errors of the GCP constructs: a declaration keyplane refuses to synthesize.
+"""Refusals of the desired state: a declaration keyplane will not plan.
 
-Each is raised before any resource exists, with a stable code and a message that
-says what was given and what is allowed.
+Each is raised before any resource exists, with a stable code and a message that says
+what was given and what is allowed.
 """
 
 from __future__ import annotations
 
 from keyplane.errors import KeyplaneError
+
+
+class AwsDeclarationError(KeyplaneError):
+    """An AWS key, role or environment setting keyplane cannot plan; the code names the rule.
+
+    Codes: KP301 key material/spec, KP302 rotation, KP303 deletion window, KP304 replicas,
+    KP305 generations, KP306 principals, KP307 cloudhsm, KP308 audit, KP309 backup,
+    KP310 provider/regions, KP311 alarms.
+    """
+
+    code = "KP300"
 
 
 class GcpDeclarationError(KeyplaneError):

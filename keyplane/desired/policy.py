@@ -1,8 +1,8 @@
 """KMS key policies and IAM policies as data: action lists, statements, documents.
 
 Pure Python (no CDK import), so the PR gate, the access review and the tests can
-build the same documents the constructs synthesize. Permissions are data; the
-constructs only serialize what these functions return.
+build the same documents the constructs synthesize. Permissions are data; the plan
+(`keyplane.desired.aws`) assembles them and the constructs only serialize them.
 
 The rules every key policy keeps (shared/TIERS.md, key-policy guardrails):
 
@@ -25,16 +25,49 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyplane.desired.names import account_root_arn, partition_of, role_arn
 from keyplane.model.environment import Environment, KeyDecl
-from keyplane.model.specs import KeyFamily, KeyUsage, spec_info
+from keyplane.model.specs import KeyFamily, KeyUsage, Origin, spec_info
 from keyplane.model.tags import (
     ROLE_AUDITOR,
     ROLE_BACKUP_OPERATOR,
     ROLE_BREAK_GLASS,
     ROLE_CEREMONY,
     ROLE_KEY_ADMIN,
+    ROLE_KEY_USER,
     role_name,
 )
+from keyplane.model.tiers import Tier
+
+__all__ = [
+    "KMS_ADMIN_ACTIONS",
+    "KMS_DELETE_ACTION",
+    "KMS_IMPORT_ACTIONS",
+    "KMS_READ_ACTIONS",
+    "KMS_USE_ACTIONS",
+    "POLICY_VERSION",
+    "ROLE_NAMES_BY_DUTY",
+    "AccountPrincipals",
+    "KeyPolicyInput",
+    "PolicyDocument",
+    "Statement",
+    "administration",
+    "auditing",
+    "deletion_guard",
+    "document",
+    "identity_statement",
+    "key_family",
+    "key_policy",
+    "key_use",
+    "mfa_condition",
+    "partition_of",
+    "service_statement",
+    "sid",
+    "statement",
+    "to_json",
+    "trust_policy",
+    "use_actions",
+]
 
 Statement = dict[str, Any]
 PolicyDocument = dict[str, Any]
@@ -125,19 +158,6 @@ def key_family(key: KeyDecl) -> KeyFamily:
     return spec_info(key.cloud, key.spec).family
 
 
-def partition_of(region: str) -> str:
-    """The ARN partition of an AWS Region (aws, aws-us-gov, aws-cn, aws-iso...)."""
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-isob-"):
-        return "aws-iso-b"
-    if region.startswith("us-iso-"):
-        return "aws-iso"
-    return "aws"
-
-
 def sid(*parts: str) -> str:
     """A statement id from words: `KeyUseReleasePipeline` (Sids allow only [A-Za-z0-9])."""
     words = [w for p in parts for w in re.split(r"[^A-Za-z0-9]+", p) if w]
@@ -174,12 +194,11 @@ class AccountPrincipals:
     @property
     def root(self) -> str:
         """The account principal."""
-        return f"arn:{self.partition}:iam::{self.account_id}:root"
+        return account_root_arn(self.partition, self.account_id)
 
     def role_arn(self, role: str, workload: str | None = None) -> str:
         """The ARN of the keyplane role `role` (or of a workload's key-user role)."""
-        name = role_name(self.env_name, role, workload)
-        return f"arn:{self.partition}:iam::{self.account_id}:role/{name}"
+        return role_arn(self.partition, self.account_id, role_name(self.env_name, role, workload))
 
     @property
     def admin_arns(self) -> tuple[str, ...]:
@@ -191,7 +210,8 @@ def _principal(*arns: str) -> dict[str, Any]:
     return {"AWS": arns[0] if len(arns) == 1 else sorted(arns)}
 
 
-def _mfa() -> dict[str, Any]:
+def mfa_condition() -> dict[str, Any]:
+    """The condition that a session was authenticated with MFA."""
     return {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
 
 
@@ -232,7 +252,7 @@ def deletion_guard(p: AccountPrincipals, *, min_window_in_days: int) -> list[Sta
     window = "kms:ScheduleKeyDeletionPendingWindowInDays"
     return [
         statement("BreakGlassScheduleKeyDeletion", "Allow", _principal(bg), [KMS_DELETE_ACTION],
-                  {**_mfa(), "NumericGreaterThanEquals": {window: str(min_window_in_days)}}),
+                  {**mfa_condition(), "NumericGreaterThanEquals": {window: str(min_window_in_days)}}),
         statement("DenyScheduleKeyDeletionExceptBreakGlass", "Deny", _principal(p.root),
                   [KMS_DELETE_ACTION], {"ArnNotEquals": {"aws:PrincipalArn": bg}}),
         statement("DenyShortDeletionWindow", "Deny", _principal(p.root), [KMS_DELETE_ACTION],
@@ -252,7 +272,7 @@ def key_use(sid_: str, principal_arn: str, actions: Iterable[str], *, mfa: bool 
             ) -> Statement:
     """Use of the key by one named role (MFA for humans and the ceremony role)."""
     return statement(sid_, "Allow", _principal(principal_arn), actions,
-                     _mfa() if mfa else None)
+                     mfa_condition() if mfa else None)
 
 
 def document(statements: Iterable[Statement]) -> PolicyDocument:
@@ -283,9 +303,6 @@ class KeyPolicyInput:
 
 def key_policy(inp: KeyPolicyInput) -> PolicyDocument:
     """The key policy of one declared key (or one generation of it)."""
-    from keyplane.model.specs import Origin
-    from keyplane.model.tiers import Tier
-
     p, key = inp.principals, inp.key
     family = key_family(key)
     actions = use_actions(key.usage, family, verify_only=inp.verify_only)
@@ -293,7 +310,7 @@ def key_policy(inp: KeyPolicyInput) -> PolicyDocument:
     stmts += deletion_guard(p, min_window_in_days=inp.min_deletion_window_in_days)
     stmts += auditing(p)
     for user in sorted(key.users):
-        stmts.append(key_use(sid("KeyUse", user), p.role_arn("key-user", user), actions,
+        stmts.append(key_use(sid("KeyUse", user), p.role_arn(ROLE_KEY_USER, user), actions,
                              mfa=user in inp.human_workloads))
     if key.tier is Tier.CA and p.has_ceremony:
         stmts.append(key_use("CeremonyKeyUse", p.role_arn(ROLE_CEREMONY), actions, mfa=True))

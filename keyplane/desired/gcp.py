@@ -2,8 +2,9 @@
 
 `plan_environment(env)` validates the environment's GCP declarations eagerly and
 returns plain records (key rings, crypto keys, versions, grants, audit trail, alerts)
-that `GcpEnvironment` turns into resources one to one. No cdktn here: the plan is
-cheap to build and to test, and every refusal happens before any resource exists.
+that `keyplane.constructs.gcp.GcpEnvironment` turns into resources one to one. No cdktn
+here: the plan is cheap to build and to test, and every refusal happens before any
+resource exists. Names come from `keyplane.desired.names`.
 
 Every number comes from the tier table (`keyplane.model.tiers`) or the provider
 limits (`keyplane.model.limits`); rotation is decided by `rotation_eligibility`.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from keyplane.constructs.gcp.errors import (
+from keyplane.desired.errors import (
     GcpDeclarationError,
     GcpEscrowError,
     GcpIamMemberError,
@@ -22,6 +23,13 @@ from keyplane.constructs.gcp.errors import (
     GcpLocationError,
     GcpRotationError,
     HsmUnavailableError,
+)
+from keyplane.desired.names import (
+    GCP_AUDIT_KEY_NAME,
+    gcp_alert_prefix,
+    gcp_audit_bucket_name,
+    gcp_audit_sink_name,
+    gcp_default_key_ring_name,
 )
 from keyplane.model import limits
 from keyplane.model.environment import Environment, KeyDecl
@@ -60,7 +68,7 @@ from keyplane.model.tiers import (
 SECONDS_PER_DAY = 86_400
 KMS_SERVICE = "cloudkms.googleapis.com"
 AUDIT_LOG_TYPES = ("ADMIN_READ", "DATA_READ", "DATA_WRITE")
-AUDIT_KEY_NAME = "keyplane-audit"
+AUDIT_KEY_NAME = GCP_AUDIT_KEY_NAME
 # Wraps imported material for transport; 3072-bit RSA-OAEP with SHA-256 and an AES-256
 # layer carries keys of any size (https://cloud.google.com/kms/docs/key-wrapping).
 IMPORT_METHOD = "RSA_OAEP_3072_SHA256_AES_256"
@@ -323,7 +331,7 @@ def _filled(env: Environment, key: KeyDecl) -> KeyDecl:
     if key.location is None:
         update["location"] = env.gcp.location
     if key.key_ring is None:
-        update["key_ring"] = env.gcp.key_ring or f"keyplane-{env.name}"
+        update["key_ring"] = env.gcp.key_ring or gcp_default_key_ring_name(env.name)
     if key.protection_level is None:
         update["protection_level"] = pol.gcp_default_protection_level
     if key.deletion_window_in_days is None:
@@ -462,7 +470,7 @@ def _plan_audit(env: Environment, tier: Tier, rings: dict[tuple[str, str], RingP
             f"gcp location '{location}' cannot hold the audit bucket's cmek key: cloud storage "
             "needs the key in the bucket's region or multi-region (us, europe, asia, nam4, eur4, "
             "asia1); set gcp.location to one of them")
-    ring_name = env.gcp.key_ring or f"keyplane-{env.name}"
+    ring_name = env.gcp.key_ring or gcp_default_key_ring_name(env.name)
     check_gcp_id("key_ring", ring_name)
     ring = rings.setdefault((ring_name, location),
                             RingPlan(_ring_id(ring_name, location), ring_name, location))
@@ -473,13 +481,13 @@ def _plan_audit(env: Environment, tier: Tier, rings: dict[tuple[str, str], RingP
     readers = _unique([_grant("audit-bucket", ROLE_OBJECT_VIEWER, m, "principals.auditors")
                        for m in env.principals.auditors.gcp])
     bucket = BucketPlan(
-        construct_id="audit-bucket", name=f"{env.gcp.project_id}-keyplane-kms-audit",
+        construct_id="audit-bucket", name=gcp_audit_bucket_name(env.gcp.project_id),
         location=bucket_location, retention_in_days=pol.gcp_sink_retention_in_days,
         kms_key=audit_key.construct_id, labels=gcp_labels(env.name, tier),
         prevent_destroy=pol.prevent_destroy, readers=readers)
     sink_filter = (f'protoPayload.serviceName="{KMS_SERVICE}" AND '
                    'logName:"/logs/cloudaudit.googleapis.com%2F"')
-    return AuditPlan(tier, log_types, bucket, audit_key, f"keyplane-{env.name}-kms-audit",
+    return AuditPlan(tier, log_types, bucket, audit_key, gcp_audit_sink_name(env.name),
                      sink_filter)
 
 
@@ -534,7 +542,7 @@ def _alerts(env: Environment, tier: Tier, keys: list[KeyPlan]) -> tuple[AlertPla
     pol: TierPolicy = TIERS[tier]
     severity = "CRITICAL" if pol.prevent_destroy else "WARNING"
     base = f'protoPayload.serviceName="{KMS_SERVICE}"'
-    prefix = f"keyplane-{env.name}"
+    prefix = gcp_alert_prefix(env.name)
     out: list[AlertPlan] = []
     # The tier table names AWS and GCP events together; each maps to one Cloud KMS signal.
     if pol.alarms & (DESTRUCTIVE_EVENTS - {"DisableKey"}):
