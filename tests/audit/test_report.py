@@ -164,7 +164,7 @@ def test_shared_findings_reach_only_keys_on_that_cloud_and_tier(report: ReportDa
 
 def test_the_newest_report_per_section_wins(report: ReportData) -> None:
     prod = next(v for v in report.environments if v.name == "prod")
-    assert "access.human_can_use" not in {f.check for f in prod.findings}
+    assert "access.human_can_use" not in {f.rule_id for f in prod.findings}
     assert prod.runs["access-review"].started_at == dt.datetime(2026, 11, 20, 6, 0, 12, 512000,
                                                                 tzinfo=dt.UTC)
     assert marks(report, "prod", "document-signing")["access"] == "met"
@@ -230,6 +230,159 @@ def test_records_written_by_the_evidence_store_are_read(tmp_path: Path) -> None:
     assert [e.message for e in slow.failing] == [
         "replica drill of code-signing g4 2026-11-27 recovered in 7 min, above the 5 min "
         "deadline"]
+
+
+# ---- schema 1: the findings' fields decide, never the ids ----------------------------------
+
+CS_ARN = "arn:aws:kms:us-east-1:210987654321:key/mrk-60aba788-eee0-492f-94aa-3531911198bb"
+RA_ARN = "arn:aws:kms:us-east-1:210987654321:key/mrk-fb0ef4ee-0ac0-4590-9418-8af532f1f363"
+
+
+def no_drills(tmp_path: Path) -> Path:
+    """An empty evidence directory."""
+    d = tmp_path / "evidence"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def post_apply_v1(tmp_path: Path, findings: list, unknowns: list) -> Path:
+    """A post-apply report of prod as `keyplane post-apply --format json` writes it (schema 1)."""
+    from keyplane.postapply.report import Report, render
+
+    report = Report(command="post-apply", environment="prod",
+                    started_at=dt.datetime(2026, 11, 27, 6, 0, tzinfo=dt.UTC),
+                    sections=["rotation", "drift", "access-review"], findings=findings,
+                    unknowns=unknowns, checked=[CS_ARN, RA_ARN],
+                    matched={CS_ARN: "code-signing@g4", RA_ARN: "release-artifacts"})
+    path = tmp_path / "post-apply.json"
+    path.write_text(render(report, "json"), encoding="utf-8")
+    assert json.loads(path.read_text())["schema_version"] == "1"
+    return path
+
+
+def test_post_apply_findings_of_schema_1_count_for_the_control_and_cloud_they_name(
+        tmp_path: Path) -> None:
+    from keyplane.findings import Cloud, Finding, Severity, Status
+    from keyplane.findings import Control as FControl
+
+    def fail(rule_id: str, control: FControl, cloud: Cloud, resource: str,
+             key: str | None) -> Finding:
+        return Finding(rule_id=rule_id, status=Status.FAIL, severity=Severity.HIGH,
+                       resource=resource, reason=f"{rule_id} failed", control=control,
+                       cloud=cloud, environment="prod", key=key, area="drift")
+
+    path = post_apply_v1(tmp_path, [
+        # ids the report has no table for, or whose old table says otherwise: the field decides
+        fail("drift.some_future_check", FControl.BACKUP, Cloud.AWS, CS_ARN, "code-signing@g4"),
+        fail("drift.key_disabled", FControl.ACCESS, Cloud.AWS, CS_ARN, "code-signing@g4"),
+        # a shared resource named by neither an ARN nor a projects/ path: its cloud field decides
+        fail("drift.trail_missing", FControl.AUDIT, Cloud.GCP, "keyplane-prod", None),
+    ], [
+        Finding(rule_id="read.policy", status=Status.UNKNOWN, severity=Severity.INFO,
+                resource=RA_ARN, reason="GetKeyPolicy denied (AccessDeniedException)",
+                control=FControl.ACCESS, environment="prod", key="release-artifacts"),
+    ])
+    data = build_report(estate(), ReportOptions(as_of=AS_OF, post_apply_files=[path],
+                                                evidence_dirs=[no_drills(tmp_path)]))
+    cs = key(data, "prod", "code-signing").controls
+    assert [e.ref for e in cs[Control.BACKUP].failing] == ["drift.some_future_check"]
+    assert [e.ref for e in cs[Control.ACCESS].failing] == ["drift.key_disabled"]
+    assert cs[Control.PROTECTION].mark is Mark.MET  # read clean by drift, no finding says else
+    assert marks(data, "prod", "code-signing")["audit"] == "unknown"  # an AWS key: no evidence
+    assert marks(data, "prod", "release-attestation")["audit"] == "not met"  # a GCP key
+    assert marks(data, "prod", "release-artifacts") == {
+        "protection": "met", "access": "unknown", "audit": "unknown", "backup": "unknown",
+        "rotation": "met"}
+    prod = next(v for v in data.environments if v.name == "prod")
+    assert [u.rule_id for u in prod.unknowns] == ["read.policy"]
+    assert {f.rule_id for f in prod.findings} == {
+        "drift.some_future_check", "drift.key_disabled", "drift.trail_missing"}
+
+
+def test_an_unknown_of_schema_0_leaves_every_control_of_its_run_unknown(
+        report: ReportData) -> None:
+    # "iam policy could not be read" names no control: the report does not guess one from
+    # its words, so each control its post-apply run judged stays unknown for that key.
+    mesh = key(report, "prod", "mesh-mtls-issuer").controls
+    for control in (Control.PROTECTION, Control.ACCESS, Control.ROTATION):
+        assert mesh[control].mark is Mark.UNKNOWN
+        assert [e.ref for e in mesh[control].evidence if e.mark is Mark.UNKNOWN] == ["read.state"]
+    assert mesh[Control.AUDIT].mark is Mark.MET  # the run's sections do not judge audit
+
+
+def real_check_json() -> dict:
+    """`keyplane check --format json` of a real Terraform plan of prod's AWS stack."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from keyplane.cli import main; main()", "check",
+         str(REPO / "tests/policy/fixtures/plans/real/prod-aws.plan.json"), "--format", "json"],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def test_check_findings_of_schema_1_count_for_the_control_they_name(tmp_path: Path) -> None:
+    doc = real_check_json()
+    assert doc["schema_version"] == "1"
+    target = next(f for f in doc["findings"] if f["rule_id"] == "aws_kms_key_rotation_enabled"
+                  and f["outcome"] == "PASS" and f["resource"].startswith(
+                      "aws_kms_key.aws_keys_release-artifacts_"))
+    path = tmp_path / "check.json"
+    path.write_text(json.dumps(doc))
+    data = build_report(estate(), ReportOptions(as_of=AS_OF, check_files=[path],
+                                                evidence_dirs=[no_drills(tmp_path)]))
+    ra = key(data, "prod", "release-artifacts").controls
+
+    def rotation_enabled(ev: tuple) -> list[Mark]:
+        return [e.mark for e in ev if e.ref == "aws_kms_key_rotation_enabled"]
+
+    before = rotation_enabled(ra[Control.ROTATION].evidence)
+    assert before and set(before) == {Mark.MET}
+    # The same result, failed and naming another control: it counts there, and only there.
+    target.update(outcome="FAIL", status="FAIL", control="backup")
+    path.write_text(json.dumps(doc))
+    data = build_report(estate(), ReportOptions(as_of=AS_OF, check_files=[path],
+                                                evidence_dirs=[no_drills(tmp_path)]))
+    ra = key(data, "prod", "release-artifacts").controls
+    assert [e.ref for e in ra[Control.BACKUP].failing] == ["aws_kms_key_rotation_enabled"]
+    assert rotation_enabled(ra[Control.ROTATION].evidence) == before[1:]  # one MET fewer
+    assert ra[Control.ROTATION].mark is Mark.MET
+
+
+def test_schema_0_and_schema_1_check_results_give_the_same_marks(tmp_path: Path) -> None:
+    # The fixture of schema 0, rewritten in schema 1 with the control the adapter derives:
+    # the one finding model reads both the same way.
+    from keyplane.audit.report.inputs import schema0_finding
+
+    doc = json.loads((FIX / "check.json").read_text())
+    new = {**doc, "schema_version": "1", "kind": "check", "findings": []}
+    for f in doc["findings"]:
+        filled = schema0_finding(f, "check")
+        new["findings"].append({**{k: v for k, v in filled.items()
+                                   if k not in ("status", "message")},
+                                "control": filled["control"] and filled["control"].value,
+                                "cloud": filled["cloud"] and filled["cloud"].value,
+                                "environment": None})
+    path = tmp_path / "check-v1.json"
+    path.write_text(json.dumps(new))
+    old = build_report(estate(), ReportOptions(as_of=AS_OF, check_files=[FIX / "check.json"],
+                                               evidence_dirs=[no_drills(tmp_path)]))
+    cur = build_report(estate(), ReportOptions(as_of=AS_OF, check_files=[path],
+                                               evidence_dirs=[no_drills(tmp_path)]))
+    assert len(new["findings"]) > 300
+    for v in old.environments:
+        for k in v.keys:
+            assert marks(cur, v.name, k.name) == marks(old, v.name, k.name), k.name
+            assert {c: len(r.evidence) for c, r in key(cur, v.name, k.name).controls.items()} == \
+                {c: len(r.evidence) for c, r in k.controls.items()}
+
+
+def test_a_drill_record_naming_its_control_counts_there(tmp_path: Path) -> None:
+    record = drill("replica", "code-signing@us-west-2", generation=4)
+    assert drill_marks(report_of(tmp_path / "a", record)) == {
+        ("prod", "code-signing", "backup", "met")}  # an older record: by its kind
+    named = DrillResult(**{**record.to_dict(), "control": "protection"})
+    assert drill_marks(report_of(tmp_path / "b", named)) == {
+        ("prod", "code-signing", "protection", "met")}
 
 
 # ---- what each drill proves, read from the record's fields -----------------------------------
@@ -566,6 +719,21 @@ def test_fails_with_exit_2_on_a_missing_file(capsys: pytest.CaptureFixture[str],
     ("--post-apply-json", {"findings": []},
      "KP813 not a keyplane post-apply, drift, rotation or access-review json report: expected "
      "an object with 'environment' and a 'findings' list"),
+    ("--check-json", {"schema_version": "1", "findings": [{"rule_id": "r", "status": "PASS"}]},
+     "KP813 findings[0] is not a check finding: expected an object with 'rule_id' and "
+     "'outcome'"),
+    ("--check-json", {"schema_version": "1", "findings": [
+        {"rule_id": "r", "outcome": "PASSED", "severity": "low", "resource": "x"}]},
+     "KP813 findings[0].outcome is not one keyplane writes: expected one of PASS, FAIL, "
+     "UNKNOWN, NOT_APPLICABLE, ERROR"),
+    ("--post-apply-json", {"schema_version": "1", "environment": "prod", "findings": [
+        {"rule_id": "drift.x", "outcome": "FAIL", "severity": "high", "control": "secrecy"}]},
+     "KP813 findings[0].control is not one keyplane writes: expected one of protection, "
+     "access, audit, backup, rotation"),
+    ("--post-apply-json", {"schema_version": "1", "kind": "check", "environment": "prod",
+                           "findings": []},
+     "KP813 not a keyplane post-apply, drift, rotation or access-review json report: this is "
+     "a 'check' document"),
 ])
 def test_fails_with_exit_2_on_json_of_the_wrong_shape(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str, doc: object,

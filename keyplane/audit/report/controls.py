@@ -5,6 +5,9 @@ access-review result for that key, or a passed drill within the tier's cadence) 
 evidence says otherwise; `not met` when any evidence fails; `unknown` when evidence is
 missing or could not be judged. Nothing is `met` by default. `n/a` is reserved for a
 control the tier table does not ask of the key (no backup for `ephemeral` keys).
+
+Which control a piece of evidence speaks to is the finding's `control` field (a drill
+record's `control`, or for older records its kind); nothing here maps ids to controls.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from keyplane.audit.evidence import DrillResult
+from keyplane.audit.evidence import DRILL_CONTROL, DrillResult
+from keyplane.findings import Control
 from keyplane.model.environment import Environment, KeyDecl
 from keyplane.model.specs import Cloud, Origin
 from keyplane.model.stacks import split_stack_name
@@ -38,16 +42,6 @@ class Mark(StrEnum):
     def symbol(self) -> str:
         """A glyph that reads without colour."""
         return {"met": "\u2713", "not met": "\u2717", "unknown": "?", "n/a": "\u2013"}[self.value]
-
-
-class Control(StrEnum):
-    """The controls of the tier table, as the report groups them."""
-
-    PROTECTION = "protection"
-    ACCESS = "access"
-    AUDIT = "audit"
-    BACKUP = "backup"
-    ROTATION = "rotation"
 
 
 # The four columns of the matrix: backup and rotation share one, as in the tier table's
@@ -128,66 +122,6 @@ def combine(results: Iterable[ControlResult]) -> Mark:
         if m in marks:
             return m
     return Mark.MET
-
-
-# ---- which control a check rule speaks to ---------------------------------------------------
-
-RULE_CONTROL: dict[str, Control] = {
-    "aws_kms_key_rotation_enabled": Control.ROTATION,
-    "aws_kms_key_rotation_period": Control.ROTATION,
-    "kms_key_generation_age": Control.ROTATION,
-    "gcp_kms_rotation_period": Control.ROTATION,
-    "aws_kms_key_multi_region_replicas": Control.BACKUP,
-    "gcp_kms_admin_user_separation": Control.ACCESS,
-    "gcp_kms_iam_no_public_or_primitive": Control.ACCESS,
-}
-AREA_CONTROL: dict[str, Control] = {
-    "kms": Control.PROTECTION, "gcp": Control.PROTECTION, "lifecycle": Control.PROTECTION,
-    "keypolicy": Control.ACCESS, "iam": Control.ACCESS,
-    "audit": Control.AUDIT, "alarms": Control.AUDIT,
-    "backup": Control.BACKUP,
-}
-# Shared resources, by the construct that holds them (`<env>/aws/<component>/...`).
-COMPONENT_CONTROL: dict[str, Control] = {
-    "audit": Control.AUDIT, "alarms": Control.AUDIT, "backup": Control.BACKUP,
-    "iam": Control.ACCESS, "cloudhsm": Control.PROTECTION,
-}
-
-
-def rule_control(rule_id: str, area: str | None) -> Control | None:
-    """The control a check rule speaks to; None for rules about the gate itself (inventory)."""
-    if rule_id in RULE_CONTROL:
-        return RULE_CONTROL[rule_id]
-    return AREA_CONTROL.get(area or "")
-
-
-def shared_control(component: str, rule_id: str, area: str | None) -> Control | None:
-    """The control a finding on a shared resource speaks to (a vault is backup, a trail audit)."""
-    if component.startswith(("audit", "kms-audit", "kms-data-access", "alert")):
-        return Control.AUDIT
-    if component.startswith("ring"):
-        return rule_control(rule_id, area) or Control.PROTECTION
-    return COMPONENT_CONTROL.get(component) or rule_control(rule_id, area)
-
-
-def drift_control(check: str) -> Control | None:
-    """The control a post-apply check id speaks to; None for notes about the estate itself."""
-    prefix, _, name = check.partition(".")
-    if prefix == "rotation":
-        return Control.ROTATION
-    if prefix == "access":
-        return Control.ACCESS
-    if prefix != "drift":
-        return None
-    if name in ("key_policy", "grant_not_declared", "replica_policy"):
-        return Control.ACCESS
-    if name.startswith(("trail_", "log_group", "log_retention", "audit", "sink")):
-        return Control.AUDIT
-    if name.startswith(("vault_", "cloudhsm_", "backup")) or name == "replica_missing":
-        return Control.BACKUP
-    if name in ("labels", "tags", "key_undeclared", "key_not_in_inventory"):
-        return None
-    return Control.PROTECTION
 
 
 # ---- where a check finding belongs ---------------------------------------------------------
@@ -295,17 +229,18 @@ def base_key(key_id: str) -> str:
 
 # ---- what a drill proves, and for which keys ------------------------------------------------
 
-# The control a drill record speaks to, by its `kind`: each drill proves what it exercised,
-# nothing more. A sign canary shows the key is enabled and its material signs, verifies or
-# decrypts as declared (its failures are key state and integrity alarms, the protection
-# column's findings); it recovers nothing, so it never proves backup.
-DRILL_CONTROL: dict[str, Control] = {
-    "sign-canary": Control.PROTECTION,
-    "replica": Control.BACKUP,
-    "cloudhsm": Control.BACKUP,
-    "backup": Control.BACKUP,
-    "escrow": Control.BACKUP,
-}
+def drill_control(drill: DrillResult) -> Control | None:
+    """The control `drill` proves: the record's `control`, else (a record written before
+    records named it) the one of its kind (keyplane.audit.evidence.DRILL_CONTROL).
+
+    A sign canary shows the key is enabled and its material signs, verifies or decrypts as
+    declared (protection); it recovers nothing, so it never proves backup.
+    """
+    if drill.control:
+        return Control(drill.control)
+    return DRILL_CONTROL.get(drill.kind)
+
+
 # What a passing drill of each kind shows, for the reader of the report.
 DRILL_PROVES: dict[str, str] = {
     "sign-canary": "protection of that key: it is enabled and its material signs, verifies or "

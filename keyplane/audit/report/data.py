@@ -17,7 +17,6 @@ from typing import Any, cast
 from keyplane.audit.evidence import DrillResult
 from keyplane.audit.report.controls import (
     COLUMNS,
-    DRILL_CONTROL,
     Control,
     ControlResult,
     Evidence,
@@ -27,22 +26,17 @@ from keyplane.audit.report.controls import (
     backup_summary,
     base_key,
     combine,
-    drift_control,
+    drill_control,
     drill_covers,
     env_of_source,
     place_of_address,
     place_of_path,
-    rule_control,
     shared_applies,
-    shared_control,
     verdict,
 )
 from keyplane.audit.report.inputs import (
-    CheckFinding,
     CheckRun,
     InputFile,
-    PaFinding,
-    PaUnknown,
     PostApplyRun,
     describe,
     is_remote,
@@ -50,17 +44,20 @@ from keyplane.audit.report.inputs import (
     read_drills,
     read_post_apply,
     require_evidence_dirs,
+    section_of,
     unique_inputs,
 )
+from keyplane.findings import Finding, Severity, Status
 from keyplane.model.environment import Environment, KeyDecl
 from keyplane.model.specs import Cloud
 from keyplane.model.summary import key_row, next_due, protection, rotation
 from keyplane.model.tiers import TIERS, RotationMode, Tier
 
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
-STATUS_RANK = {"ERROR": 4, "FAIL": 3, "UNKNOWN": 2, "PASS": 1, "NOT_APPLICABLE": 0}
+STATUS_RANK = {Status.ERROR: 4, Status.FAIL: 3, Status.UNKNOWN: 2, Status.PASS: 1,
+               Status.NOT_APPLICABLE: 0}
 DUE_SOON_DAYS = 30  # a rotation due within a month is flagged, so the PR can be planned
 WAIVER_SOON_DAYS = 14
+# What a section proves of a key whose deployed resources it read without a failure.
 SECTION_CONTROL = {"rotation": Control.ROTATION, "drift": Control.PROTECTION,
                    "access-review": Control.ACCESS}
 
@@ -144,10 +141,10 @@ class EnvView:
     keys: list[KeyView] = field(default_factory=list)
     check: CheckRun | None = None
     check_counts: Counter[str] = field(default_factory=Counter)
-    check_findings: list[CheckFinding] = field(default_factory=list)  # not PASS / N/A
+    check_findings: list[Finding] = field(default_factory=list)  # not PASS / N/A
     runs: dict[str, PostApplyRun] = field(default_factory=dict)  # section -> latest run
-    findings: list[PaFinding] = field(default_factory=list)
-    unknowns: list[PaUnknown] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # FAIL, of the latest runs
+    unknowns: list[Finding] = field(default_factory=list)  # not judged, of the latest runs
     access: list[Mapping[str, Any]] = field(default_factory=list)
     drills: list[DrillResult] = field(default_factory=list)
     drill_sources: list[str] = field(default_factory=list)
@@ -220,7 +217,7 @@ def _age_days(ts: str, as_of: dt.date) -> int | None:
 
 
 def _latest_check(runs: Sequence[CheckRun], env: str,
-                  placed: Mapping[int, list[tuple[CheckFinding, Place]]]) -> int | None:
+                  placed: Mapping[int, list[tuple[Finding, Place]]]) -> int | None:
     """The index of the newest check run that has findings of `env` (mtime, then order)."""
     best: int | None = None
     for i, run in enumerate(runs):
@@ -232,44 +229,63 @@ def _latest_check(runs: Sequence[CheckRun], env: str,
     return best
 
 
-def _place_check(f: CheckFinding, envs: dict[str, Environment]) -> Place | None:
+def _address(f: Finding) -> str | None:
+    """The Terraform address of a gate finding (its resource, for schema 1)."""
+    return f.address or f.resource or None
+
+
+def _place_check(f: Finding, envs: dict[str, Environment]) -> Place | None:
     if f.construct_path:
         # A construct path starts with its stack's (environment's) name: a path of another
         # environment is not this report's, whatever else the finding says.
         return place_of_path(f.construct_path, envs)
-    env = env_of_source(f.source, envs)
-    if env is None and f.source and "stacks/" in f.source:
-        return None  # a synth file of an environment outside this report
+    if f.environment is not None:
+        env: str | None = f.environment if f.environment in envs else None
+        if env is None:
+            return None  # a finding of an environment outside this report
+    else:
+        env = env_of_source(f.source, envs)
+        if env is None and f.source and "stacks/" in f.source:
+            return None  # a synth file of an environment outside this report
     if env is None and len(envs) == 1:
         env = next(iter(envs))
-    if env is None or not f.address:
+    address = _address(f)
+    if env is None or not address:
         return None
-    return place_of_address(f.address, envs[env])
+    return place_of_address(address, envs[env])
 
 
-def _check_mark(status: str) -> Mark | None:
-    return {"PASS": Mark.MET, "FAIL": Mark.NOT_MET, "UNKNOWN": Mark.UNKNOWN,
-            "ERROR": Mark.UNKNOWN}.get(status)
+def _check_mark(status: Status) -> Mark | None:
+    return {Status.PASS: Mark.MET, Status.FAIL: Mark.NOT_MET, Status.UNKNOWN: Mark.UNKNOWN,
+            Status.ERROR: Mark.UNKNOWN}.get(status)
 
 
-def _cloud_of_resource(f: PaFinding) -> Cloud | None:
-    if f.resource.startswith("projects/") or f.check.startswith("drift.gcp_"):
-        return Cloud.GCP
-    if f.resource.startswith("arn:aws") or f.check.startswith(
-            ("drift.trail", "drift.log_", "drift.vault", "drift.cloudhsm")):
-        return Cloud.AWS
-    return None
+def _cloud(f: Finding) -> Cloud | None:
+    """The finding's cloud, as the inventory names clouds."""
+    return Cloud(f.cloud.value) if f.cloud is not None else None
 
 
-def _unknown_control(u: PaUnknown, sections: Sequence[str]) -> Control:
-    reason = u.reason.lower()
-    if any(w in reason for w in ("access", "iam", "policy", "grant")):
-        return Control.ACCESS
-    if "rotation" in reason:
-        return Control.ROTATION
-    if len(sections) == 1 and sections[0] in SECTION_CONTROL:
-        return SECTION_CONTROL[sections[0]]
-    return Control.PROTECTION
+def _component(f: Finding, env: Environment) -> str:
+    """The construct a finding on a shared resource is about (`audit`, `backup`, `cloudhsm`),
+    from where the synthesized stack put it; empty when the finding names no address."""
+    envs = {env.name: env}
+    place = None
+    if f.construct_path:
+        place = place_of_path(f.construct_path, envs)
+    elif f.address:
+        place = place_of_address(f.address, env)
+    return place.component if place is not None else ""
+
+
+def _sections(f: Finding, run: PostApplyRun, newest: Sequence[str]) -> list[str]:
+    """The sections of `newest` (those `run` is the latest run of) that `f` belongs to: its
+    area's; without an area, the run's section of its control; else the whole run's."""
+    if f.area:
+        return [s for s in newest if s == section_of(f)]
+    own = [s for s in run.sections if f.control is not None and SECTION_CONTROL.get(s) is f.control]
+    if own:
+        return [own[0]] if own[0] in newest else []
+    return list(newest)
 
 
 # ---- the evidence per key -------------------------------------------------------------------
@@ -293,7 +309,7 @@ class _Ledger:
         return self.items.get((key, control), [])
 
 
-def _check_evidence(ledger: _Ledger, run: CheckRun, placed: list[tuple[CheckFinding, Place]]
+def _check_evidence(ledger: _Ledger, run: CheckRun, placed: list[tuple[Finding, Place]]
                     ) -> None:
     env = ledger.env
     when = run.file.modified.isoformat() if run.file.modified else None
@@ -301,70 +317,85 @@ def _check_evidence(ledger: _Ledger, run: CheckRun, placed: list[tuple[CheckFind
         if place.env != env.name:
             continue
         mark = _check_mark(f.status)
-        if mark is None:
+        control = f.control
+        if mark is None or control is None:  # a rule about the gate itself proves no control
             continue
         note = f"waived by {f.waived_by}" if f.waived_by else None
+        cloud = _cloud(f) or place.cloud
         if place.key is not None:
-            control = rule_control(f.rule_id, f.area)
-            if control is None:
-                continue
-            ledger.add(place.key, Evidence(control, mark, "check", f.rule_id, f.message, when,
+            ledger.add(place.key, Evidence(control, mark, "check", f.rule_id, f.reason, when,
                                            note))
         elif place.workload is not None:
-            control = rule_control(f.rule_id, f.area) or Control.ACCESS
             ev = Evidence(control, mark, "check", f.rule_id,
-                          f"{f.message} (role of workload {place.workload})", when, note)
+                          f"{f.reason} (role of workload {place.workload})", when, note)
             for k in env.keys:
-                if place.workload in k.users and (place.cloud is None or k.cloud is place.cloud):
+                if place.workload in k.users and (cloud is None or k.cloud is cloud):
                     ledger.add(k.name, ev)
         else:
-            control = shared_control(place.component, f.rule_id, f.area)
-            if control is None:
-                continue
-            where = f.construct_path or f.address or place.component
-            ledger.shared(Evidence(control, mark, "check", f.rule_id, f"{where}: {f.message}",
+            where = f.construct_path or _address(f) or place.component
+            ledger.shared(Evidence(control, mark, "check", f.rule_id, f"{where}: {f.reason}",
                                    when, note, scope="environment"),
-                          place.cloud, place.component)
+                          cloud, place.component)
+
+
+def _newest_runs(view: EnvView) -> list[tuple[PostApplyRun, list[str]]]:
+    """Each run that is the latest of at least one section, with those sections."""
+    out: dict[int, tuple[PostApplyRun, list[str]]] = {}
+    for section, run in view.runs.items():
+        out.setdefault(id(run), (run, []))[1].append(section)
+    return list(out.values())
 
 
 def _post_apply_evidence(ledger: _Ledger, view: EnvView) -> None:
     env = ledger.env
+    newest = {id(run): sections for run, sections in _newest_runs(view)}
+    counted: set[int] = set()  # a finding of no one section is evidence once
     for section, run in view.runs.items():
         control = SECTION_CONTROL.get(section)
         failing: set[tuple[str, Control]] = set()
         for f in run.findings:
-            if f.section != section or f.severity == "info":
+            c = f.control
+            if c is None or f.severity is Severity.INFO or \
+                    section not in _sections(f, run, newest[id(run)]):
+                continue  # no control: a note about the estate itself, not evidence
+            if f.key:
+                failing.add((base_key(f.key), c))
+            if id(f) in counted:
                 continue
-            c = drift_control(f.check)
-            if c is None:
-                continue
+            counted.add(id(f))
             note = None
             if f.acknowledged:
                 note = (f"acknowledged: {f.acknowledged.get('reason', '')} "
                         f"({f.acknowledged.get('owner', '?')}, until "
                         f"{f.acknowledged.get('expires', '?')})")
             if f.key:
-                name = base_key(f.key)
-                failing.add((name, c))
-                ledger.add(name, Evidence(c, Mark.NOT_MET, run.command, f.check, f.message,
-                                       run.when, note))
+                ledger.add(base_key(f.key), Evidence(c, Mark.NOT_MET, run.command, f.rule_id,
+                                                     f.reason, run.when, note))
             else:
-                comp = "cloudhsm" if "cloudhsm" in f.check else ""
-                ledger.shared(Evidence(c, Mark.NOT_MET, run.command, f.check,
-                                       f"{f.resource}: {f.message}", run.when, note,
-                                       scope="environment"), _cloud_of_resource(f), comp)
+                ledger.shared(Evidence(c, Mark.NOT_MET, run.command, f.rule_id,
+                                       f"{f.resource}: {f.reason}", run.when, note,
+                                       scope="environment"), _cloud(f), _component(f, env))
         for u in run.unknowns:
-            if section not in SECTION_CONTROL:
+            if section not in _sections(u, run, newest[id(run)]):
                 continue
-            c = _unknown_control(u, run.sections)
-            if c is not control:
+            # Not judged for the control it names; one that names none (a failed read of a
+            # whole resource, or any unknown of schema 0) leaves each control of its run's
+            # sections unknown.
+            if u.control is not None:
+                if id(u) in counted:
+                    continue
+                counted.add(id(u))
+                c = u.control
+            elif control is not None:
+                c = control
+            else:
                 continue
-            ev = Evidence(c, Mark.UNKNOWN, run.command, "unknown", f"{u.resource}: {u.reason}",
+            ev = Evidence(c, Mark.UNKNOWN, run.command, u.rule_id, f"{u.resource}: {u.reason}",
                           run.when)
             if u.key:
                 ledger.add(base_key(u.key), ev)
             else:
-                ledger.shared(ev, Cloud.GCP if u.resource.startswith("projects/") else None)
+                ledger.shared(ev, _cloud(u), _component(u, env))
         if control is None:
             continue
         for k in env.keys:
@@ -430,7 +461,7 @@ def _drill_evidence(ledger: _Ledger, drills: Sequence[DrillResult], as_of: dt.da
     for k in ledger.env.keys:
         cadence = TIERS[k.tier].drill_cadence_in_days
         mine = _drills_for(ledger.env, k, drills)
-        recovers = [d for d in mine if DRILL_CONTROL.get(d.kind) is Control.BACKUP]
+        recovers = [d for d in mine if drill_control(d) is Control.BACKUP]
         if not recovers and cadence is not None and backup_applicable(k)[0]:
             # The vault and replicas may be declared and deployed, but recovery is proven
             # only by a drill that recovers something: without one the control stays
@@ -439,7 +470,7 @@ def _drill_evidence(ledger: _Ledger, drills: Sequence[DrillResult], as_of: dt.da
                                         f"no restore drill recorded; the {k.tier.value} tier "
                                         f"drills every {cadence} days"))
         for d in _latest_runs(mine):
-            control = DRILL_CONTROL.get(d.kind)
+            control = drill_control(d)
             if control is None:
                 continue
             when = _date(d.ended_at) or _date(d.started_at)
@@ -482,7 +513,7 @@ def fmt_seconds(seconds: float | None) -> str:
 # ---- waivers --------------------------------------------------------------------------------
 
 def _waiver_views(path: Path | None, views: Sequence[EnvView],
-                  placed: Mapping[str, list[CheckFinding]], as_of: dt.date) -> list[WaiverView]:
+                  placed: Mapping[str, list[Finding]], as_of: dt.date) -> list[WaiverView]:
     out: list[WaiverView] = []
     if path is not None:
         from keyplane.policy.registry import discover
@@ -494,11 +525,11 @@ def _waiver_views(path: Path | None, views: Sequence[EnvView],
             for name, findings in placed.items():
                 hits = [f for f in findings
                         if w.matches(cast(Any, SimpleNamespace(rule_id=f.rule_id,
-                                                               address=f.address or "")))
+                                                               address=_address(f) or "")))
                         or f.waived_by == w.label]
                 # Only where the waiver bears on a failing or unknown result: a glob that also
                 # matches passing resources of other environments is not news there.
-                n = sum(1 for f in hits if f.status in ("FAIL", "UNKNOWN"))
+                n = sum(1 for f in hits if f.status in (Status.FAIL, Status.UNKNOWN))
                 if n:
                     envs.append(name)
                     by_env[name] = n
@@ -542,7 +573,7 @@ def _key_view(env: Environment, key: KeyDecl, ledger: _Ledger, view: EnvView,
     controls: dict[Control, ControlResult] = {}
     drills = _drills_for(env, key, view.drills)
     # A drill that recovers the key makes backup applicable even where the tier asks none.
-    recovers = any(DRILL_CONTROL.get(d.kind) is Control.BACKUP for d in drills)
+    recovers = any(drill_control(d) is Control.BACKUP for d in drills)
     for c in Control:
         applicable, why = (True, "")
         if c is Control.BACKUP:
@@ -589,7 +620,7 @@ def build_report(environments: Sequence[Environment], options: ReportOptions) ->
 
     checks = [read_check(p) for p in options.check_files]
     inputs += [c.file for c in checks]
-    placed: dict[int, list[tuple[CheckFinding, Place]]] = {}
+    placed: dict[int, list[tuple[Finding, Place]]] = {}
     unplaced = 0
     for i, check_run in enumerate(checks):
         placed[i] = []
@@ -611,7 +642,7 @@ def build_report(environments: Sequence[Environment], options: ReportOptions) ->
                      f"{', '.join(other)}")
 
     views: list[EnvView] = []
-    env_findings: dict[str, list[CheckFinding]] = {}
+    env_findings: dict[str, list[Finding]] = {}
     for env in environments:
         view = EnvView(env=env)
         idx = _latest_check(checks, env.name, placed)
@@ -622,10 +653,9 @@ def build_report(environments: Sequence[Environment], options: ReportOptions) ->
             env_findings[env.name] = [f for f, _ in mine]
             view.check_counts = Counter(f.status for f, _ in mine)
             view.check_findings = sorted(
-                (f for f, _ in mine if f.status not in ("PASS", "NOT_APPLICABLE")),
-                key=lambda f: (-STATUS_RANK.get(f.status, 0),
-                               -SEVERITY_RANK.get(f.severity or "", 0), f.rule_id,
-                               f.address or ""))
+                (f for f, _ in mine if f.status not in (Status.PASS, Status.NOT_APPLICABLE)),
+                key=lambda f: (-STATUS_RANK[f.status], -f.severity.rank, f.rule_id,
+                               _address(f) or ""))
             _check_evidence(ledger, checks[idx], mine)
         for run in runs:
             if run.environment != env.name:
@@ -636,18 +666,18 @@ def build_report(environments: Sequence[Environment], options: ReportOptions) ->
                         (cur.started_at or dt.datetime.min.replace(tzinfo=dt.UTC)):
                     view.runs[section] = run
         seen: set[tuple[str, str, str]] = set()
+        newest = {id(run): sections for run, sections in _newest_runs(view)}
         for section, run in view.runs.items():
             for pf in run.findings:
-                sig = (pf.check, pf.resource, pf.message)
-                if pf.section == section and sig not in seen:
+                sig = (pf.rule_id, pf.resource, pf.reason)
+                if section in _sections(pf, run, newest[id(run)]) and sig not in seen:
                     seen.add(sig)
                     view.findings.append(pf)
             if section == "access-review":
                 view.access = list(run.access)
-        view.findings.sort(key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.check,
-                                          f.key or "", f.resource))
+        view.findings.sort(key=lambda f: (-f.severity.rank, f.rule_id, f.key or "", f.resource))
         useen: set[tuple[str, str]] = set()
-        for run in {id(r): r for r in view.runs.values()}.values():
+        for run, _ in _newest_runs(view):
             for u in run.unknowns:
                 if (u.resource, u.reason) not in useen:
                     useen.add((u.resource, u.reason))

@@ -117,7 +117,7 @@ def _overview(data: ReportData) -> str:
     rows = []
     for v in data.environments:
         t = v.totals()
-        open_f = sum(1 for f in v.findings if not f.acknowledged and f.severity != "info")
+        open_f = sum(1 for f in v.findings if f.is_open)
         last = max((d.started_at for d in v.drills), default=None)
         gate = v.check.gate if v.check else None
         rows.append(
@@ -159,7 +159,7 @@ def _environment(v: EnvView, data: ReportData) -> str:
     facts.append(("drill evidence", env.evidence_location or f"./evidence/{env.name}"))
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_i(val)}</dd>" for k, val in facts)
     t = v.totals()
-    open_f = sum(1 for f in v.findings if not f.acknowledged and f.severity != "info")
+    open_f = sum(1 for f in v.findings if f.is_open)
     overdue = sum(1 for k in v.keys if k.rotation_state == "overdue")
     tiles = [
         ("good" if t[Mark.MET] else "", t[Mark.MET], "controls met"),
@@ -361,11 +361,11 @@ def _post_apply(v: EnvView) -> str:
                  f", until {_c(f.acknowledged.get('expires', '?'))})</span>"
                  if f.acknowledged else '<span class="st bad">open</span>')
         days = f" \u00b7 {f.days_left} day(s) left" if f.days_left is not None else ""
-        rows.append(f'<tr data-check="{_e(f.check)}"><td><span class="sev {_e(f.severity)}">'
-                    f"{_e(f.severity)}</span></td><td class=\"mono\">{_e(f.check)}</td>"
+        rows.append(f'<tr data-check="{_e(f.rule_id)}"><td><span class="sev {_e(f.severity)}">'
+                    f"{_e(f.severity)}</span></td><td class=\"mono\">{_e(f.rule_id)}</td>"
                     f"<td class=\"mono\">{_e(f.key or '-')}</td>"
                     f"<td class=\"mono\">{_i(f.resource)}{_e(' ' + f.region) if f.region else ''}</td>"
-                    f"<td>{_c(f.message)}{_e(days)}</td><td>{state}</td></tr>")
+                    f"<td>{_c(f.reason)}{_e(days)}</td><td>{state}</td></tr>")
     findings = _table("findings", ["severity", "check", "key", "resource", "finding", "status"],
                       rows) if rows else '<p class="empty">no findings in the latest reports</p>'
     unknowns = ""
@@ -406,10 +406,10 @@ def _check(v: EnvView) -> str:
     for f in v.check_findings[:MAX_CHECK_ROWS]:
         waived = f'<div class="sub">waived by {_i(f.waived_by)}</div>' if f.waived_by else ""
         rows.append(f'<tr data-rule="{_e(f.rule_id)}"><td><span class="st {_e(f.status)}">'
-                    f"{_e(f.status)}</span></td><td><span class=\"sev {_e(f.severity or 'info')}\">"
-                    f"{_e(f.severity or '-')}</span></td><td class=\"mono\">{_e(f.rule_id)}</td>"
-                    f"<td class=\"mono\">{_i(f.construct_path or f.address or '-')}</td>"
-                    f"<td>{_c(f.message)}{waived}</td></tr>")
+                    f"{_e(f.status)}</span></td><td><span class=\"sev {_e(f.severity)}\">"
+                    f"{_e(f.severity)}</span></td><td class=\"mono\">{_e(f.rule_id)}</td>"
+                    f"<td class=\"mono\">{_i(f.construct_path or f.address or f.resource or '-')}"
+                    f"</td><td>{_c(f.reason)}{waived}</td></tr>")
     more = len(v.check_findings) - MAX_CHECK_ROWS
     tail = f'<p class="sub">+{more} more not shown</p>' if more > 0 else ""
     table = _table("check", ["status", "severity", "rule", "resource", "result"], rows) \

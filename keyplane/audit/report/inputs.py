@@ -1,9 +1,17 @@
 """Reading what the other keyplane commands wrote: check JSON, post-apply JSON, drill evidence.
 
-Each reader turns one file into small records at the edge and is tolerant of what it
-does not need: unknown fields are ignored, missing optional fields read as None, so a
-newer keyplane's output still reads. What it cannot work with (unreadable, not JSON,
-not the right kind of document) raises ReportInputError naming the file and the reason.
+Every finding of every input is read into keyplane's one `Finding` (keyplane/findings.py,
+JSON schema 1): the report takes its control, cloud, tier and section from the finding's
+fields and infers nothing from ids, ARNs or words. A file written by an older keyplane
+(schema 0: no `schema_version`) is read through one adapter, `schema0_finding`, which
+fills the schema-1 fields from the old names; it is the only place a control is derived
+from a check id.
+
+Each reader is tolerant of what it does not need: unknown fields are ignored, missing
+optional fields read as None, so a newer keyplane's output still reads. What it cannot
+work with (unreadable, not JSON, not the right kind of document, a finding whose outcome,
+severity, control, cloud or tier is not one keyplane writes) raises ReportInputError
+naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +36,11 @@ from keyplane.audit.report.errors import (
     ReportInputError,
 )
 from keyplane.documents import DocumentError, loads
+from keyplane.findings import Cloud, Control, Finding, Severity, Status, cloud_of_type
+from keyplane.model.tiers import Tier
 
-# The sections a post-apply style report may hold, by the command that wrote it.
+# The sections a post-apply style report holds, by the command that wrote it (for a report
+# that does not list its `sections`).
 SECTIONS_BY_COMMAND = {
     "post-apply": ("rotation", "drift", "access-review"),
     "drift": ("drift",),
@@ -36,9 +48,10 @@ SECTIONS_BY_COMMAND = {
     "access-review": ("access-review",),
     "discover": ("discover",),
 }
-# Which section a finding belongs to, by the prefix of its check id.
-SECTION_OF_PREFIX = {"rotation": "rotation", "drift": "drift", "access": "access-review",
-                     "discover": "discover"}
+# The section of a post-apply finding, by its `area` field: the post-apply registry's
+# table (keyplane.postapply.registry.SECTION_OF_AREA; the report may not import postapply).
+SECTION_OF_AREA = {"rotation": "rotation", "drift": "drift", "access": "access-review",
+                   "discover": "discover"}
 
 
 @dataclass(frozen=True)
@@ -52,25 +65,6 @@ class InputFile:
 
 
 @dataclass(frozen=True)
-class CheckFinding:
-    """One result of `keyplane check --format json`."""
-
-    rule_id: str
-    status: str  # PASS | FAIL | UNKNOWN | NOT_APPLICABLE | ERROR
-    severity: str | None
-    tier: str | None
-    address: str | None
-    resource_type: str | None
-    construct_path: str | None
-    attribute: str | None
-    message: str
-    source: str | None
-    area: str | None
-    fails_gate: bool
-    waived_by: str | None
-
-
-@dataclass(frozen=True)
 class CheckRun:
     """One `keyplane check` JSON file."""
 
@@ -78,39 +72,7 @@ class CheckRun:
     gate: str | None
     fail_level: str | None
     inputs: tuple[str, ...]
-    findings: tuple[CheckFinding, ...]
-
-
-@dataclass(frozen=True)
-class PaFinding:
-    """One finding of a post-apply, drift, rotation or access-review report."""
-
-    check: str
-    severity: str
-    resource: str
-    message: str
-    key: str | None  # the declared key id: `name` or `name@gN`
-    region: str | None
-    address: str | None
-    days_left: int | None
-    expected: Any
-    actual: Any
-    acknowledged: Mapping[str, Any] | None
-
-    @property
-    def section(self) -> str | None:
-        """rotation, drift, access-review or discover, from the check id's prefix."""
-        return SECTION_OF_PREFIX.get(self.check.split(".", 1)[0])
-
-
-@dataclass(frozen=True)
-class PaUnknown:
-    """A resource that run could not read."""
-
-    resource: str
-    reason: str
-    key: str | None
-    region: str | None
+    findings: tuple[Finding, ...]
 
 
 @dataclass(frozen=True)
@@ -124,8 +86,8 @@ class PostApplyRun:
     outcome: str | None
     sections: tuple[str, ...]
     stopped: str | None
-    findings: tuple[PaFinding, ...]
-    unknowns: tuple[PaUnknown, ...]
+    findings: tuple[Finding, ...]  # FAIL
+    unknowns: tuple[Finding, ...]  # what could not be judged (UNKNOWN, ERROR)
     checked: frozenset[str]
     matched: Mapping[str, str]  # resource -> declared key id
     access: tuple[Mapping[str, Any], ...]
@@ -135,6 +97,11 @@ class PostApplyRun:
     def when(self) -> str:
         """The run's date, or `undated`."""
         return self.started_at.date().isoformat() if self.started_at else "undated"
+
+
+def section_of(f: Finding) -> str | None:
+    """The post-apply section (rotation, drift, access-review, discover) of a finding's area."""
+    return SECTION_OF_AREA.get(f.area) if f.area else None
 
 
 def describe(path: Path, kind: str, data: bytes | None) -> InputFile:
@@ -209,31 +176,233 @@ def _opt_str(value: Any) -> str | None:
     return str(value)
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _schema(data: Mapping[str, Any]) -> str:
+    """The document's schema version: `0` when it names none (written by an older keyplane)."""
+    version = data.get("schema_version")
+    return "0" if version is None else str(version)
+
+
+# ---- schema 0: the one adapter ---------------------------------------------------------------
+
+# Schema 0 check findings named no control: the control of a gate rule, by its id, else by
+# its area (the rule's package). Rules about the gate itself (inventory, secrets) prove none.
+_SCHEMA0_RULE_CONTROL: dict[str, Control] = {
+    "aws_kms_key_rotation_enabled": Control.ROTATION,
+    "aws_kms_key_rotation_period": Control.ROTATION,
+    "kms_key_generation_age": Control.ROTATION,
+    "gcp_kms_rotation_period": Control.ROTATION,
+    "aws_kms_key_multi_region_replicas": Control.BACKUP,
+    "gcp_kms_admin_user_separation": Control.ACCESS,
+    "gcp_kms_iam_no_public_or_primitive": Control.ACCESS,
+}
+_SCHEMA0_AREA_CONTROL: dict[str, Control] = {
+    "kms": Control.PROTECTION, "gcp": Control.PROTECTION, "lifecycle": Control.PROTECTION,
+    "keypolicy": Control.ACCESS, "iam": Control.ACCESS,
+    "audit": Control.AUDIT, "alarms": Control.AUDIT,
+    "backup": Control.BACKUP,
+}
+
+
+# ... and a check finding on a resource the environment shares spoke to the control of the
+# construct holding it (`<env>/aws/<component>/...`): a rule on the trail's key was audit
+# evidence, one on the vault's key backup evidence.
+_SCHEMA0_COMPONENT_CONTROL: dict[str, Control] = {
+    "audit": Control.AUDIT, "alarms": Control.AUDIT, "backup": Control.BACKUP,
+    "iam": Control.ACCESS, "cloudhsm": Control.PROTECTION,
+}
+_SCHEMA0_KEY_ALARM = re.compile(r"^(?:alarm|filter)-(?:sign-volume|SignOutsideCeremony)-.")
+_SCHEMA0_HASH = re.compile(r"_[0-9A-F]{8}$")
+
+
+def _schema0_component(item: Mapping[str, Any]) -> tuple[str, str]:
+    """Where a schema 0 check finding sat: (`key`, `workload` or `shared`, the component),
+    from its construct path, else its Terraform address."""
+    path = str(item.get("construct_path") or "")
+    if path:
+        parts = path.split("/")
+        if len(parts) < 3:
+            return "shared", ""
+        comp = parts[2]
+        if parts[1] == "aws":
+            if comp == "iam" and len(parts) > 3 and parts[3].startswith("user-"):
+                return "workload", comp
+            if comp == "alarms" and len(parts) > 3 and _SCHEMA0_KEY_ALARM.match(parts[3]):
+                return "key", comp
+            return ("key" if comp == "keys" else "shared"), comp
+        if comp.startswith("key-") or (comp.startswith("alert-") and "-sign-volume" in comp):
+            return "key", comp
+        return "shared", comp
+    name = _SCHEMA0_HASH.sub("", str(item.get("address") or "").rsplit(".", 1)[-1])
+    if name.startswith("aws_"):
+        comp, _, rest = name[len("aws_"):].partition("_")
+        if comp == "iam" and rest.startswith("user-"):
+            return "workload", comp
+        return ("key" if comp == "keys" else "shared"), comp
+    if name.startswith("gcp_key-"):
+        return "key", name[len("gcp_"):]
+    return "shared", name.removeprefix("gcp_")
+
+
+def _schema0_rule_control(item: Mapping[str, Any]) -> Control | None:
+    """The control a schema 0 check finding spoke to: its rule's (by id, else area), or for
+    a shared resource its construct's."""
+    rule = _SCHEMA0_RULE_CONTROL.get(str(item.get("rule_id") or "")) or \
+        _SCHEMA0_AREA_CONTROL.get(str(item.get("area") or ""))
+    where, comp = _schema0_component(item)
+    if where == "key":
+        return rule
+    if where == "workload":
+        return rule or Control.ACCESS
+    if comp.startswith(("audit", "kms-audit", "kms-data-access", "alert")):
+        return Control.AUDIT
+    if comp.startswith("ring"):
+        return rule or Control.PROTECTION
+    return _SCHEMA0_COMPONENT_CONTROL.get(comp) or rule
+
+
+def _schema0_check_control(check: str) -> Control | None:
+    """The control of a schema 0 post-apply check id (`<area>.<name>`); None for the notes
+    about the estate itself (tags, labels, keys not in the inventory), which proved none."""
+    area, _, name = check.partition(".")
+    if area == "rotation":
+        return Control.ROTATION
+    if area == "access":
+        return Control.ACCESS
+    if area != "drift":
+        return None
+    if name in ("key_policy", "grant_not_declared", "replica_policy"):
+        return Control.ACCESS
+    if name.startswith(("trail_", "log_group", "log_retention", "audit", "sink")):
+        return Control.AUDIT
+    if name.startswith(("vault_", "cloudhsm_", "backup")) or name == "replica_missing":
+        return Control.BACKUP
+    if name in ("labels", "tags", "key_undeclared", "key_not_in_inventory"):
+        return None
+    return Control.PROTECTION
+
+
+def _schema0_cloud(item: Mapping[str, Any]) -> Cloud | None:
+    """The cloud of a schema 0 finding, from its Terraform resource type or construct path."""
+    rtype = str(item.get("resource_type") or "")
+    address = str(item.get("address") or "")
+    if not rtype and address:
+        rtype = address.rsplit(".", 1)[0].rsplit(".", 1)[-1]  # module.x.aws_kms_key.name
+    cloud = cloud_of_type(rtype)
+    if cloud is None:
+        parts = str(item.get("construct_path") or "").split("/")
+        if len(parts) > 1 and parts[1] in ("aws", "gcp"):
+            cloud = Cloud(parts[1])
+    return cloud
+
+
+def schema0_finding(item: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The reader of schema 0: a finding of a file an older keyplane wrote, with the fields
+    of schema 1 filled from the old names (`kind`: check, post-apply or unknown).
+
+    Schema 0 check findings said `status` and `message`; post-apply findings `check` and
+    `message`, and were all failures; unknowns held only `resource` and `reason` (a failed
+    read). None named a control or a cloud: the control comes from the check id and its
+    area (and, for a gate finding on a shared resource, the construct holding it), as the
+    report read these files before; this is the only place a control is ever derived. The
+    cloud comes from the Terraform resource type or construct path; an unknown names none.
+    """
+    out = dict(item)
+    if kind == "check":
+        out["outcome"] = item.get("status")
+        out["reason"] = item.get("message")
+        out["resource"] = item.get("address") or item.get("construct_path") or ""
+        out["control"] = _schema0_rule_control(item)
+    elif kind == "post-apply":
+        check = str(item.get("check") or "")
+        out["rule_id"] = check
+        out["outcome"] = Status.FAIL.value
+        out["reason"] = item.get("message")
+        out["area"] = check.partition(".")[0]
+        out["control"] = _schema0_check_control(check)
+    else:
+        out["rule_id"] = "read.state"
+        out["outcome"] = Status.UNKNOWN.value
+        out["severity"] = Severity.INFO.value
+        out["control"] = None
+    out["cloud"] = _schema0_cloud(item)
+    return out
+
+
+# ---- schema 1 --------------------------------------------------------------------------------
+
+_ENUMS: dict[str, type[StrEnum]] = {"outcome": Status, "severity": Severity,
+                                     "control": Control, "cloud": Cloud, "tier": Tier}
+_OPTIONAL_TEXT = ("environment", "address", "construct_path", "attribute", "source", "key",
+                  "region", "waived_by")
+
+
+def _finding(path: Path, where: str, item: Mapping[str, Any], *,
+             default_severity: Severity) -> Finding:
+    """`item` (schema 1 names) as a Finding; ReportInputError naming `where` if it is not one."""
+    data: dict[str, Any] = {
+        "rule_id": str(item["rule_id"]),
+        "outcome": str(item["outcome"]).upper(),
+        "severity": str(item.get("severity") or default_severity.value).lower(),
+        "resource": str(item.get("resource") or ""),
+        "reason": str(item.get("reason") or ""),
+        "resource_type": str(item.get("resource_type") or ""),
+        "area": str(item.get("area") or ""),
+        "days_left": _int(item.get("days_left")),
+        "expected": item.get("expected"), "actual": item.get("actual"),
+    }
+    for name in ("control", "cloud", "tier"):
+        value = item.get(name)
+        data[name] = value.value if isinstance(value, StrEnum) else _opt_str(value)
+    for name in _OPTIONAL_TEXT:
+        data[name] = _opt_str(item.get(name))
+    ack = item.get("acknowledged")
+    data["acknowledged"] = ({str(k): str(v) for k, v in ack.items() if v is not None}
+                            if isinstance(ack, Mapping) else None)
+    for name, enum in _ENUMS.items():
+        if data[name] and data[name] not in {m.value for m in enum}:
+            raise _shape(path, f"{where}.{name} is not one keyplane writes: expected one of "
+                               f"{', '.join(m.value for m in enum)}")
+    finding = Finding.from_dict(data)
+    finding.gate = bool(item.get("fails_gate"))
+    return finding
+
+
 def read_check(path: Path) -> CheckRun:
-    """Read the output of `keyplane check --format json`."""
+    """Read the output of `keyplane check --format json` (schema 1, or 0 through the adapter)."""
     data, raw = _read_json(path, "check json")
     if not isinstance(data, Mapping) or not isinstance(data.get("findings"), list):
         raise _shape(path, "not a `keyplane check --format json` result: expected an object "
                            "with a 'findings' list")
+    schema = _schema(data)
+    if data.get("kind") not in (None, "check"):
+        raise _shape(path, f"not a `keyplane check --format json` result: this is a "
+                           f"{_kind(data)} document")
     findings = []
     for i, item in enumerate(data["findings"]):
-        if not isinstance(item, Mapping) or not item.get("rule_id") or not item.get("status"):
+        if schema == "0":
+            if not isinstance(item, Mapping) or not item.get("rule_id") or not item.get("status"):
+                raise _shape(path, f"findings[{i}] is not a check finding: expected an object "
+                                   "with 'rule_id' and 'status'")
+            item = schema0_finding(item, "check")
+        elif not isinstance(item, Mapping) or not item.get("rule_id") or not item.get("outcome"):
             raise _shape(path, f"findings[{i}] is not a check finding: expected an object "
-                               "with 'rule_id' and 'status'")
-        findings.append(CheckFinding(
-            rule_id=str(item["rule_id"]), status=str(item["status"]).upper(),
-            severity=_opt_str(item.get("severity")), tier=_opt_str(item.get("tier")),
-            address=_opt_str(item.get("address")),
-            resource_type=_opt_str(item.get("resource_type")),
-            construct_path=_opt_str(item.get("construct_path")),
-            attribute=_opt_str(item.get("attribute")), message=str(item.get("message") or ""),
-            source=_opt_str(item.get("source")), area=_opt_str(item.get("area")),
-            fails_gate=bool(item.get("fails_gate")), waived_by=_opt_str(item.get("waived_by"))))
+                               "with 'rule_id' and 'outcome'")
+        findings.append(_finding(path, f"findings[{i}]", item, default_severity=Severity.INFO))
     files = data.get("files")
     return CheckRun(file=describe(path, "check", raw), gate=_opt_str(data.get("gate")),
                     fail_level=_opt_str(data.get("fail_level")),
                     inputs=tuple(str(f) for f in files) if isinstance(files, list) else (),
                     findings=tuple(findings))
+
+
+def _kind(data: Mapping[str, Any]) -> str:
+    kind = data.get("kind")
+    return f"'{kind}'" if isinstance(kind, str) and kind.isprintable() and len(kind) < 40 \
+        else "another kind of"
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
@@ -246,10 +415,6 @@ def _timestamp(value: Any) -> dt.datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def read_post_apply(path: Path) -> PostApplyRun:
     """Read a JSON report of `keyplane post-apply`, `drift`, `rotation` or `access-review`."""
     data, raw = _read_json(path, "post-apply json")
@@ -257,6 +422,10 @@ def read_post_apply(path: Path) -> PostApplyRun:
             or not isinstance(data.get("environment"), str):
         raise _shape(path, "not a keyplane post-apply, drift, rotation or access-review json "
                            "report: expected an object with 'environment' and a 'findings' list")
+    if data.get("kind") not in (None, "post-apply"):
+        raise _shape(path, f"not a keyplane post-apply, drift, rotation or access-review json "
+                           f"report: this is a {_kind(data)} document")
+    schema = _schema(data)
     command = str(data.get("command") or "post-apply")
     sections = data.get("sections")
     if isinstance(sections, list) and sections:
@@ -265,24 +434,25 @@ def read_post_apply(path: Path) -> PostApplyRun:
         secs = SECTIONS_BY_COMMAND.get(command, ())
     findings = []
     for i, item in enumerate(data["findings"]):
-        if not isinstance(item, Mapping) or not item.get("check"):
+        if schema == "0":
+            if not isinstance(item, Mapping) or not item.get("check"):
+                raise _shape(path, f"findings[{i}] is not a post-apply finding: expected an "
+                                   "object with 'check'")
+            item = schema0_finding(item, "post-apply")
+        elif not isinstance(item, Mapping) or not item.get("rule_id") or not item.get("outcome"):
             raise _shape(path, f"findings[{i}] is not a post-apply finding: expected an object "
-                               "with 'check'")
-        ack = item.get("acknowledged")
-        findings.append(PaFinding(
-            check=str(item["check"]), severity=str(item.get("severity") or "medium").lower(),
-            resource=str(item.get("resource") or ""), message=str(item.get("message") or ""),
-            key=_opt_str(item.get("key")), region=_opt_str(item.get("region")),
-            address=_opt_str(item.get("address")), days_left=_int(item.get("days_left")),
-            expected=item.get("expected"), actual=item.get("actual"),
-            acknowledged=ack if isinstance(ack, Mapping) else None))
+                               "with 'rule_id' and 'outcome'")
+        findings.append(_finding(path, f"findings[{i}]", item, default_severity=Severity.MEDIUM))
     unknowns = []
-    for item in data.get("unknowns") or []:
-        if isinstance(item, Mapping):
-            unknowns.append(PaUnknown(resource=str(item.get("resource") or ""),
-                                      reason=str(item.get("reason") or "could not be read"),
-                                      key=_opt_str(item.get("key")),
-                                      region=_opt_str(item.get("region"))))
+    for i, item in enumerate(data.get("unknowns") or []):
+        if not isinstance(item, Mapping):
+            continue
+        # An entry of `unknowns` is a finding that could not be judged, whatever it omits.
+        item = schema0_finding(item, "unknown") if schema == "0" else dict(item)
+        item["rule_id"] = item.get("rule_id") or "read.state"
+        item["outcome"] = item.get("outcome") or Status.UNKNOWN.value
+        item["reason"] = item.get("reason") or "could not be read"
+        unknowns.append(_finding(path, f"unknowns[{i}]", item, default_severity=Severity.INFO))
     checked = data.get("checked")
     matched = data.get("matched")
     access = data.get("access")

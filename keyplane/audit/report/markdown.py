@@ -61,7 +61,7 @@ def render_markdown(data: ReportData) -> str:
     rows = []
     for v in data.environments:
         t = v.totals()
-        open_f = sum(1 for f in v.findings if not f.acknowledged and f.severity != "info")
+        open_f = sum(1 for f in v.findings if f.is_open)
         last = max((d.started_at for d in v.drills), default=None)
         rows.append([_m(v.name), _m(v.env.kind.value), len(v.keys), t[Mark.MET],
                      t[Mark.NOT_MET], t[Mark.UNKNOWN], open_f,
@@ -196,8 +196,8 @@ def _post_apply(v: EnvView) -> list[str]:
         status = (f"acknowledged: {_m(f.acknowledged.get('reason', ''))} "
                   f"({_id(f.acknowledged.get('owner', '?'))}, until "
                   f"{_m(f.acknowledged.get('expires', '?'))})" if f.acknowledged else "open")
-        rows.append([_m(f.severity), _m(f.check), _id(f.key or "-"), _id(f.resource),
-                     _m(f.message), status])
+        rows.append([_m(f.severity), _m(f.rule_id), _id(f.key or "-"), _id(f.resource),
+                     _m(f.reason), status])
     out += _table(["severity", "check", "key", "resource", "finding", "status"], rows) if rows \
         else ["No findings in the latest reports."]
     if v.unknowns:
@@ -222,9 +222,9 @@ def _check(v: EnvView) -> list[str]:
                        for s in ("PASS", "FAIL", "UNKNOWN", "ERROR", "NOT_APPLICABLE") if c[s])
     out = [f"Gate **{_m(v.check.gate or '?')}** at fail level {_m(v.check.fail_level or '?')}: "
            f"{_m(counts)} ({_id(v.check.file.path)}).", ""]
-    rows = [[_m(f.status), _m(f.severity or "-"), _m(f.rule_id),
-             _id(f.construct_path or f.address or "-"),
-             _m(f.message) + (f" (waived by {_id(f.waived_by)})" if f.waived_by else "")]
+    rows = [[_m(f.status), _m(f.severity), _m(f.rule_id),
+             _id(f.construct_path or f.address or f.resource or "-"),
+             _m(f.reason) + (f" (waived by {_id(f.waived_by)})" if f.waived_by else "")]
             for f in v.check_findings[:MAX_CHECK_ROWS]]
     out += _table(["status", "severity", "rule", "resource", "result"], rows) if rows else \
         ["Every applicable rule passed."]
