@@ -33,7 +33,7 @@ def main(names: list[str]) -> int:
     from keyplane.postapply.expected import expected_state
     from keyplane.postapply.observed_json import dump
     from keyplane.postapply.run import run
-    from keyplane.postapply.synth import load_environment_stacks
+    from keyplane.postapply.stack import load_environment_stacks
     from keyplane.sandbox.server import Sandbox
     from keyplane.sandbox.stack_apply import apply_environment
 

@@ -33,6 +33,13 @@ def document(res: Resource, *path: str | int) -> Any:
 # Condition keys that pin a wildcard principal to one organization or account.
 ACCOUNT_PINNING_KEYS = frozenset({"aws:principalorgid", "aws:principalaccount",
                                   "kms:calleraccount"})
+# Condition keys that scope a statement to the callers of one organization, account or ARN.
+CALLER_SCOPING_KEYS = frozenset({"aws:principalorgid", "aws:principalaccount", "kms:calleraccount",
+                                 "aws:principalarn", "aws:sourceaccount", "aws:principalorgpaths"})
+PRINCIPAL_ARN = "aws:principalarn"
+# Operators that pin the principal ARN (the first one present wins), and their negations.
+_PIN_OPS = ("arnequals", "arnlike", "stringequals", "stringlike")
+_NOT_PIN_OPS = frozenset({"arnnotequals", "arnnotlike", "stringnotequals", "stringnotlike"})
 # Operators that require the key to be present and equal (no IfExists escape hatch).
 _EXACT_OPS = frozenset({"stringequals", "stringequalsignorecase", "forallvalues:stringequals",
                         "foranyvalue:stringequals", "arnequals"})
@@ -126,6 +133,22 @@ class Statement:
             if cond.key == key.lower() and cond.operator in ops:
                 out.extend(cond.values)
         return out
+
+    def actions_in(self, universe: frozenset[str]) -> set[str]:
+        """The actions of `universe` (lowercase) the statement's action list covers."""
+        return {a for a in universe if self.grants(a)}
+
+    def principal_arn_pins(self) -> tuple[str, ...] | None:
+        """The `aws:PrincipalArn` values a positive condition pins callers to, if any."""
+        for op in _PIN_OPS:
+            for cond in self.conditions:
+                if cond.operator == op and cond.key == PRINCIPAL_ARN:
+                    return cond.values
+        return None
+
+    def scopes_callers(self) -> bool:
+        """Whether a condition names the caller's organization, account or principal ARN."""
+        return any(cond.key in CALLER_SCOPING_KEYS for cond in self.conditions)
 
     def pins_account(self) -> bool:
         """Whether a condition pins callers to an organization or account (no wildcard)."""
@@ -356,3 +379,100 @@ def compare(expected: dict[str, Any], actual: dict[str, Any]) -> PolicyDiff:
         else:
             unmatched.pop(hit)
     return PolicyDiff(missing=tuple(missing), extra=tuple(s for _, s in unmatched))
+
+
+# ---- who can use or administer a KMS key (the post-apply access review) ----
+
+# KMS actions (lowercase) that use key material or hand it on (a grant).
+USE_ACTIONS = frozenset({"kms:sign", "kms:decrypt", "kms:encrypt", "kms:generatedatakey",
+                         "kms:generatedatakeywithoutplaintext", "kms:generatedatakeypair",
+                         "kms:generatedatakeypairwithoutplaintext", "kms:generatemac",
+                         "kms:reencryptfrom", "kms:reencryptto", "kms:derivesharedsecret",
+                         "kms:creategrant"})
+# Use that produces something only the key holder could (a signature, a plaintext, a MAC).
+SENSITIVE_USE = frozenset({"kms:sign", "kms:decrypt", "kms:generatemac",
+                           "kms:derivesharedsecret"})
+# KMS actions that change the key, its policy or its life.
+ADMIN_ACTIONS = frozenset({"kms:putkeypolicy", "kms:schedulekeydeletion", "kms:disablekey",
+                           "kms:creategrant", "kms:updatekeydescription", "kms:enablekey",
+                           "kms:disablekeyrotation", "kms:cancelkeydeletion"})
+KEY_ACTIONS = USE_ACTIONS | ADMIN_ACTIONS
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """What a key policy allows: principal -> KMS actions (after Deny statements); and the
+    statements that allow any principal with no condition on the caller (their Sids)."""
+
+    allowed: dict[str, set[str]]
+    wildcards: tuple[str, ...]
+
+
+def _deny_applies(stmt: Statement, who: str, account: str) -> bool:
+    """Whether a Deny statement denies `who` whatever the request.
+
+    A Deny whose conditions test anything but the caller's principal ARN applies only to some
+    requests: the action stays possible, so it takes nothing away here.
+    """
+    root = f"arn:aws:iam::{account}:root"
+    named = {p.value for p in stmt.principals if p.kind == "AWS"}
+    if not stmt.not_principal and not named & {"*", root, account, who}:
+        return False
+    for cond in stmt.conditions:
+        if cond.key != PRINCIPAL_ARN:
+            return False
+        hit = any(fnmatch.fnmatchcase(who, v) for v in cond.values)
+        if cond.operator in _PIN_OPS:
+            if not hit:
+                return False
+        elif cond.operator in _NOT_PIN_OPS:
+            if hit:
+                return False
+        else:
+            return False
+    return True
+
+
+def key_access(statements: list[Statement], account: str) -> KeyAccess:
+    """Who a key policy lets use or administer the key, and its wildcard statements.
+
+    An Allow for `*` (or the bare account) pinned by `aws:PrincipalArn` counts for the pinned
+    ARNs, else for `*`; so does the account root pinned that way (IAM delegation to named
+    principals). Deny statements take actions away from the principals they always apply to.
+    """
+    allowed: dict[str, set[str]] = {}
+    wildcards: list[str] = []
+    root = f"arn:aws:iam::{account}:root"
+    for stmt in statements:
+        if not stmt.allow:
+            continue
+        acts = stmt.actions_in(KEY_ACTIONS)
+        pinned = stmt.principal_arn_pins()
+        names = ["*"] if stmt.not_principal else \
+            [p.value for p in stmt.principals if p.kind == "AWS"]
+        for p in names:
+            if p in ("*", account):
+                if not stmt.scopes_callers():
+                    wildcards.append(stmt.sid or "no sid")
+                targets = list(pinned) if pinned else ["*"]
+            elif p == root and pinned:
+                targets = list(pinned)
+            else:
+                targets = [p]
+            for t in targets:
+                allowed.setdefault(t, set()).update(acts)
+    denies = [s for s in statements if not s.allow]
+    for who, acts in allowed.items():
+        for stmt in denies:
+            if _deny_applies(stmt, who, account):
+                acts -= stmt.actions_in(KEY_ACTIONS)
+    return KeyAccess({k: v for k, v in allowed.items() if v}, tuple(wildcards))
+
+
+def identity_access(statements: list[Statement], resource: str) -> set[str]:
+    """The KMS actions an identity (IAM) policy allows on `resource` (its Allow statements)."""
+    out: set[str] = set()
+    for stmt in statements:
+        if stmt.allow and any(fnmatch.fnmatchcase(resource, r) for r in stmt.resources):
+            out |= stmt.actions_in(KEY_ACTIONS)
+    return out

@@ -1,10 +1,11 @@
 """The expected state of an environment: what should be deployed, resource by resource.
 
-Built from the inventory (every default filled in by the loader, every number from
-the tier table) and, when `keyplane synth` has written the stack, overlaid with
-what the stack says: key policies, rotation settings, aliases, log groups, trails,
-vaults. The synthesized stack wins where it names a value; where a value is known
-only after apply it stays unknown, and comparisons skip it.
+Read from the synthesized stacks (`keyplane synth`), through the gate's reader of
+`cdk.tf.json` (`keyplane.postapply.stack`): key specs, policies, rotation settings,
+aliases, replicas, IAM members, log groups, trails, vaults and roles are what the stack
+says. The environment adds only what a stack cannot say: which declared key (tier,
+rotation mode) a resource is, and its generations (current, verify-until, enabled). A
+value the stack leaves unknown until apply stays unknown, and comparisons skip it.
 
 The sandbox creates exactly this state, so a fresh sandbox has no drift.
 """
@@ -13,14 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from keyplane.model.environment import Environment, Generation, KeyDecl
-from keyplane.model.limits import cloudwatch_retention_at_least
-from keyplane.model.specs import AWS_KEY_USAGE, Cloud, KeyFamily, KeyUsage, Origin, gcp_purpose, spec_info
+from keyplane.model.specs import Cloud, KeyUsage
 from keyplane.model.tags import (
-    AWS_TAG_CREATED_ON,
     AWS_TAG_ENV,
     AWS_TAG_GENERATION,
     AWS_TAG_KEY,
@@ -33,15 +32,11 @@ from keyplane.model.tags import (
     ROLE_KEY_ADMIN,
     ROLE_KEY_USER,
     SERVICE_KEY_PREFIX,
-    aws_tags,
-    gcp_labels,
-    role_name,
 )
-from keyplane.model.tiers import TIERS, RotationMode, Tier, highest
+from keyplane.model.tiers import RotationMode
+from keyplane.policy.model import Resource
 from keyplane.policy.policydoc import UNRESOLVED
-from keyplane.postapply.synth import SynthStack
-
-_ORIGIN = {Origin.KMS: "AWS_KMS", Origin.CLOUDHSM: "AWS_CLOUDHSM", Origin.EXTERNAL: "EXTERNAL"}
+from keyplane.postapply.stack import Stacks, reference_target
 
 # Cloud KMS predefined roles, by what they let a member do with a key.
 GCP_USE_ROLE = {KeyUsage.SIGN: "roles/cloudkms.signerVerifier",
@@ -70,7 +65,7 @@ class ExpectedAwsKey:
     deletion_window_in_days: int
     alias: str | None
     tags: dict[str, str]
-    policy: dict[str, Any] | None  # None: not known (no stack and no policy builder)
+    policy: dict[str, Any] | None  # None: not known (the stack states no readable policy)
     aliases: tuple[str, ...] = ()  # every alias pointing here (the stack adds per-generation ones)
     address: str | None = None
     construct_path: str | None = None
@@ -154,7 +149,7 @@ class ExpectedState:
     """Everything that should be deployed for one environment."""
 
     env: Environment
-    source: str  # "synth <path>" or "inventory"
+    source: str  # "synth <path>[, <path>]": the stacks it was read from
     aws_keys: tuple[ExpectedAwsKey, ...] = ()
     gcp_keys: tuple[ExpectedGcpKey, ...] = ()
     log_groups: tuple[ExpectedLogGroup, ...] = ()
@@ -192,145 +187,15 @@ class ExpectedState:
         return None
 
 
-# --- from the inventory ----------------------------------------------------------------------
+# --- from the synthesized stacks -------------------------------------------------------------
 
-
-def _family(key: KeyDecl) -> KeyFamily:
-    assert key.spec is not None
-    return spec_info(key.cloud, key.spec).family
-
-
-def _aws_policy(env: Environment, key: KeyDecl, *, verify_only: bool) -> dict[str, Any] | None:
-    """The key policy the constructs would synthesize, when the policy builder is available."""
-    try:
-        from keyplane.constructs.aws.policy import AccountPrincipals, KeyPolicyInput, key_policy
-    except ImportError:
-        return None
-    try:
-        humans = frozenset(w.name for w in env.workloads if w.human)
-        return key_policy(KeyPolicyInput(
-            principals=AccountPrincipals.of(env), key=key,
-            min_deletion_window_in_days=TIERS[key.tier].min_deletion_window_in_days,
-            verify_only=verify_only, human_workloads=humans))
-    except Exception:  # the builder is another part's code: a failure there means "unknown"
-        return None
-
-
-def _generations(key: KeyDecl) -> list[Generation | None]:
-    if key.rotation_mode is RotationMode.AUTOMATIC or not key.generations:
-        return [None]
-    return sorted(key.generations, key=lambda g: -g.generation)
-
-
-def _aws_keys(env: Environment) -> list[ExpectedAwsKey]:
-    assert env.aws is not None
-    out: list[ExpectedAwsKey] = []
-    for key in env.keys_on(Cloud.AWS):
-        assert key.spec is not None and key.origin is not None
-        for gen in _generations(key):
-            current = gen is None or gen.generation == key.generation
-            tags = aws_tags(env.name, key.tier, key.name)
-            if gen is not None:
-                tags[AWS_TAG_GENERATION] = str(gen.generation)
-                tags[AWS_TAG_CREATED_ON] = gen.created_on.isoformat()
-            auto = key.rotation_mode is RotationMode.AUTOMATIC
-            out.append(ExpectedAwsKey(
-                key=key, generation=gen.generation if gen else None, current=current,
-                enabled=current or (gen is not None and gen.enabled),
-                created_on=gen.created_on if gen else None,
-                region=env.aws.region, key_spec=key.spec, key_usage=AWS_KEY_USAGE[key.usage],
-                origin=_ORIGIN[key.origin], multi_region=bool(key.replica_regions),
-                replica_regions=tuple(key.replica_regions or ()),
-                rotation_enabled=auto, rotation_period_in_days=key.rotation_period_in_days,
-                deletion_window_in_days=key.deletion_window_in_days or 30,
-                alias=key.alias if current else None, tags=tags,
-                aliases=(key.alias,) if current and key.alias else (),
-                policy=_aws_policy(env, key, verify_only=not current)))
-    return out
-
-
-def _gcp_members(env: Environment, key: KeyDecl) -> dict[str, frozenset[str]]:
-    users = set()
-    for name in key.users:
-        try:
-            wl = env.workload(name)
-        except KeyError:
-            continue
-        if wl.gcp:
-            users.add(wl.gcp.member)
-    return {GCP_USE_ROLE[key.usage]: frozenset(users)} if users else {}
-
-
-def _gcp_keys(env: Environment) -> list[ExpectedGcpKey]:
-    assert env.gcp is not None
-    out = []
-    for key in env.keys_on(Cloud.GCP):
-        assert key.spec is not None
-        period = key.rotation_period_in_days
-        out.append(ExpectedGcpKey(
-            key=key, project=env.gcp.project_id, location=key.location or env.gcp.location,
-            key_ring=key.key_ring or env.gcp.key_ring or f"keyplane-{env.name}",
-            purpose=gcp_purpose(key.usage, _family(key)), algorithm=key.spec,
-            protection_level=key.protection_level or TIERS[key.tier].gcp_default_protection_level,
-            rotation_period_seconds=period * 86400 if period else None,
-            labels=gcp_labels(env.name, key.tier, key.name),
-            members=_gcp_members(env, key)))
-    return out
-
-
-def _roles(env: Environment) -> list[ExpectedRole]:
-    pr = env.principals
-    out = [ExpectedRole(name=role_name(env.name, ROLE_KEY_ADMIN), role=ROLE_KEY_ADMIN)]
-    if pr.backup_operators.aws:
-        out.append(ExpectedRole(name=role_name(env.name, ROLE_BACKUP_OPERATOR),
-                                role=ROLE_BACKUP_OPERATOR))
-    if pr.auditors.aws:
-        out.append(ExpectedRole(name=role_name(env.name, ROLE_AUDITOR), role=ROLE_AUDITOR))
-    out.append(ExpectedRole(name=role_name(env.name, ROLE_BREAK_GLASS), role=ROLE_BREAK_GLASS))
-    if pr.ceremony is not None and pr.ceremony.aws:
-        out.append(ExpectedRole(name=role_name(env.name, ROLE_CEREMONY), role=ROLE_CEREMONY))
-    users = sorted({u for k in env.keys_on(Cloud.AWS) for u in k.users})
-    for u in users:
-        try:
-            wl = env.workload(u)
-        except KeyError:
-            continue
-        if wl.aws:
-            out.append(ExpectedRole(name=role_name(env.name, ROLE_KEY_USER, u), role=ROLE_KEY_USER,
-                                    workload=u, human=wl.human))
-    return out
-
-
-def from_inventory(env: Environment) -> ExpectedState:
-    """The expected state from the inventory alone."""
-    aws_keys = _aws_keys(env) if env.aws else []
-    gcp_keys = _gcp_keys(env) if env.gcp else []
-    aws_tiers = sorted({k.key.tier for k in aws_keys}, key=lambda t: t.rank)
-    top = highest(aws_tiers)
-    log_groups, trails, vaults = [], [], []
-    hsm_retention = None
-    if env.aws and top is not None:
-        pol = TIERS[top]
-        log_groups.append(ExpectedLogGroup(
-            name=f"/keyplane/{env.name}/kms-audit",
-            retention_in_days=cloudwatch_retention_at_least(pol.log_retention_in_days)))
-        trails.append(ExpectedTrail(name=f"keyplane-{env.name}-kms-audit", multi_region=True,
-                                    log_file_validation=True,
-                                    kms_data_events=Tier.CA in aws_tiers))
-        if pol.vault_lock_mode and pol.vault_min_retention_in_days:
-            vaults.append(ExpectedVault(name=f"keyplane-{env.name}", lock_mode=pol.vault_lock_mode,
-                                        min_retention_days=pol.vault_min_retention_in_days))
-        if env.aws.cloudhsm is not None:
-            floor = TIERS[Tier.CA].cloudhsm_backup_retention_in_days or 0
-            hsm_retention = max(env.aws.cloudhsm.backup_retention_in_days or floor, floor)
-    return ExpectedState(
-        env=env, source="inventory", aws_keys=tuple(aws_keys), gcp_keys=tuple(gcp_keys),
-        log_groups=tuple(log_groups), trails=tuple(trails), vaults=tuple(vaults),
-        cloudhsm_backup_retention_in_days=hsm_retention,
-        roles=tuple(_roles(env)) if env.aws else ())
-
-
-# --- overlaid with the synthesized stack -----------------------------------------------------
+# AWS resource types of a declared key (an imported key is an aws_kms_external_key).
+_AWS_KEY_TYPES = ("aws_kms_key", "aws_kms_external_key")
+# The CloudHSM cluster carries its backup retention as this tag (set by the cloudhsm construct).
+AWS_TAG_BACKUP_RETENTION = "keyplane:backup-retention-in-days"
+# The order roles are listed in: the separation-of-duties roles, then workloads' key-user roles.
+_ROLE_ORDER = (ROLE_KEY_ADMIN, ROLE_BACKUP_OPERATOR, ROLE_AUDITOR, ROLE_BREAK_GLASS, ROLE_CEREMONY,
+               ROLE_KEY_USER)
 
 
 def _int(value: Any) -> int | None:
@@ -343,6 +208,11 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _literal(value: Any) -> str | None:
+    """A string the stack states outright (no `${...}` reference), else None."""
+    return value if isinstance(value, str) and "${" not in value else None
+
+
 def _duration_seconds(value: Any) -> int | None:
     """`7776000s` -> 7776000."""
     if isinstance(value, str) and value.endswith("s") and value[:-1].isdigit():
@@ -350,156 +220,222 @@ def _duration_seconds(value: Any) -> int | None:
     return None
 
 
-def _overlay_aws(state: ExpectedState, stack: SynthStack) -> tuple[list[ExpectedAwsKey], list[str]]:
-    keys = list(state.aws_keys)
-    notes: list[str] = []
-    by_resource: dict[str, int] = {}
-    for res in stack.resources("aws_kms_key"):
-        tags = stack.tags(res)
-        if tags.get(AWS_TAG_ENV) not in (None, state.env.name) or AWS_TAG_KEY not in tags \
-                or tags[AWS_TAG_KEY].startswith(SERVICE_KEY_PREFIX):
-            continue  # keyplane's own service keys are checked with the audit trail and vault
-        gen = _int(tags.get(AWS_TAG_GENERATION))
-        idx = next((i for i, k in enumerate(keys) if k.key.name == tags[AWS_TAG_KEY]
-                    and (k.generation is None or k.generation == gen)), None)
-        if idx is None:
-            notes.append(f"{res.address} is in the synthesized stack but not in the inventory")
-            continue
-        a = res.attrs
-        cur = keys[idx]
-        rotation = a.get("enable_key_rotation")
-        keys[idx] = replace(
-            cur,
-            key_spec=a.get("customer_master_key_spec") or cur.key_spec,
-            key_usage=a.get("key_usage") or cur.key_usage,
-            multi_region=bool(a.get("multi_region", cur.multi_region)),
-            rotation_enabled=rotation if isinstance(rotation, bool) else cur.rotation_enabled,
-            rotation_period_in_days=_int(a.get("rotation_period_in_days"))
-            or cur.rotation_period_in_days,
-            deletion_window_in_days=_int(a.get("deletion_window_in_days"))
-            or cur.deletion_window_in_days,
-            tags={**cur.tags, **{k: v for k, v in tags.items() if UNRESOLVED not in v
-                                 and "${" not in v}},
-            policy=stack.policy(a.get("policy")) if "policy" in a else cur.policy,
-            address=res.address, construct_path=res.construct_path)
-        by_resource[res.name] = idx
-    aliases = list(stack.resources("aws_kms_alias"))
-    if aliases:
-        names: dict[int, list[str]] = {}
-        for res in aliases:
-            target = stack.reference_target(res.attrs.get("target_key_id"))
-            name = res.attrs.get("name")
-            if target and target[0] == "aws_kms_key" and target[1] in by_resource \
-                    and isinstance(name, str) and "${" not in name:
-                names.setdefault(by_resource[target[1]], []).append(name)
-        for i, k in enumerate(keys):
-            if k.address is None:
-                continue
-            got = sorted(set(names.get(i, [])), key=len)
-            main = k.key.alias if k.key.alias in got else (got[0] if got else None)
-            keys[i] = replace(k, alias=main, aliases=tuple(got))
-    return keys, notes
+def _generations(key: KeyDecl) -> list[Generation | None]:
+    """The declared generations of `key`, newest first; [None] for a key without them."""
+    if key.rotation_mode is RotationMode.AUTOMATIC or not key.generations:
+        return [None]
+    newest_first = sorted(key.generations, key=lambda g: -g.generation)
+    return [*newest_first]
 
 
-def _overlay_gcp(state: ExpectedState, stack: SynthStack) -> list[ExpectedGcpKey]:
-    keys = list(state.gcp_keys)
-    rings = {r.name: r.attrs for r in stack.resources("google_kms_key_ring")}
-    by_resource: dict[str, int] = {}
-    for res in stack.resources("google_kms_crypto_key"):
-        labels = res.attrs.get("labels")
-        labels = dict(labels) if isinstance(labels, Mapping) else {}
-        if labels.get(GCP_LABEL_ENV) not in (None, state.env.name):
-            continue
-        name = res.attrs.get("name")
-        idx = next((i for i, k in enumerate(keys) if k.key.name == name), None)
-        if idx is None:
-            continue
-        cur = keys[idx]
-        tmpl = res.attrs.get("version_template")
-        tmpl = tmpl[0] if isinstance(tmpl, list) and tmpl else tmpl
-        tmpl = tmpl if isinstance(tmpl, Mapping) else {}
-        ring_ref = stack.reference_target(res.attrs.get("key_ring"))
-        ring = rings.get(ring_ref[1]) if ring_ref else None
-        keys[idx] = replace(
-            cur,
-            purpose=res.attrs.get("purpose") or cur.purpose,
-            algorithm=tmpl.get("algorithm") or cur.algorithm,
-            protection_level=tmpl.get("protection_level") or cur.protection_level,
-            rotation_period_seconds=_duration_seconds(res.attrs.get("rotation_period"))
-            or cur.rotation_period_seconds,
-            labels={**cur.labels, **{str(k): str(v) for k, v in labels.items()}},
-            key_ring=ring.get("name") if ring and isinstance(ring.get("name"), str)
-            else cur.key_ring,
-            location=ring.get("location") if ring and isinstance(ring.get("location"), str)
-            else cur.location,
-            address=res.address, construct_path=res.construct_path)
-        by_resource[res.name] = idx
-    members: dict[int, dict[str, set[str]]] = {}
-    for rtype in ("google_kms_crypto_key_iam_member", "google_kms_crypto_key_iam_binding"):
-        for res in stack.resources(rtype):
-            target = stack.reference_target(res.attrs.get("crypto_key_id"))
-            role = res.attrs.get("role")
-            if not target or target[1] not in by_resource or not isinstance(role, str):
-                continue
-            got = res.attrs.get("members") or [res.attrs.get("member")]
-            bucket = members.setdefault(by_resource[target[1]], {}).setdefault(role, set())
-            bucket.update(m for m in got if isinstance(m, str) and "${" not in m)
-    for idx, roles in members.items():
-        keys[idx] = replace(keys[idx], members={r: frozenset(m) for r, m in roles.items()})
-    return keys
+def _origin(res: Resource) -> str:
+    if res.type == "aws_kms_external_key":
+        return "EXTERNAL"
+    return "AWS_CLOUDHSM" if res.raw("custom_key_store_id") is not None else "AWS_KMS"
 
 
-def _overlay_shared(state: ExpectedState, stack: SynthStack) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    groups = [ExpectedLogGroup(name=r.attrs["name"], address=r.address,
-                               retention_in_days=_int(r.attrs.get("retention_in_days")) or 0)
-              for r in stack.resources("aws_cloudwatch_log_group")
-              if isinstance(r.attrs.get("name"), str) and "${" not in r.attrs["name"]]
-    if groups:
-        out["log_groups"] = tuple(groups)
-    trails = []
-    for r in stack.resources("aws_cloudtrail"):
-        name = r.attrs.get("name")
-        if not isinstance(name, str) or "${" in name:
-            continue
-        text = str(r.attrs.get("event_selector", "")) + str(r.attrs.get("advanced_event_selector",
-                                                                           ""))
-        trails.append(ExpectedTrail(
-            name=name, address=r.address,
-            multi_region=bool(r.attrs.get("is_multi_region_trail", False)),
-            log_file_validation=bool(r.attrs.get("enable_log_file_validation", False)),
-            kms_data_events="AWS::KMS::Key" in text))
-    if trails:
-        out["trails"] = tuple(trails)
-    vault_names = {r.name: r.attrs.get("name") for r in stack.resources("aws_backup_vault")}
-    vaults = []
-    for r in stack.resources("aws_backup_vault_lock_configuration"):
-        name = r.attrs.get("backup_vault_name")
-        target = stack.reference_target(name)
-        if target and target[0] == "aws_backup_vault":
-            name = vault_names.get(target[1])
-        if not isinstance(name, str) or "${" in name:
-            continue
-        mode = "COMPLIANCE" if r.attrs.get("changeable_for_days") is not None else "GOVERNANCE"
-        vaults.append(ExpectedVault(name=name, lock_mode=mode, address=r.address,
-                                    min_retention_days=_int(r.attrs.get("min_retention_days"))
-                                    or 1))
-    if vaults:
-        out["vaults"] = tuple(vaults)
+def _aliases(stacks: Stacks) -> dict[str, list[str]]:
+    """Key address -> the names of the home-Region aliases that point at it."""
+    out: dict[str, list[str]] = {}
+    for res in stacks.resources("aws_kms_alias"):
+        target = reference_target(res.raw("target_key_id"))
+        name = _literal(res.raw("name"))
+        if target and target[0] in _AWS_KEY_TYPES and name is not None:
+            out.setdefault(f"{target[0]}.{target[1]}", []).append(name)
     return out
 
 
-def expected_state(env: Environment, stack: SynthStack | None = None) -> ExpectedState:
-    """The expected state of `env`: the inventory, overlaid with the synthesized stack if given."""
-    state = from_inventory(env)
-    if stack is None:
-        return replace(state, notes=("expected state from the inventory; run `keyplane synth` "
-                                     "to compare against the synthesized stack",))
-    aws_keys, notes = _overlay_aws(state, stack)
-    gcp_keys = _overlay_gcp(state, stack)
-    return replace(state, source=f"synth {stack.source}", aws_keys=tuple(aws_keys),
-                   gcp_keys=tuple(gcp_keys), notes=tuple(notes), **_overlay_shared(state, stack))
+def _replica_regions(stacks: Stacks) -> dict[str, list[str]]:
+    """Primary key address -> the Regions of its replicas."""
+    out: dict[str, list[str]] = {}
+    for res in stacks.resources("aws_kms_replica_key"):
+        target = reference_target(res.raw("primary_key_arn"))
+        region = stacks.region_of(res)
+        if target and target[0] in _AWS_KEY_TYPES and region is not None:
+            out.setdefault(f"{target[0]}.{target[1]}", []).append(region)
+    return out
 
+
+def _aws_keys(env: Environment, stacks: Stacks) -> tuple[list[ExpectedAwsKey], list[str]]:
+    assert env.aws is not None
+    declared = list(env.keys_on(Cloud.AWS))
+    by_name = {k.name: k for k in declared}
+    aliases = _aliases(stacks)
+    replicas = _replica_regions(stacks)
+    out: list[ExpectedAwsKey] = []
+    notes: list[str] = []
+    for res in (r for r in stacks.items if r.type in _AWS_KEY_TYPES):
+        tags = stacks.tags(res)
+        name = tags.get(AWS_TAG_KEY)
+        if tags.get(AWS_TAG_ENV) not in (None, env.name) or name is None \
+                or name.startswith(SERVICE_KEY_PREFIX):
+            continue  # keyplane's own service keys are checked with the audit trail and vault
+        key = by_name.get(name)
+        if key is None:
+            notes.append(f"{res.address} is in the synthesized stack but not in the inventory")
+            continue
+        gens = _generations(key)
+        gen: Generation | None = None
+        if gens != [None]:
+            number = _int(tags.get(AWS_TAG_GENERATION))
+            gen = next((g for g in gens if g is not None and g.generation == number), None)
+            if gen is None:
+                notes.append(f"{res.address} is generation {number} of {name}, which the "
+                             "inventory does not declare")
+                continue
+        current = gen is None or gen.generation == key.generation
+        names = sorted(set(aliases.get(res.address, [])), key=len)
+        regions = replicas.get(res.address, [])
+        order = list(key.replica_regions or ())
+        spec_attr = "key_spec" if res.type == "aws_kms_external_key" else "customer_master_key_spec"
+        policy = stacks.policy(res.raw("policy")) if "policy" in res.values else None
+        out.append(ExpectedAwsKey(
+            key=key, generation=gen.generation if gen else None, current=current,
+            enabled=current or (gen is not None and gen.enabled),
+            created_on=gen.created_on if gen else None,
+            region=stacks.region_of(res) or env.aws.region,
+            key_spec=_literal(res.raw(spec_attr)) or "SYMMETRIC_DEFAULT",
+            key_usage=_literal(res.raw("key_usage")) or "ENCRYPT_DECRYPT",
+            origin=_origin(res), multi_region=res.raw("multi_region") is True,
+            replica_regions=tuple(sorted(set(regions), key=lambda r: (
+                order.index(r) if r in order else len(order), r))),
+            rotation_enabled=res.raw("enable_key_rotation") is True,
+            rotation_period_in_days=_int(res.raw("rotation_period_in_days")),
+            deletion_window_in_days=_int(res.raw("deletion_window_in_days")) or 30,
+            alias=key.alias if key.alias in names else (names[0] if names else None),
+            aliases=tuple(names),
+            tags={k: v for k, v in tags.items() if UNRESOLVED not in v and "${" not in v},
+            policy=policy, address=res.address, construct_path=res.construct_path))
+    seen = {k.id for k in out}
+    for key in declared:
+        for gen in _generations(key):
+            kid = key.name if gen is None else f"{key.name}@g{gen.generation}"
+            if kid not in seen:
+                notes.append(f"{kid} is declared but not in the synthesized stack; run "
+                             f"`keyplane synth {env.name}`")
+    rank = {k.name: i for i, k in enumerate(declared)}
+    out.sort(key=lambda k: (rank[k.key.name], -(k.generation or 0)))
+    return out, notes
+
+
+def _gcp_members(stacks: Stacks) -> dict[str, dict[str, set[str]]]:
+    """Crypto key address -> role -> the members the stack binds (literal ones)."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for rtype in ("google_kms_crypto_key_iam_member", "google_kms_crypto_key_iam_binding"):
+        for res in stacks.resources(rtype):
+            target = reference_target(res.raw("crypto_key_id"))
+            role = _literal(res.raw("role"))
+            if not target or role is None:
+                continue
+            got = res.raw("members") or [res.raw("member")]
+            bucket = out.setdefault(f"{target[0]}.{target[1]}", {}).setdefault(role, set())
+            bucket.update(m for m in got if _literal(m) is not None)
+    return out
+
+
+def _gcp_keys(env: Environment, stacks: Stacks) -> tuple[list[ExpectedGcpKey], list[str]]:
+    assert env.gcp is not None
+    declared = list(env.keys_on(Cloud.GCP))
+    by_name = {k.name: k for k in declared}
+    members = _gcp_members(stacks)
+    out: list[ExpectedGcpKey] = []
+    for res in stacks.resources("google_kms_crypto_key"):
+        labels = stacks.tags(res)
+        key = by_name.get(_literal(res.raw("name")) or "")
+        if labels.get(GCP_LABEL_ENV) not in (None, env.name) or key is None:
+            continue  # keyplane's own keys (the audit bucket's) are not declared keys
+        ring_ref = reference_target(res.raw("key_ring"))
+        ring = stacks.get(*ring_ref) if ring_ref and ring_ref[0] == "google_kms_key_ring" \
+            else None
+        tmpl_algorithm = _literal(res.get("version_template", "algorithm"))
+        tmpl_level = _literal(res.get("version_template", "protection_level"))
+        out.append(ExpectedGcpKey(
+            key=key,
+            project=(_literal(ring.raw("project")) if ring else None) or env.gcp.project_id,
+            location=(_literal(ring.raw("location")) if ring else None)
+            or key.location or env.gcp.location,
+            key_ring=(_literal(ring.raw("name")) if ring else None)
+            or key.key_ring or env.gcp.key_ring or f"keyplane-{env.name}",
+            purpose=_literal(res.raw("purpose")) or "ENCRYPT_DECRYPT",
+            algorithm=tmpl_algorithm or "GOOGLE_SYMMETRIC_ENCRYPTION",
+            protection_level=tmpl_level or "SOFTWARE",
+            rotation_period_seconds=_duration_seconds(res.raw("rotation_period")),
+            labels=labels,
+            members={r: frozenset(m) for r, m in members.get(res.address, {}).items()},
+            address=res.address, construct_path=res.construct_path))
+    seen = {k.key.name for k in out}
+    notes = [f"{k.name} is declared but not in the synthesized stack; run `keyplane synth "
+             f"{env.name}`" for k in declared if k.name not in seen]
+    rank = {k.name: i for i, k in enumerate(declared)}
+    out.sort(key=lambda k: rank[k.key.name])
+    return out, notes
+
+
+def _roles(env: Environment, stacks: Stacks) -> list[ExpectedRole]:
+    workloads = {w.name: w for w in env.workloads}
+    user_prefix = f"keyplane-{env.name}-user-"  # role_name(env, ROLE_KEY_USER, <workload>)
+    out = []
+    for res in stacks.resources("aws_iam_role"):
+        name = _literal(res.raw("name"))
+        role = res.context.role
+        if name is None or role not in _ROLE_ORDER or res.context.env not in (None, env.name):
+            continue  # roles AWS services assume for keyplane are not separation-of-duties roles
+        workload = name[len(user_prefix):] if role == ROLE_KEY_USER and \
+            name.startswith(user_prefix) else None
+        wl = workloads.get(workload or "")
+        out.append(ExpectedRole(name=name, role=role, workload=workload,
+                                human=bool(wl and wl.human)))
+    out.sort(key=lambda r: (_ROLE_ORDER.index(r.role), r.workload or "", r.name))
+    return out
+
+
+def _shared(stacks: Stacks) -> dict[str, Any]:
+    """Log groups, trails, vaults and the CloudHSM backup retention the stack declares."""
+    groups = tuple(
+        ExpectedLogGroup(name=name, address=r.address,
+                         retention_in_days=_int(r.raw("retention_in_days")) or 0)
+        for r in stacks.resources("aws_cloudwatch_log_group")
+        if (name := _literal(r.raw("name"))) is not None)
+    trails = []
+    for r in stacks.resources("aws_cloudtrail"):
+        name = _literal(r.raw("name"))
+        if name is None:
+            continue
+        text = str(r.raw("event_selector") or "") + str(r.raw("advanced_event_selector") or "")
+        trails.append(ExpectedTrail(
+            name=name, address=r.address, multi_region=r.raw("is_multi_region_trail") is True,
+            log_file_validation=r.raw("enable_log_file_validation") is True,
+            kms_data_events="AWS::KMS::Key" in text))
+    vaults = []
+    for r in stacks.resources("aws_backup_vault_lock_configuration"):
+        raw = r.raw("backup_vault_name")
+        target = reference_target(raw)
+        if target and target[0] == "aws_backup_vault":
+            vault = stacks.get(*target)
+            raw = vault.raw("name") if vault else None
+        name = _literal(raw)
+        if name is None:
+            continue
+        mode = "COMPLIANCE" if r.raw("changeable_for_days") is not None else "GOVERNANCE"
+        vaults.append(ExpectedVault(name=name, lock_mode=mode, address=r.address,
+                                    min_retention_days=_int(r.raw("min_retention_days")) or 1))
+    retention = next((_int(stacks.tags(r).get(AWS_TAG_BACKUP_RETENTION))
+                      for r in stacks.resources("aws_cloudhsm_v2_cluster")), None)
+    return {"log_groups": groups, "trails": tuple(trails), "vaults": tuple(vaults),
+            "cloudhsm_backup_retention_in_days": retention}
+
+
+def expected_state(env: Environment, stacks: Stacks) -> ExpectedState:
+    """The expected state of `env`: its synthesized stacks, with the declarations they cannot say.
+
+    `stacks` is `load_environment_stacks(env, out_dir)` (KP609 when a cloud's stack is missing).
+    """
+    aws_keys, notes = _aws_keys(env, stacks) if env.aws else ([], [])
+    gcp_keys, gcp_notes = _gcp_keys(env, stacks) if env.gcp else ([], [])
+    return ExpectedState(
+        env=env, source=f"synth {stacks.source}", aws_keys=tuple(aws_keys),
+        gcp_keys=tuple(gcp_keys), roles=tuple(_roles(env, stacks)) if env.aws else (),
+        notes=(*notes, *gcp_notes), **_shared(stacks))
 
 def role_of(tags: Mapping[str, str]) -> str | None:
     """The keyplane separation-of-duties role a tagged IAM role plays."""

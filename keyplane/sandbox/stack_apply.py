@@ -154,7 +154,7 @@ def apply_environment(env: Environment, *, synth_dir: Path, work_root: Path,
                       progress: Callable[[str], None] = lambda _: None) -> StackApplied:
     """Build every stack of `env` in the sandbox; what was done."""
     from keyplane.postapply.expected import expected_state
-    from keyplane.postapply.synth import load_environment_stacks
+    from keyplane.postapply.stack import load_environment_stacks
 
     stack = load_environment_stacks(env, synth_dir)  # KP609 when a cloud was not synthesized
     out = StackApplied()

@@ -16,7 +16,7 @@ from keyplane.postapply.errors import HookSetupError
 from keyplane.postapply.expected import expected_state
 from keyplane.postapply.ports import CredentialsExpired, ReadError
 from keyplane.postapply.run import run
-from keyplane.postapply.synth import load_environment_stacks
+from keyplane.postapply.stack import load_environment_stacks
 from keyplane.sandbox.aws_front import FaultRule
 from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
 from keyplane.sandbox.server import Sandbox

@@ -89,7 +89,7 @@ def test_sandbox_built_from_the_synthesized_stack_has_no_drift(
     """The expected state comes from `cdktf.out` (policies, per-generation aliases, log group)."""
     from keyplane.model import load_estate
     from keyplane.postapply.expected import expected_state
-    from keyplane.postapply.synth import load_environment_stacks
+    from keyplane.postapply.stack import load_environment_stacks
     from keyplane.sandbox.apply import apply_state
 
     assert synthesized_estate.exit_code == 0, synthesized_estate.stderr[-2000:]

@@ -20,7 +20,7 @@ from keyplane.cli import main
 from keyplane.cloud.gcp.client import GcpConfig, build_client
 from keyplane.model import load_estate
 from keyplane.postapply.expected import expected_state
-from keyplane.postapply.synth import load_environment_stacks
+from keyplane.postapply.stack import load_environment_stacks
 from keyplane.sandbox.apply import apply_state
 from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
 from keyplane.sandbox.server import Sandbox

@@ -53,9 +53,50 @@ def _provider_defaults(doc: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return out
 
 
+def provider_defaults(doc: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Default tags (aws) and labels (google) of a stack's unaliased provider blocks, by provider."""
+    return _provider_defaults(doc)
+
+
 def provider_of(rtype: str) -> str:
     """`aws_kms_key` -> `aws`, `google_kms_crypto_key` -> `google`."""
     return rtype.split("_", 1)[0]
+
+
+def resource_regions(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Address -> the region (location) of the provider configuration each resource uses.
+
+    A resource names its configuration in the `provider` meta-argument (`aws.us_west_2`),
+    else it uses the unaliased one; only configurations that state a literal region count.
+    """
+    configs: dict[str, str] = {}
+    providers = doc.get("provider")
+    if isinstance(providers, Mapping):
+        for name, blocks in providers.items():
+            for cfg in blocks if isinstance(blocks, list) else [blocks]:
+                if not isinstance(cfg, Mapping):
+                    continue
+                region = cfg.get("region")
+                if isinstance(region, str) and "${" not in region:
+                    alias = cfg.get("alias")
+                    configs[f"{name}.{alias}" if isinstance(alias, str) else str(name)] = region
+    out: dict[str, str] = {}
+    blocks = doc.get("resource")
+    items = blocks if isinstance(blocks, list) else [blocks]
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        for rtype, by_name in item.items():
+            if not isinstance(by_name, Mapping):
+                continue
+            for name, body in by_name.items():
+                if not isinstance(body, Mapping):
+                    continue
+                ref = body.get("provider")
+                region = configs.get(ref if isinstance(ref, str) else provider_of(str(rtype)))
+                if region is not None:
+                    out[f"{rtype}.{name}"] = region
+    return out
 
 
 def read_synth(doc: Any, *, source: str, stack: str | None) -> list[Resource]:
