@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from keyplane.findings import Finding
 from keyplane.policy.policydoc import (
     ADMIN_ACTIONS,
     USE_ACTIONS,
@@ -24,7 +23,6 @@ from keyplane.policy.policydoc import (
 from keyplane.postapply.collect import Facet, Observed, ObservedAwsKey, ObservedGcpKey
 from keyplane.postapply.expected import ExpectedState
 from keyplane.postapply.match import Matched
-from keyplane.postapply.report import Unknown
 
 NEEDS = {Facet.TAGS, Facet.POLICY, Facet.GRANTS, Facet.ROLES, Facet.GCP_IAM}
 
@@ -134,9 +132,3 @@ def table(state: ExpectedState, observed: Observed, matched: Matched) -> list[di
                      "administer": sorted(g.admin)})
     return rows
 
-
-def check(state: ExpectedState, observed: Observed, matched: Matched
-          ) -> tuple[list[Finding], list[Unknown], list[dict[str, object]]]:
-    """The access job as run.py calls it: no findings or unknowns of its own (the registered
-    `access.*` checks judge every key), and the table."""
-    return [], [], table(state, observed, matched)

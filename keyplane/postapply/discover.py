@@ -1,4 +1,4 @@
-"""`keyplane discover`: keys keyplane does not manage, each with a draft inventory entry.
+"""`keyplane discover`'s drafts: an inventory entry for each key keyplane does not manage.
 
 Inventory and classify first: the draft says what the key is (usage, spec,
 origin) and suggests a tier from what can be seen (custom key store -> ca; the
@@ -16,7 +16,6 @@ from keyplane.model.specs import AWS_KEY_USAGE, KeyUsage
 from keyplane.model.tiers import EnvironmentKind
 from keyplane.postapply.collect import Facet, ObservedAwsKey, ObservedGcpKey
 from keyplane.postapply.expected import ExpectedState
-from keyplane.postapply.legacy import Finding, Severity
 from keyplane.postapply.match import Matched
 
 NEEDS = {Facet.TAGS, Facet.ALIASES}
@@ -95,29 +94,14 @@ def aliases_by_key(observed_aliases: Mapping[str, Iterable[object]] | None) -> d
     return alias_of
 
 
-def check(state: ExpectedState, observed_aliases: dict[str, list[object]], matched: Matched
-          ) -> tuple[list[Finding], list[dict[str, object]]]:
-    """A finding and a draft entry per unmanaged key (keys pending deletion are noted only)."""
-    findings: list[Finding] = []
-    drafts: list[dict[str, object]] = []
+def drafts(state: ExpectedState, observed_aliases: Mapping[str, Iterable[object]] | None,
+           matched: Matched) -> list[dict[str, object]]:
+    """A draft inventory entry per unmanaged key (none for a key already pending deletion);
+    the finding about each key is the `discover.unmanaged_key` check's."""
+    out: list[dict[str, object]] = []
     alias_of = aliases_by_key(observed_aliases)
     for obs in matched.aws_undeclared:
-        if obs.key.key_state == "PendingDeletion":
-            findings.append(Finding(check="discover.unmanaged_key", severity=Severity.INFO,
-                                    resource=obs.key.arn, region=obs.key.region,
-                                    message="unmanaged key already pending deletion; no draft"))
-            continue
-        draft = aws_draft(state, obs, alias_of.get(obs.key.key_id))
-        drafts.append(draft)
-        findings.append(Finding(check="discover.unmanaged_key", severity=Severity.MEDIUM,
-                                resource=obs.key.arn, region=obs.key.region,
-                                message=f"not managed by keyplane; draft entry "
-                                        f"'{draft['name']}' suggests tier {draft['tier']}"))
-    for gobs in matched.gcp_undeclared:
-        draft = gcp_draft(state, gobs)
-        drafts.append(draft)
-        findings.append(Finding(check="discover.unmanaged_key", severity=Severity.MEDIUM,
-                                resource=gobs.key.name,
-                                message=f"not managed by keyplane; draft entry "
-                                        f"'{draft['name']}' suggests tier {draft['tier']}"))
-    return findings, drafts
+        if obs.key.key_state != "PendingDeletion":
+            out.append(aws_draft(state, obs, alias_of.get(obs.key.key_id)))
+    out += [gcp_draft(state, gobs) for gobs in matched.gcp_undeclared]
+    return out

@@ -25,10 +25,3 @@ class KnownDriftError(KeyplaneError):
     """The known-drift file is unreadable or an entry misses a field (exit 2)."""
 
     code = KNOWN_DRIFT_INVALID
-
-
-class CredentialsExpiredError(KeyplaneError):
-    """Credentials expired mid-run; a partial report was kept (exit 3)."""
-
-    code = CREDENTIALS_EXPIRED
-    exit_code = 3

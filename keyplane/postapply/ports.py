@@ -16,50 +16,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from keyplane.cloudcall import AccessDenied as AccessDenied
+from keyplane.cloudcall import CloudCallError
+from keyplane.cloudcall import CredentialsExpired as CredentialsExpired
+from keyplane.cloudcall import NotFound as NotFound
+from keyplane.cloudcall import Throttled as Throttled
+
 # --- what a read can fail with -------------------------------------------------------------
+# The one error tree of cloud calls (keyplane.cloudcall), under the names the hooks use: a
+# failed read is a `ReadError` (Throttled, AccessDenied, NotFound, CredentialsExpired say why).
 
-
-class ReadError(Exception):
-    """A read of the deployed state failed; carries the operation and the provider's code."""
-
-    kind = "failed"
-
-    def __init__(self, operation: str, code: str, message: str, *, region: str | None = None
-                 ) -> None:
-        super().__init__(f"{operation}: {code}: {message}")
-        self.operation = operation
-        self.code = code
-        self.message = message
-        self.region = region
-
-    def describe(self) -> str:
-        """One line for a report: `ListGrants throttled (ThrottlingException) in us-east-1`."""
-        where = f" in {self.region}" if self.region else ""
-        return f"{self.operation} {self.kind} ({self.code}){where}"
-
-
-class Throttled(ReadError):
-    """Still throttled after the adapter's bounded retries."""
-
-    kind = "throttled"
-
-
-class AccessDenied(ReadError):
-    """The caller may not read this resource or Region."""
-
-    kind = "denied"
-
-
-class NotFound(ReadError):
-    """The resource does not exist (any more)."""
-
-    kind = "not found"
-
-
-class CredentialsExpired(ReadError):
-    """The credentials expired mid-run: stop, and keep what was checked."""
-
-    kind = "credentials expired"
+ReadError = CloudCallError
 
 
 # --- AWS records ---------------------------------------------------------------------------

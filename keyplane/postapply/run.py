@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from keyplane.findings import Cloud, Control, Finding, Severity, Status
+from keyplane.findings import Finding, Severity, Status
 from keyplane.policy.packs import check_severity
 from keyplane.postapply import access, discover
 from keyplane.postapply.acks import Ack
@@ -33,7 +33,6 @@ from keyplane.postapply.ports import (
     ReadError,
 )
 from keyplane.postapply.registry import CheckContext, checks_for, needs_of, run_checks
-from keyplane.postapply.registry import discover as discover_checks
 from keyplane.postapply.report import Report, Unknown
 
 # What a section reads besides what its checks declare: every section matches keys by their
@@ -120,22 +119,13 @@ def run(*, command: str, sections: list[str], state: ExpectedState,
                     notes=[*state.notes, f"expected state: {state.source}"])
     ctx = CheckContext(state=state, observed=observed, matched=matched, now=now)
     results = run_checks(checks_for(sections), ctx, check_severity)
-    registered = set(discover_checks())
-    legacy: list[Finding] = []
-    legacy_unknowns: list[Unknown] = []
     if "access-review" in sections:
-        f, u, table = access.check(state, observed, matched)
-        legacy += f
-        legacy_unknowns += u
-        report.access = table
+        report.access = access.table(state, observed, matched)
     if "discover" in sections:
-        f, drafts = discover.check(state, dict(observed.aliases), matched)  # type: ignore[arg-type]
-        legacy += f
-        report.drafts = drafts
-    results += [_placed(f, env.name) for f in legacy if f.rule_id not in registered]
+        report.drafts = discover.drafts(state, dict(observed.aliases), matched)
     report.findings = [f for f in results if f.status is Status.FAIL]
     judged = [f for f in results if f.status in (Status.UNKNOWN, Status.ERROR)]
-    report.unknowns = _unknowns(judged, [*observed.unknowns, *legacy_unknowns], env.name)
+    report.unknowns = _unknowns(judged, observed.unknowns, env.name)
     report.findings = _dedupe(report.findings) + carried
     if acks:
         report.findings, report.unmatched_acks, notes = apply_acks(report.findings, acks,
@@ -158,18 +148,6 @@ def _schema1(data: Mapping[str, Any]) -> dict[str, Any]:
     out.setdefault("reason", data.get("message"))
     out.setdefault("outcome", Status.FAIL.value)
     return out
-
-
-_LEGACY_CONTROL = {"rotation": Control.ROTATION, "access": Control.ACCESS,
-                   "discover": Control.PROTECTION}
-
-
-def _placed(f: Finding, env: str) -> Finding:
-    """A finding of a job not yet moved into a registered check, with the fields it lacks."""
-    f.environment = env
-    f.control = f.control or _LEGACY_CONTROL.get(f.area, Control.PROTECTION)
-    f.cloud = f.cloud or (Cloud.AWS if f.resource.startswith("arn:aws") else None)
-    return f
 
 
 def _unknowns(judged: list[Finding], reads: list[Unknown], env: str) -> list[Finding]:
