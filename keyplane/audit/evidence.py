@@ -4,6 +4,10 @@ A record is written atomically (temporary file + rename) under a name that is
 unique per run, kind, key and generation, and an existing name is never replaced:
 evidence of an earlier run cannot be lost to a later one. `keyplane drill --history`
 and `keyplane report` read the records back; neither needs cloud access.
+
+A record is also a finding (`DrillResult.finding()`): check `drill.<kind>`, the control
+the drill proves, its cloud, resource and severity. Records of schema 1 carry those
+fields and `schema_version`; older records lack them and `finding()` derives them.
 """
 
 from __future__ import annotations
@@ -14,16 +18,49 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from keyplane.documents import DocumentError, loads
 from keyplane.errors import KeyplaneError
+from keyplane.findings import SCHEMA_VERSION, Cloud, Control, Finding, Severity, Status
+from keyplane.model.tiers import Tier
+from keyplane.policy.packs import drill_severity
 
 DRILL_KINDS = ("sign-canary", "replica", "cloudhsm", "backup", "escrow")
 DRILL_OUTCOMES = ("PASSED", "FAILED", "TIMED_OUT", "INTEGRITY_ALARM", "KEY_STATE",
                   "SKIPPED", "ERROR")
+
+# The control each drill proves (the report's columns): a sign canary shows the key works
+# as declared (protection); the others recover something (backup).
+DRILL_CONTROL: dict[str, Control] = {
+    "sign-canary": Control.PROTECTION,
+    "replica": Control.BACKUP,
+    "cloudhsm": Control.BACKUP,
+    "backup": Control.BACKUP,
+    "escrow": Control.BACKUP,
+}
+# A drill's outcome as a finding's status: a failure is FAIL, a drill that could not finish
+# is UNKNOWN (never a pass), a drill with nothing to prove is NOT_APPLICABLE.
+DRILL_STATUS: dict[str, Status] = {
+    "PASSED": Status.PASS,
+    "FAILED": Status.FAIL,
+    "INTEGRITY_ALARM": Status.FAIL,
+    "KEY_STATE": Status.FAIL,
+    "TIMED_OUT": Status.UNKNOWN,
+    "ERROR": Status.UNKNOWN,
+    "SKIPPED": Status.NOT_APPLICABLE,
+}
+# Drills of keys of either cloud; the others exist on AWS only.
+_AWS_ONLY_KINDS = frozenset({"replica", "cloudhsm", "backup"})
+# Where a field of schema 1 must take one of a fixed set of values.
+_ENUM_FIELDS: dict[str, tuple[str, ...]] = {
+    "control": tuple(c.value for c in Control),
+    "cloud": tuple(c.value for c in Cloud),
+    "severity": tuple(s.value for s in Severity),
+}
+_FINDING_FIELDS = ("rule_id", "control", "cloud", "severity", "resource", "schema_version")
 
 
 class EvidenceError(KeyplaneError):
@@ -51,6 +88,13 @@ class DrillResult:
     rpo_seconds: float | None = None  # age of the recovery point restored
     deadline_seconds: float | None = None  # the tier's deadline for this drill
     details: dict[str, Any] = field(default_factory=dict)
+    # the finding's fields (schema 1); None in records written before them
+    rule_id: str | None = None  # drill.<kind>
+    control: str | None = None  # protection (sign-canary) or backup
+    cloud: str | None = None  # aws or gcp
+    severity: str | None = None  # from the tier packs (keyplane.policy.packs.DRILLS)
+    resource: str | None = None  # key@gN, key@region (replica), the resource or cluster
+    schema_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DRILL_KINDS:
@@ -58,6 +102,13 @@ class DrillResult:
         if self.outcome not in DRILL_OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(DRILL_OUTCOMES)}, "
                              f"got {self.outcome!r}")
+        if self.rule_id is not None and self.rule_id != f"drill.{self.kind}":
+            raise ValueError(f"rule_id of a {self.kind} drill must be drill.{self.kind}, got "
+                             f"{self.rule_id!r}")
+        for name, allowed in _ENUM_FIELDS.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
     @property
     def passed(self) -> bool:
@@ -72,8 +123,64 @@ class DrillResult:
         return f"{stamp}-{self.run_id}-{self.kind}-{target}-{gen}.json"
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as JSON-ready data."""
-        return asdict(self)
+        """The record as JSON-ready data (a record written before schema 1 stays as it was)."""
+        out = asdict(self)
+        for name in _FINDING_FIELDS:
+            if out[name] is None:
+                del out[name]
+        return out
+
+    def finding(self) -> Finding:
+        """The record as a finding of check `drill.<kind>`; fields a record written before
+        schema 1 lacks are derived from its kind, key, generation and tier."""
+        tier = _tier(self.tier)
+        rule_id = self.rule_id or f"drill.{self.kind}"
+        key, region = self._key_and_region()
+        if self.severity is not None:
+            severity = Severity(self.severity)
+        else:
+            severity = drill_severity(rule_id, tier) if tier is not None else Severity.HIGH
+        return Finding(
+            rule_id=rule_id, status=DRILL_STATUS[self.outcome], severity=severity,
+            resource=self.resource or self._resource(), reason=self.reason,
+            control=Control(self.control) if self.control else DRILL_CONTROL[self.kind],
+            cloud=Cloud(self.cloud) if self.cloud else self._cloud(),
+            environment=self.environment, tier=tier, key=key, region=region, area="drill")
+
+    def with_finding_fields(self) -> DrillResult:
+        """This record with its finding's fields and the schema version filled in (what a
+        drill writes)."""
+        f = self.finding()
+        return replace(self, rule_id=f.rule_id, control=f.control.value if f.control else None,
+                       cloud=f.cloud.value if f.cloud else None, severity=f.severity.value,
+                       resource=f.resource, schema_version=SCHEMA_VERSION)
+
+    def _resource(self) -> str:
+        """`key@gN`; a replica's `key@region` as it stands; the resource or cluster drilled."""
+        name = self.key or "(environment)"
+        if self.generation is None or "@" in name:
+            return name
+        return f"{name}@g{self.generation}"
+
+    def _key_and_region(self) -> tuple[str | None, str | None]:
+        """The declared key (`name` or `name@gN`) and the replica's Region, when the drill
+        is of a key."""
+        if self.kind not in ("sign-canary", "replica", "escrow") or not self.key:
+            return None, None
+        name, _, region = self.key.partition("@")
+        gen = f"@g{self.generation}" if self.generation is not None else ""
+        return f"{name}{gen}", (region or None) if self.kind == "replica" else None
+
+    def _cloud(self) -> Cloud | None:
+        """The cloud of a record that does not name it: by its kind, else by the key's ref."""
+        if self.kind in _AWS_ONLY_KINDS:
+            return Cloud.AWS
+        ref = self.details.get("ref")
+        if isinstance(ref, str) and ref.startswith("arn:"):
+            return Cloud.AWS
+        if isinstance(ref, str) and ref.startswith("projects/"):
+            return Cloud.GCP
+        return None
 
     @classmethod
     def from_dict(cls, data: Any) -> DrillResult:
@@ -102,12 +209,20 @@ _REQUIRED = ("run_id", "environment", "kind", "started_at", "ended_at", "outcome
              "identity")
 # field -> (accepted types, how a message names them); None is accepted for optional fields.
 _FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    **{name: ((str,), "a string") for name in (*_REQUIRED, "key", "tier")},
+    **{name: ((str,), "a string") for name in (*_REQUIRED, "key", "tier", *_FINDING_FIELDS)},
     "generation": ((int,), "an integer"),
     **{name: ((int, float), "a finite number of seconds")
        for name in ("rto_seconds", "rpo_seconds", "deadline_seconds")},
     "details": ((dict,), "an object"),
 }
+
+
+def _tier(value: str | None) -> Tier | None:
+    """The tier a record names; None when it names none keyplane knows."""
+    try:
+        return Tier(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _json_type(value: Any) -> str:

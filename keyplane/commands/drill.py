@@ -58,12 +58,15 @@ def _aws_clients(env: Any, account: str, *, profile: str | None, endpoint_url: s
 
 def _history(env: Any, fmt: str, output: Path | None, aws: Any) -> None:
     from keyplane.drills.render import render
+    from keyplane.findings import SCHEMA_VERSION
 
     store, _, _ = _evidence(env, aws)
     results = store.history(env.name)
     deliver(render(fmt, results, title=f"keyplane drill history {env.name} "
                                        f"({len(results)} result(s))",
-                   data={"environment": env.name, "results": [r.to_dict() for r in results]}),
+                   data={"schema_version": SCHEMA_VERSION, "environment": env.name,
+                         "results": [r.to_dict() for r in results],
+                         "findings": [r.finding().to_dict() for r in results]}),
             output)
 
 
@@ -202,11 +205,12 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
     if env.gcp is not None:
         from keyplane.cloud.gcp.client import GcpConfig, build_client
         from keyplane.cloud.gcp.drills import GcpKmsDrill
-        from keyplane.postapply.expected import from_inventory
+        from keyplane.desired.gcp import plan_environment
 
         config = GcpConfig(project=gcp_project or env.gcp.project_id, endpoint=gcp_endpoint)
         gcp_kms = GcpKmsDrill(build_client(config), config)
-        names = {k.key.name: k.name for k in from_inventory(env).gcp_keys}
+        gcp_plan = plan_environment(env)  # the desired state: where each crypto key lives
+        names = {k.name: k.resource_name(gcp_plan.project) for k in gcp_plan.keys}
         ports.gcp_crypto_key = lambda k: names.get(k.name)
 
     def kms(cloud: Cloud, region: str | None) -> Any:

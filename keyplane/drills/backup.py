@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from keyplane.drills.base import TAG_DRILL_KIND, TAG_DRILL_RUN, DrillContext, Outcome, classify
+from keyplane.cloudcall import CloudCallError
+from keyplane.drills.base import TAG_DRILL_KIND, TAG_DRILL_RUN, DrillContext, DrillVerdict, classify
 from keyplane.drills.deadlines import (
     FORENSIC_KEEP_HOURS,
     POLL_SECONDS,
@@ -33,7 +34,7 @@ from keyplane.drills.deadlines import (
 )
 from keyplane.drills.errors import TargetRefusedError, WaitTimeout
 from keyplane.drills.journal import Journal, Resource
-from keyplane.drills.ports import BackupDrillPort, DrillCallError, JobStatus
+from keyplane.drills.ports import BackupDrillPort, JobStatus
 from keyplane.drills.waiter import Poll, Waiter
 from keyplane.model.environment import BackedUpResource
 from keyplane.model.limits import BACKUP_RESTORE_VALIDATION_WINDOW
@@ -180,7 +181,7 @@ class BackupDrill:
                 else:
                     journal.gone(res, entry.run_id)
                     action = "closed"
-            except DrillCallError as exc:
+            except CloudCallError as exc:
                 action = f"error {exc.code}"
             done.append({"kind": res.kind, "id": res.id, "run_id": entry.run_id,
                          "action": action})
@@ -198,7 +199,7 @@ class BackupDrill:
         result: JobStatus = waiter.wait(poll)
         return result
 
-    def run(self, item: BackedUpResource, drill_account_id: str | None) -> Outcome:
+    def run(self, item: BackedUpResource, drill_account_id: str | None) -> DrillVerdict:
         """The drill of one protected resource."""
         ctx, port, env = self.ctx, self.port, self.ctx.env
         assert env.aws is not None
@@ -220,9 +221,9 @@ class BackupDrill:
             journal.created(res_canary)
             manifest = port.snapshot(item.arn)
             if canary not in manifest:
-                return Outcome(outcome="FAILED", reason=f"canary {canary} not readable in "
-                                                        f"{item.name} after writing it",
-                               details=details)
+                return DrillVerdict(outcome="FAILED", reason=f"canary {canary} not readable in "
+                                                             f"{item.name} after writing it",
+                                    details=details)
             journal.kept(Resource(kind="manifest", id=f"{item.name}@{ctx.run_id}",
                                   details={"count": len(manifest), "sha256": manifest}),
                          keep_until=ctx.now(), reason="manifest written before the backup")
@@ -244,18 +245,18 @@ class BackupDrill:
                 bjob = self._wait(f"backup job {job_id}", lambda: port.backup_job(job_id))
             except WaitTimeout as exc:
                 details.update(backup_job_id=job_id, last_state=_state(exc.last_response))
-                return Outcome(outcome="TIMED_OUT", reason=str(exc), details=details,
-                               deadline_seconds=self.deadline)
+                return DrillVerdict(outcome="TIMED_OUT", reason=str(exc), details=details,
+                                    deadline_seconds=self.deadline)
             journal.gone(res_job)
             if bjob.state != "COMPLETED":
                 details.update(backup_job_id=job_id, state=bjob.state)
-                return Outcome(outcome="FAILED", details=details,
-                               reason=f"backup job {job_id} ended {bjob.state}: {bjob.message}")
+                return DrillVerdict(outcome="FAILED", details=details,
+                                    reason=f"backup job {job_id} ended {bjob.state}: {bjob.message}")
             rp = port.latest_recovery_point(vault=self.settings.vault, resource_arn=item.arn)
             if rp is None:
-                return Outcome(outcome="FAILED", details=details,
-                               reason=f"no recovery point of {item.name} in vault "
-                                      f"{self.settings.vault}")
+                return DrillVerdict(outcome="FAILED", details=details,
+                                    reason=f"no recovery point of {item.name} in vault "
+                                           f"{self.settings.vault}")
             details["recovery_point"] = rp.arn
             # 4. restore into a scratch copy in the drill account
             name = scratch_name(ctx.run_id, item.name)
@@ -284,14 +285,14 @@ class BackupDrill:
                          restore_job_id=restore_id)
                 self._cleanup_after_timeout(journal, exc.last_response)
                 details["last_state"] = _state(exc.last_response)
-                return Outcome(outcome="TIMED_OUT", reason=str(exc), details=details,
-                               rpo_seconds=round(rpo, 3), deadline_seconds=self.deadline)
+                return DrillVerdict(outcome="TIMED_OUT", reason=str(exc), details=details,
+                                    rpo_seconds=round(rpo, 3), deadline_seconds=self.deadline)
             if rjob.state != "COMPLETED" or not rjob.created_resource_arn:
                 journal.gone(res_restore)
-                return Outcome(outcome="FAILED", details=details, rpo_seconds=round(rpo, 3),
-                               deadline_seconds=self.deadline,
-                               reason=f"restore job {restore_id} ended {rjob.state}: "
-                                      f"{rjob.message}")
+                return DrillVerdict(outcome="FAILED", details=details, rpo_seconds=round(rpo, 3),
+                                    deadline_seconds=self.deadline,
+                                    reason=f"restore job {restore_id} ended {rjob.state}: "
+                                           f"{rjob.message}")
             # 5. tag, compare, report
             copy = Resource(kind="scratch", id=rjob.created_resource_arn, account=drill_account,
                             region=region)
@@ -315,10 +316,10 @@ class BackupDrill:
                 keep_until = ctx.now() + self.settings.forensic_keep_hours * 3600
                 journal.kept(copy, keep_until, "wrong or partial data: kept for forensics")
                 details["kept_for_forensics_until_epoch"] = keep_until
-            return Outcome(outcome="PASSED" if ok else "FAILED", reason=message,
-                           rto_seconds=round(rto, 3), rpo_seconds=round(rpo, 3),
-                           deadline_seconds=self.deadline, details=details)
-        except DrillCallError as exc:
+            return DrillVerdict(outcome="PASSED" if ok else "FAILED", reason=message,
+                                rto_seconds=round(rto, 3), rpo_seconds=round(rpo, 3),
+                                deadline_seconds=self.deadline, details=details)
+        except CloudCallError as exc:
             out = classify(exc, f"backup drill of {item.name}")
             out.details.update(details)
             return out

@@ -1,4 +1,4 @@
-"""What every drill shares: the run's context, the outcome record, error classification."""
+"""What every drill shares: the run's context, the verdict record, error classification."""
 
 from __future__ import annotations
 
@@ -9,23 +9,20 @@ from typing import Any
 
 from keyplane.audit.events import AuditLog
 from keyplane.audit.evidence import DrillResult
-from keyplane.drills.journal import Journal, JournalStore
-from keyplane.drills.ports import (
-    DeniedError,
-    DrillCallError,
+from keyplane.cloudcall import (
+    AccessDenied,
+    CloudCallError,
     KeyMissingError,
     KeyStateError,
-    TransientError,
+    Throttled,
 )
+from keyplane.drills.journal import Journal, JournalStore
 from keyplane.drills.waiter import Timing
 from keyplane.model.environment import Environment
 
 # Tag every drill-created resource carries; cleanup deletes nothing without it.
 TAG_DRILL_RUN = "keyplane:drill-run"
 TAG_DRILL_KIND = "keyplane:drill-kind"
-
-FAILING = frozenset({"FAILED", "INTEGRITY_ALARM", "KEY_STATE"})
-INCOMPLETE = frozenset({"TIMED_OUT", "ERROR"})
 
 
 @dataclass(kw_only=True)
@@ -68,8 +65,11 @@ class DrillContext:
 
 
 @dataclass(kw_only=True)
-class Outcome:
-    """What one drill found, before it becomes an evidence record."""
+class DrillVerdict:
+    """What one drill found, before it becomes an evidence record (`DrillResult`, a finding).
+
+    `outcome` is one of `keyplane.audit.evidence.DRILL_OUTCOMES`.
+    """
 
     outcome: str
     reason: str
@@ -81,24 +81,24 @@ class Outcome:
     target: str | None = None  # evidence key when one drill proves several things (key@region)
 
 
-def classify(exc: DrillCallError, what: str) -> Outcome:
-    """The outcome for a failed cloud call: key state, transient, denied, or failed."""
+def classify(exc: CloudCallError, what: str) -> DrillVerdict:
+    """The verdict for a failed cloud call: key state, transient, denied, or failed."""
     if isinstance(exc, KeyMissingError):
-        return Outcome(outcome="KEY_STATE", reason=f"{what}: key missing ({exc.code})",
-                       details={"error": exc.code, "operation": exc.operation})
+        return DrillVerdict(outcome="KEY_STATE", reason=f"{what}: key missing ({exc.code})",
+                            details={"error": exc.code, "operation": exc.operation})
     if isinstance(exc, KeyStateError):
-        return Outcome(outcome="KEY_STATE", reason=f"{what}: {exc.message or exc.code}",
-                       details={"error": exc.code, "operation": exc.operation})
-    if isinstance(exc, TransientError):
-        return Outcome(outcome="ERROR", reason=f"{what}: transient, retry later "
-                                               f"({exc.operation} {exc.code})",
-                       details={"error": exc.code, "operation": exc.operation,
-                                "transient": True})
-    if isinstance(exc, DeniedError):
-        return Outcome(outcome="ERROR", reason=f"{what}: access denied ({exc.operation})",
-                       details={"error": exc.code, "operation": exc.operation})
-    return Outcome(outcome="FAILED", reason=f"{what}: {exc.operation} failed ({exc.code})",
-                   details={"error": exc.code, "operation": exc.operation})
+        return DrillVerdict(outcome="KEY_STATE", reason=f"{what}: {exc.message or exc.code}",
+                            details={"error": exc.code, "operation": exc.operation})
+    if isinstance(exc, Throttled):
+        return DrillVerdict(outcome="ERROR", reason=f"{what}: transient, retry later "
+                                                    f"({exc.operation} {exc.code})",
+                            details={"error": exc.code, "operation": exc.operation,
+                                     "transient": True})
+    if isinstance(exc, AccessDenied):
+        return DrillVerdict(outcome="ERROR", reason=f"{what}: access denied ({exc.operation})",
+                            details={"error": exc.code, "operation": exc.operation})
+    return DrillVerdict(outcome="FAILED", reason=f"{what}: {exc.operation} failed ({exc.code})",
+                        details={"error": exc.code, "operation": exc.operation})
 
 
 def iso(epoch: float) -> str:

@@ -16,9 +16,10 @@ import hashlib
 import os
 from dataclasses import replace
 
-from keyplane.drills.base import DrillContext, Outcome, classify
+from keyplane.cloudcall import CloudCallError
+from keyplane.drills.base import DrillContext, DrillVerdict, classify
 from keyplane.drills.crypto import AWS_MAC, signing_algorithms, verify_offline
-from keyplane.drills.ports import DrillCallError, KeyTarget, KmsDrillPort
+from keyplane.drills.ports import KeyTarget, KmsDrillPort
 from keyplane.model.environment import KeyDecl
 from keyplane.model.specs import KeyUsage
 
@@ -32,7 +33,7 @@ def _short(data: bytes) -> str:
 
 def sign_and_verify(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget, *,
                     public_from: KmsDrillPort | None = None, public_ref: str | None = None,
-                    verify_api: KmsDrillPort | None = None) -> Outcome:
+                    verify_api: KmsDrillPort | None = None) -> DrillVerdict:
     """Sign a random digest per algorithm of the spec; verify through the API and offline.
 
     `public_from`/`public_ref` (default: the signer) give the key whose public key the
@@ -41,8 +42,8 @@ def sign_and_verify(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget, *,
     """
     algorithms = signing_algorithms(kms.cloud, target.spec)
     if not algorithms:
-        return Outcome(outcome="SKIPPED", reason=f"no offline verification for {target.spec}",
-                       generation=target.generation)
+        return DrillVerdict(outcome="SKIPPED", reason=f"no offline verification for {target.spec}",
+                            generation=target.generation)
     pub_port, pub_ref = public_from or kms, public_ref or target.ref
     api = verify_api or kms
     public = pub_port.public_key(pub_ref)
@@ -62,19 +63,19 @@ def sign_and_verify(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget, *,
         if api_ok is False or not offline_ok:
             which = " and ".join(w for w, ok in (("the kms api", api_ok is not False),
                                                  ("offline verification", offline_ok)) if not ok)
-            return Outcome(outcome="INTEGRITY_ALARM", generation=target.generation,
-                           reason=f"signature of {target.key} with {alg.name} rejected by {which}",
-                           details={"checks": checks, "ref": target.ref})
+            return DrillVerdict(outcome="INTEGRITY_ALARM", generation=target.generation,
+                                reason=f"signature of {target.key} with {alg.name} rejected by {which}",
+                                details={"checks": checks, "ref": target.ref})
     note = "" if all(c["api_verified"] is not None for c in checks) else \
         " (cloud kms has no verify api: offline only)"
-    return Outcome(outcome="PASSED", generation=target.generation,
-                   reason=f"signed and verified with {', '.join(a.name for a in algorithms)}"
-                          f"{note}",
-                   details={"checks": checks, "ref": target.ref,
-                            "public_key_sha256": _short(public)})
+    return DrillVerdict(outcome="PASSED", generation=target.generation,
+                        reason=f"signed and verified with {', '.join(a.name for a in algorithms)}"
+                               f"{note}",
+                        details={"checks": checks, "ref": target.ref,
+                                 "public_key_sha256": _short(public)})
 
 
-def _pinned(ctx: DrillContext, key: KeyDecl, target: KeyTarget, result: Outcome) -> Outcome:
+def _pinned(ctx: DrillContext, key: KeyDecl, target: KeyTarget, result: DrillVerdict) -> DrillVerdict:
     """`result`, unless the generation's public key differs from the one first recorded."""
     now = result.details.get("public_key_sha256")
     if result.outcome != "PASSED" or not isinstance(now, str):
@@ -83,18 +84,18 @@ def _pinned(ctx: DrillContext, key: KeyDecl, target: KeyTarget, result: Outcome)
     if first is not None and first != now:
         ctx.step("sign-canary.identity", target.ref, outcome="failed",
                  reason=f"public key {now} != {first}")
-        return Outcome(outcome="INTEGRITY_ALARM", generation=target.generation,
-                       reason=f"the public key of {key.name} generation {target.generation} "
-                              f"changed since its first drill (recorded {first}, now {now})",
-                       details={**result.details, "public_key_first_sha256": first})
+        return DrillVerdict(outcome="INTEGRITY_ALARM", generation=target.generation,
+                            reason=f"the public key of {key.name} generation {target.generation} "
+                                   f"changed since its first drill (recorded {first}, now {now})",
+                            details={**result.details, "public_key_first_sha256": first})
     return result
 
 
-def _verify_only(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget) -> Outcome:
+def _verify_only(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget) -> DrillVerdict:
     """A verify-only generation: its public key and Verify still work for its signatures."""
     try:
         out = sign_and_verify(ctx, kms, target)
-    except DrillCallError as exc:
+    except CloudCallError as exc:
         if exc.code not in ("AccessDeniedException", "PERMISSION_DENIED"):
             raise
         # the key policy forbids Sign, as it should: re-verify the last signature the canary
@@ -104,13 +105,13 @@ def _verify_only(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget) -> Out
     return out
 
 
-def _reverify_stored(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget) -> Outcome:
+def _reverify_stored(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget) -> DrillVerdict:
     previous = [r for r in ctx.history() if r.kind == "sign-canary" and r.key == target.key
                 and r.generation == target.generation and r.passed and r.details.get("checks")]
     if not previous:
-        return Outcome(outcome="SKIPPED", generation=target.generation,
-                       reason="verify-only generation: signing is refused and no earlier "
-                              "signature of it is in the evidence")
+        return DrillVerdict(outcome="SKIPPED", generation=target.generation,
+                            reason="verify-only generation: signing is refused and no earlier "
+                                   "signature of it is in the evidence")
     public = kms.public_key(target.ref)
     algs = {a.name: a for a in signing_algorithms(kms.cloud, target.spec)}
     for check in previous[-1].details["checks"]:
@@ -120,36 +121,36 @@ def _reverify_stored(ctx: DrillContext, kms: KmsDrillPort, target: KeyTarget) ->
         digest, sig = base64.b64decode(check["digest"]), base64.b64decode(check["signature"])
         api_ok = kms.verify(target.ref, digest, sig, alg.name)
         if api_ok is False or not verify_offline(public, alg, digest, sig):
-            return Outcome(outcome="INTEGRITY_ALARM", generation=target.generation,
-                           reason=f"stored signature of {target.key} generation "
-                                  f"{target.generation} no longer verifies")
-    return Outcome(outcome="PASSED", generation=target.generation,
-                   reason="verify-only generation: stored signature still verifies")
+            return DrillVerdict(outcome="INTEGRITY_ALARM", generation=target.generation,
+                                reason=f"stored signature of {target.key} generation "
+                                       f"{target.generation} no longer verifies")
+    return DrillVerdict(outcome="PASSED", generation=target.generation,
+                        reason="verify-only generation: stored signature still verifies")
 
 
 def _round_trip(ctx: DrillContext, kms: KmsDrillPort, key: KeyDecl, target: KeyTarget
-                ) -> Outcome:
+                ) -> DrillVerdict:
     context = {"keyplane:drill": ctx.run_id, "keyplane:key": key.name}
     plaintext = os.urandom(32)
     ciphertext = kms.encrypt(target.ref, plaintext, context)
     back = kms.decrypt(target.ref, ciphertext, context)
     ctx.step("sign-canary.round-trip", target.ref, outcome="ok" if back == plaintext else "failed")
     if back != plaintext:
-        return Outcome(outcome="INTEGRITY_ALARM", generation=target.generation,
-                       reason=f"decrypt of {key.name} returned different plaintext")
+        return DrillVerdict(outcome="INTEGRITY_ALARM", generation=target.generation,
+                            reason=f"decrypt of {key.name} returned different plaintext")
     try:
         kms.decrypt(target.ref, ciphertext, {**context, "keyplane:drill": "wrong-context"})
-    except DrillCallError:
+    except CloudCallError:
         pass
     else:
-        return Outcome(outcome="INTEGRITY_ALARM", generation=target.generation,
-                       reason=f"decrypt of {key.name} accepted a wrong encryption context")
-    return Outcome(outcome="PASSED", generation=target.generation,
-                   reason="encrypt/decrypt round trip with encryption context; wrong context "
-                          "refused", details={"ref": target.ref})
+        return DrillVerdict(outcome="INTEGRITY_ALARM", generation=target.generation,
+                            reason=f"decrypt of {key.name} accepted a wrong encryption context")
+    return DrillVerdict(outcome="PASSED", generation=target.generation,
+                        reason="encrypt/decrypt round trip with encryption context; wrong context "
+                               "refused", details={"ref": target.ref})
 
 
-def _mac(ctx: DrillContext, kms: KmsDrillPort, key: KeyDecl, target: KeyTarget) -> Outcome:
+def _mac(ctx: DrillContext, kms: KmsDrillPort, key: KeyDecl, target: KeyTarget) -> DrillVerdict:
     alg = AWS_MAC.get(target.spec, target.spec)
     message = os.urandom(32)
     mac = kms.generate_mac(target.ref, message, alg)
@@ -157,12 +158,12 @@ def _mac(ctx: DrillContext, kms: KmsDrillPort, key: KeyDecl, target: KeyTarget) 
     tampered = kms.verify_mac(target.ref, message + b"!", mac, alg)
     ctx.step("sign-canary.mac", target.ref, outcome="ok" if ok and not tampered else "failed")
     if not ok or tampered:
-        return Outcome(outcome="INTEGRITY_ALARM", generation=target.generation,
-                       reason=f"mac of {key.name}: "
-                              + ("valid tag rejected" if not ok else "tampered message accepted"))
-    return Outcome(outcome="PASSED", generation=target.generation,
-                   reason=f"GenerateMac/VerifyMac with {alg}; tampered message refused",
-                   details={"ref": target.ref})
+        return DrillVerdict(outcome="INTEGRITY_ALARM", generation=target.generation,
+                            reason=f"mac of {key.name}: "
+                                   + ("valid tag rejected" if not ok else "tampered message accepted"))
+    return DrillVerdict(outcome="PASSED", generation=target.generation,
+                        reason=f"GenerateMac/VerifyMac with {alg}; tampered message refused",
+                        details={"ref": target.ref})
 
 
 def map_generations(key: KeyDecl, targets: list[KeyTarget]) -> list[KeyTarget]:
@@ -214,7 +215,7 @@ def _retired(ctx: DrillContext, key: KeyDecl, target: KeyTarget) -> tuple[bool, 
 
 
 def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: str | None,
-                crypto_key: str | None) -> list[Outcome]:
+                crypto_key: str | None) -> list[DrillVerdict]:
     """One outcome per deployed generation of `key` (current first).
 
     Identity is pinned: the key the alias resolves to must be tagged as this key's current
@@ -224,11 +225,11 @@ def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: st
     """
     try:
         targets = kms.targets(key.name, alias, crypto_key)
-    except DrillCallError as exc:
+    except CloudCallError as exc:
         return [classify(exc, f"finding {key.name}")]
     if not targets:
-        return [Outcome(outcome="KEY_STATE", generation=key.generation,
-                        reason=f"no deployed key found for {key.name}")]
+        return [DrillVerdict(outcome="KEY_STATE", generation=key.generation,
+                             reason=f"no deployed key found for {key.name}")]
     targets = map_generations(key, targets)
     out = []
     claims: dict[int, list[str]] = {}
@@ -239,10 +240,10 @@ def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: st
     for gen, refs in sorted(twice.items()):
         ctx.step("sign-canary.identity", key.name, outcome="failed",
                  reason=f"generation {gen} claimed by {len(refs)} keys")
-        out.append(Outcome(outcome="INTEGRITY_ALARM", generation=gen,
-                           reason=f"{len(refs)} keys are tagged as generation {gen} of "
-                                  f"{key.name} ({', '.join(sorted(refs))}); nothing was signed",
-                           details={"refs": sorted(refs)}))
+        out.append(DrillVerdict(outcome="INTEGRITY_ALARM", generation=gen,
+                                reason=f"{len(refs)} keys are tagged as generation {gen} of "
+                                       f"{key.name} ({', '.join(sorted(refs))}); nothing was signed",
+                                details={"refs": sorted(refs)}))
     targets = [t for t in targets if t.tag_generation not in twice]
     for target in targets:
         foreign = _not_this_key(key, target)
@@ -250,10 +251,10 @@ def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: st
             ctx.step("sign-canary.identity", target.ref, outcome="failed", reason=foreign)
             # generation None: the alarm is about the alias; the tagged generations are still
             # drilled below, each under its own number
-            out.append(Outcome(outcome="INTEGRITY_ALARM", generation=None,
-                               reason=f"{alias or key.name} does not resolve to the deployed "
-                                      f"generation of {key.name}: {foreign}; nothing was signed",
-                               details={"ref": target.ref}))
+            out.append(DrillVerdict(outcome="INTEGRITY_ALARM", generation=None,
+                                    reason=f"{alias or key.name} does not resolve to the deployed "
+                                           f"generation of {key.name}: {foreign}; nothing was signed",
+                                    details={"ref": target.ref}))
             continue
         if not target.current and target.state not in _ENABLED:
             past, when = _retired(ctx, key, target)
@@ -261,7 +262,7 @@ def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: st
                 ctx.step("sign-canary.retired", target.ref, outcome="skipped",
                          reason=f"generation {target.generation} {target.state}, {when}")
                 continue  # a retirement on schedule: nothing to prove
-            out.append(Outcome(
+            out.append(DrillVerdict(
                 outcome="KEY_STATE", generation=target.generation,
                 reason=f"verify-only generation {target.generation} of {key.name} is "
                        f"{target.state} {when}: signatures it made can no longer be verified",
@@ -269,9 +270,9 @@ def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: st
             continue
         if target.state not in _ENABLED and (target.current or key.usage is KeyUsage.SIGN):
             ctx.step("sign-canary.state", target.ref, outcome="failed", reason=target.state)
-            out.append(Outcome(outcome="KEY_STATE", generation=target.generation,
-                               reason=f"{key.name} generation {target.generation} is "
-                                      f"{target.state}", details={"ref": target.ref}))
+            out.append(DrillVerdict(outcome="KEY_STATE", generation=target.generation,
+                                    reason=f"{key.name} generation {target.generation} is "
+                                           f"{target.state}", details={"ref": target.ref}))
             continue
         try:
             if key.usage is KeyUsage.SIGN:
@@ -281,14 +282,14 @@ def sign_canary(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, *, alias: st
             elif not target.current:
                 continue  # older material of a symmetric key: the current one proves the key
             elif target.spec not in SYMMETRIC_SPECS and key.usage is KeyUsage.ENCRYPT:
-                out.append(Outcome(outcome="SKIPPED", generation=target.generation,
-                                   reason=f"asymmetric decryption key ({target.spec}): "
-                                          "no canary yet"))
+                out.append(DrillVerdict(outcome="SKIPPED", generation=target.generation,
+                                        reason=f"asymmetric decryption key ({target.spec}): "
+                                               "no canary yet"))
             elif key.usage is KeyUsage.MAC:
                 out.append(_mac(ctx, kms, key, target))
             else:
                 out.append(_round_trip(ctx, kms, key, target))
-        except DrillCallError as exc:
+        except CloudCallError as exc:
             o = classify(exc, f"{key.name} generation {target.generation}")
             o.generation = target.generation
             out.append(o)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from keyplane.drills.base import TAG_DRILL_KIND, TAG_DRILL_RUN, DrillContext, Outcome, classify
+from keyplane.cloudcall import CloudCallError
+from keyplane.drills.base import TAG_DRILL_KIND, TAG_DRILL_RUN, DrillContext, DrillVerdict, classify
 from keyplane.drills.deadlines import (
     CLOUDHSM_BACKUP_AGE_SLACK_SECONDS,
     CLOUDHSM_BACKUP_MAX_AGE_SECONDS,
@@ -21,7 +22,7 @@ from keyplane.drills.deadlines import (
 )
 from keyplane.drills.errors import TargetRefusedError, WaitTimeout
 from keyplane.drills.journal import Journal, Resource
-from keyplane.drills.ports import CloudHsmDrillPort, DrillCallError, HsmCluster
+from keyplane.drills.ports import CloudHsmDrillPort, HsmCluster
 from keyplane.drills.waiter import Poll, Waiter
 from keyplane.model.limits import CLOUDHSM_MIN_HSMS_FOR_KEY_STORE
 from keyplane.model.tags import AWS_TAG_ENV
@@ -70,13 +71,13 @@ class CloudHsmDrill:
                 continue
             try:
                 action = self._teardown(journal, entry.resource.id, entry.run_id)
-            except DrillCallError as exc:
+            except CloudCallError as exc:
                 action = f"error {exc.code}"
             done.append({"kind": "cluster", "id": entry.resource.id, "run_id": entry.run_id,
                          "action": action})
         return done
 
-    def check_backups(self) -> tuple[Outcome | None, dict[str, Any], str | None]:
+    def check_backups(self) -> tuple[DrillVerdict | None, dict[str, Any], str | None]:
         """The backup checks; (failure or None, details, the backup id to restore)."""
         env = self.ctx.env
         assert env.aws is not None and env.aws.cloudhsm is not None
@@ -84,21 +85,21 @@ class CloudHsmDrill:
         mine = [c for c in self.port.clusters() if c.tags.get(AWS_TAG_ENV) == env.name
                 and c.state not in ("DELETED", "DELETE_IN_PROGRESS")]
         if not mine:
-            return Outcome(outcome="FAILED", reason=f"no cloudhsm cluster of {env.name} "
-                                                    f"(tag {AWS_TAG_ENV})"), details, None
+            return DrillVerdict(outcome="FAILED", reason=f"no cloudhsm cluster of {env.name} "
+                                                         f"(tag {AWS_TAG_ENV})"), details, None
         cluster = mine[0]
         details["cluster_id"] = cluster.cluster_id
         want = expected_retention(env.aws.cloudhsm.backup_retention_in_days)
         details["backup_retention_in_days"] = cluster.backup_retention_in_days
         if cluster.backup_retention_in_days != want:
-            return Outcome(outcome="FAILED", details=details,
-                           reason=f"cluster {cluster.cluster_id} keeps backups "
-                                  f"{cluster.backup_retention_in_days} days; the ca tier and the "
-                                  f"inventory ask for {want}"), details, None
+            return DrillVerdict(outcome="FAILED", details=details,
+                                reason=f"cluster {cluster.cluster_id} keeps backups "
+                                       f"{cluster.backup_retention_in_days} days; the ca tier and the "
+                                       f"inventory ask for {want}"), details, None
         backups = self.port.backups()
         if not backups:
-            return Outcome(outcome="FAILED", details=details,
-                           reason=f"no backup of cluster {cluster.cluster_id}"), details, None
+            return DrillVerdict(outcome="FAILED", details=details,
+                                reason=f"no backup of cluster {cluster.cluster_id}"), details, None
         latest = max(backups, key=lambda b: b.created_at)
         age = self.ctx.now() - latest.created_at
         details.update(backup_id=latest.backup_id, backup_state=latest.state,
@@ -114,9 +115,9 @@ class CloudHsmDrill:
                       f"{limit / 3600:.0f} h (24 h plus slack)")
         else:
             return None, details, latest.backup_id
-        return Outcome(outcome="FAILED", reason=reason, details=details), details, None
+        return DrillVerdict(outcome="FAILED", reason=reason, details=details), details, None
 
-    def run(self, drill_account_id: str | None, *, full: bool = True) -> Outcome:
+    def run(self, drill_account_id: str | None, *, full: bool = True) -> DrillVerdict:
         """The checks, then (when `full`) the restore in the drill account."""
         env = self.ctx.env
         assert env.aws is not None and env.aws.cloudhsm is not None
@@ -130,17 +131,17 @@ class CloudHsmDrill:
                           outcome="failed" if failure else "ok",
                           reason=failure.reason if failure else "", **details)
             if failure is not None or backup_id is None:
-                return failure or Outcome(outcome="FAILED", reason="no backup")
+                return failure or DrillVerdict(outcome="FAILED", reason="no backup")
             if not full:
-                return Outcome(outcome="PASSED", details=details,
-                               reason=f"backup {backup_id} is READY, recent and from this "
-                                      "cluster (restore not run)")
+                return DrillVerdict(outcome="PASSED", details=details,
+                                    reason=f"backup {backup_id} is READY, recent and from this "
+                                           "cluster (restore not run)")
             return self._restore(journal, backup_id, drill_account_id, details)
-        except DrillCallError as exc:
+        except CloudCallError as exc:
             return classify(exc, "cloudhsm drill")
 
     def _restore(self, journal: Journal, backup_id: str, drill_account_id: str | None,
-                 details: dict[str, Any]) -> Outcome:
+                 details: dict[str, Any]) -> DrillVerdict:
         ctx, env, port = self.ctx, self.ctx.env, self.port
         assert env.aws is not None and env.aws.cloudhsm is not None
         if not drill_account_id or drill_account_id == env.aws.account_id:
@@ -178,28 +179,28 @@ class CloudHsmDrill:
         except WaitTimeout as exc:
             ctx.step("cloudhsm.timeout", cluster_id, outcome="failed", reason=exc.reason)
             details["teardown"] = self._safe_teardown(journal, cluster_id)
-            return Outcome(outcome="TIMED_OUT", reason=str(exc), details=details,
-                           deadline_seconds=self.deadline)
+            return DrillVerdict(outcome="TIMED_OUT", reason=str(exc), details=details,
+                                deadline_seconds=self.deadline)
         rto = ctx.now() - start
         active_azs = sorted({h.availability_zone for h in cluster.hsms if h.state == "ACTIVE"})
         details.update(active_hsm_azs=active_azs,
                        hsm_states={h.hsm_id: h.state for h in cluster.hsms})
         details["teardown"] = self._safe_teardown(journal, cluster_id)
         if len(active_azs) < CLOUDHSM_MIN_HSMS_FOR_KEY_STORE:
-            return Outcome(outcome="FAILED", rto_seconds=round(rto, 3),
-                           deadline_seconds=self.deadline, details=details,
-                           reason=f"restored cluster has {len(active_azs)} active hsm(s) in "
-                                  f"distinct availability zones; a custom key store needs "
-                                  f"{CLOUDHSM_MIN_HSMS_FOR_KEY_STORE}")
-        return Outcome(outcome="PASSED", rto_seconds=round(rto, 3),
-                       deadline_seconds=self.deadline, details=details,
-                       reason=f"cluster restored from {backup_id} with active hsms in "
-                              f"{', '.join(active_azs)}; torn down")
+            return DrillVerdict(outcome="FAILED", rto_seconds=round(rto, 3),
+                                deadline_seconds=self.deadline, details=details,
+                                reason=f"restored cluster has {len(active_azs)} active hsm(s) in "
+                                       f"distinct availability zones; a custom key store needs "
+                                       f"{CLOUDHSM_MIN_HSMS_FOR_KEY_STORE}")
+        return DrillVerdict(outcome="PASSED", rto_seconds=round(rto, 3),
+                            deadline_seconds=self.deadline, details=details,
+                            reason=f"cluster restored from {backup_id} with active hsms in "
+                                   f"{', '.join(active_azs)}; torn down")
 
     def _safe_teardown(self, journal: Journal, cluster_id: str) -> str:
         try:
             return self._teardown(journal, cluster_id, self.ctx.run_id)
-        except DrillCallError as exc:
+        except CloudCallError as exc:
             return f"error {exc.code}: left for the next run"
 
     def _wait(self, name: str, cluster_id: str, deadline: float, ready: Any) -> HsmCluster:

@@ -6,7 +6,6 @@ from typing import Any
 
 from keyplane.errors import KeyplaneError
 
-SELECTION_INVALID = "KP701"
 ALREADY_RUNNING = "KP702"
 TARGET_REFUSED = "KP703"
 DRILL_SETUP = "KP704"

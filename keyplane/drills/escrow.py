@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from keyplane.drills.base import DrillContext, Outcome, classify
+from keyplane.cloudcall import CloudCallError
+from keyplane.drills.base import DrillContext, DrillVerdict, classify
 from keyplane.drills.crypto import public_der, sign_locally, signing_algorithms
-from keyplane.drills.ports import DrillCallError, EscrowPort, KmsDrillPort
+from keyplane.drills.ports import EscrowPort, KmsDrillPort
 from keyplane.model.environment import KeyDecl
 
 ESCROW_FORMAT = "keyplane-escrow-v1"
@@ -60,25 +61,25 @@ def seal(private_der: bytes, key_name: str, kms: KmsDrillPort, wrapping_ref: str
 
 
 def escrow_drill(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, escrow: EscrowPort, *,
-                 alias: str | None, wrapping_alias: str) -> Outcome:
+                 alias: str | None, wrapping_alias: str) -> DrillVerdict:
     """Fetch, unwrap in memory, compare public keys, sign locally, verify through KMS."""
     assert key.escrow is not None
     where = key.escrow.location
     try:
         target = kms.describe(alias or key.name)
         if target.spec in ("SYMMETRIC_DEFAULT", "GOOGLE_SYMMETRIC_ENCRYPTION"):
-            return Outcome(outcome="SKIPPED", generation=key.generation,
-                           reason="escrow drill covers asymmetric keys; symmetric imported "
-                                  "material cannot be compared without exporting it")
+            return DrillVerdict(outcome="SKIPPED", generation=key.generation,
+                                reason="escrow drill covers asymmetric keys; symmetric imported "
+                                       "material cannot be compared without exporting it")
         blob = escrow.fetch(where)
         ctx.step("escrow.fetch", where, bytes=len(blob))
         try:
             priv = unwrap(blob, key.name, kms, wrapping_alias)
         except (ValueError, KeyError) as exc:
             ctx.step("escrow.unwrap", where, outcome="failed", reason=type(exc).__name__)
-            return Outcome(outcome="FAILED", generation=key.generation,
-                           reason=f"escrow copy at {where} cannot be unwrapped "
-                                  f"({type(exc).__name__})")
+            return DrillVerdict(outcome="FAILED", generation=key.generation,
+                                reason=f"escrow copy at {where} cannot be unwrapped "
+                                       f"({type(exc).__name__})")
         deployed = public_der(kms.public_key(target.ref))
         escrowed = priv.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -86,12 +87,12 @@ def escrow_drill(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, escrow: Esc
               "escrowed_public_key_sha256": hashlib.sha256(escrowed).hexdigest()[:16]}
         if deployed != escrowed:
             ctx.step("escrow.compare", target.ref, outcome="failed", **fp)
-            return Outcome(outcome="INTEGRITY_ALARM", generation=key.generation, details=fp,
-                           reason=f"escrow copy of {key.name} does not match the deployed key")
+            return DrillVerdict(outcome="INTEGRITY_ALARM", generation=key.generation, details=fp,
+                                reason=f"escrow copy of {key.name} does not match the deployed key")
         algorithms = signing_algorithms(kms.cloud, target.spec)
         if not algorithms:
-            return Outcome(outcome="SKIPPED", generation=key.generation, details=fp,
-                           reason=f"escrow copy matches; no signing check for {target.spec}")
+            return DrillVerdict(outcome="SKIPPED", generation=key.generation, details=fp,
+                                reason=f"escrow copy matches; no signing check for {target.spec}")
         for alg in algorithms:
             digest = os.urandom(alg.digest_size)
             signature = sign_locally(priv, alg, digest)
@@ -99,12 +100,12 @@ def escrow_drill(ctx: DrillContext, key: KeyDecl, kms: KmsDrillPort, escrow: Esc
             ctx.step("escrow.verify", target.ref, outcome="ok" if ok is not False else "failed",
                      algorithm=alg.name)
             if ok is False:
-                return Outcome(outcome="INTEGRITY_ALARM", generation=key.generation, details=fp,
-                               reason=f"kms rejected a signature made with the escrow copy of "
-                                      f"{key.name} ({alg.name})")
+                return DrillVerdict(outcome="INTEGRITY_ALARM", generation=key.generation, details=fp,
+                                    reason=f"kms rejected a signature made with the escrow copy of "
+                                           f"{key.name} ({alg.name})")
         del priv  # drop the only reference as soon as it is no longer needed
-        return Outcome(outcome="PASSED", generation=key.generation, details=fp,
-                       reason="escrow copy unwrapped in memory, matches the deployed key, and "
-                              "its signature verifies through kms")
-    except DrillCallError as exc:
+        return DrillVerdict(outcome="PASSED", generation=key.generation, details=fp,
+                            reason="escrow copy unwrapped in memory, matches the deployed key, and "
+                                   "its signature verifies through kms")
+    except CloudCallError as exc:
         return classify(exc, f"escrow drill of {key.name}")

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from keyplane.drills.errors import JOURNAL_FAILED, DrillSetupError
 
 OPEN_EVENTS = ("intent", "created", "kept")
-CLOSED_EVENTS = ("deleted", "gone", "closed")
 
 
 class JournalStore(Protocol):

@@ -1,53 +1,15 @@
-"""The ports restore drills act through, and the errors adapters translate SDK failures into.
+"""The ports restore drills act through.
 
 Unlike the post-apply ports these may write, but only what a drill needs: sign,
 encrypt, start a backup or restore job, create a scratch resource or cluster
-tagged with the run id, delete what carries that tag.
+tagged with the run id, delete what carries that tag. Adapters translate SDK failures
+into the one error tree of cloud calls, `keyplane.cloudcall`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
-
-# --- errors ----------------------------------------------------------------------------------
-
-
-class DrillCallError(Exception):
-    """A cloud call of a drill failed; carries the operation and the provider's code."""
-
-    kind = "failed"
-
-    def __init__(self, operation: str, code: str, message: str = "") -> None:
-        super().__init__(f"{operation}: {code}{': ' + message if message else ''}")
-        self.operation = operation
-        self.code = code
-        self.message = message
-
-
-class KeyStateError(DrillCallError):
-    """The key (or version) is disabled, pending deletion or import: a key-state failure."""
-
-    kind = "key state"
-
-
-class KeyMissingError(KeyStateError):
-    """The key, replica or version does not exist."""
-
-    kind = "missing"
-
-
-class TransientError(DrillCallError):
-    """Throttled or unavailable after the SDK's bounded retries: try again later."""
-
-    kind = "transient"
-
-
-class DeniedError(DrillCallError):
-    """The drill's identity may not do this."""
-
-    kind = "denied"
-
 
 # --- KMS ---------------------------------------------------------------------------------------
 

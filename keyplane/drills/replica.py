@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from keyplane.drills.base import DrillContext, Outcome, classify
+from keyplane.cloudcall import CloudCallError, KeyMissingError
+from keyplane.drills.base import DrillContext, DrillVerdict, classify
 from keyplane.drills.canary import sign_and_verify
-from keyplane.drills.ports import DrillCallError, KeyMissingError, KmsDrillPort
+from keyplane.drills.ports import KmsDrillPort
 from keyplane.model.environment import KeyDecl
 from keyplane.model.specs import KeyUsage
 
@@ -26,12 +27,12 @@ def replica_arn(primary_arn: str, region: str) -> str:
 
 def replica_drill(ctx: DrillContext, key: KeyDecl, primary: KmsDrillPort,
                   replica_port: Callable[[str], KmsDrillPort], *, alias: str | None
-                  ) -> list[Outcome]:
+                  ) -> list[DrillVerdict]:
     """One outcome per replica Region of `key`."""
-    out: list[Outcome] = []
+    out: list[DrillVerdict] = []
     try:
         home = primary.describe(alias or key.name)
-    except DrillCallError as exc:
+    except CloudCallError as exc:
         return [classify(exc, f"primary of {key.name}")]
     for region in key.replica_regions or ():
         start = ctx.now()
@@ -42,23 +43,27 @@ def replica_drill(ctx: DrillContext, key: KeyDecl, primary: KmsDrillPort,
             rep = port.describe(arn)
         except KeyMissingError:
             ctx.step("replica.describe", arn, outcome="failed", reason="missing")
-            out.append(Outcome(outcome="FAILED", generation=key.generation,
-                               reason=f"{what} is missing", details={"region": region},
-                               target=f"{key.name}@{region}"))
+            out.append(DrillVerdict(outcome="FAILED", generation=key.generation,
+                                    reason=f"{what} is missing", details={"region": region},
+                                    target=f"{key.name}@{region}"))
             continue
-        except DrillCallError as exc:
-            out.append(classify(exc, what))
+        except CloudCallError as exc:
+            failed = classify(exc, what)
+            failed.generation, failed.target = key.generation, f"{key.name}@{region}"
+            failed.details["region"] = region
+            out.append(failed)
             continue
         if rep.state != "Enabled":
             ctx.step("replica.describe", arn, outcome="failed", reason=rep.state)
-            out.append(Outcome(outcome="KEY_STATE", generation=key.generation,
-                               reason=f"{what} is {rep.state}", details={"region": region},
-                               target=f"{key.name}@{region}"))
+            out.append(DrillVerdict(outcome="KEY_STATE", generation=key.generation,
+                                    reason=f"{what} is {rep.state}", details={"region": region},
+                                    target=f"{key.name}@{region}"))
             continue
         if rep.multi_region_primary and rep.multi_region_primary != home.ref:
-            out.append(Outcome(outcome="FAILED", generation=key.generation,
-                               reason=f"{what} replicates {rep.multi_region_primary}, not "
-                                      f"{home.ref}"))
+            out.append(DrillVerdict(outcome="FAILED", generation=key.generation,
+                                    reason=f"{what} replicates {rep.multi_region_primary}, not "
+                                           f"{home.ref}", details={"region": region},
+                                    target=f"{key.name}@{region}"))
             continue
         try:
             if key.usage is KeyUsage.SIGN:
@@ -71,10 +76,10 @@ def replica_drill(ctx: DrillContext, key: KeyDecl, primary: KmsDrillPort,
                 back = port.decrypt(rep.ref, ciphertext, context)
                 ok = back == value
                 ctx.step("replica.decrypt", rep.ref, outcome="ok" if ok else "failed")
-                o = Outcome(outcome="PASSED" if ok else "INTEGRITY_ALARM",
-                            reason=("replica decrypted what the primary encrypted" if ok else
-                                    f"{what} decrypted to different plaintext"))
-        except DrillCallError as exc:
+                o = DrillVerdict(outcome="PASSED" if ok else "INTEGRITY_ALARM",
+                                 reason=("replica decrypted what the primary encrypted" if ok else
+                                         f"{what} decrypted to different plaintext"))
+        except CloudCallError as exc:
             o = classify(exc, what)
         o.generation = key.generation
         o.target = f"{key.name}@{region}"

@@ -14,7 +14,7 @@ from typing import Any
 from keyplane.audit.evidence import DRILL_KINDS, DrillResult, EvidenceStore
 from keyplane.drills import lock as lock_mod
 from keyplane.drills.backup import BackupDrill, BackupSettings
-from keyplane.drills.base import FAILING, INCOMPLETE, DrillContext, Outcome, iso
+from keyplane.drills.base import DrillContext, DrillVerdict, iso
 from keyplane.drills.canary import sign_canary
 from keyplane.drills.cloudhsm import CloudHsmDrill
 from keyplane.drills.errors import AlreadyRunningError, DrillSetupError, TargetRefusedError
@@ -28,9 +28,10 @@ from keyplane.drills.ports import (
 )
 from keyplane.drills.replica import replica_drill
 from keyplane.errors import KeyplaneError
+from keyplane.findings import SCHEMA_VERSION, Finding, RunOutcome, Status
 from keyplane.model.environment import BackedUpResource, Environment, KeyDecl
 from keyplane.model.specs import Cloud, Origin
-from keyplane.model.tiers import TIERS, Tier
+from keyplane.model.tiers import Tier
 
 # What each tier's cadence runs (shared/TIERS.md, "restore drill cadence").
 SCHEDULE: dict[Tier, tuple[str, ...]] = {
@@ -140,26 +141,36 @@ class DrillReport:
     evidence: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. a dead run's lock taken over
 
+    def findings(self) -> list[Finding]:
+        """One finding per result."""
+        return [r.finding() for r in self.results]
+
+    @property
+    def outcome(self) -> RunOutcome:
+        """findings when a drill failed; incomplete when one could not finish or was locked."""
+        statuses = {f.status for f in self.findings()}
+        if Status.FAIL in statuses:
+            return RunOutcome.FINDINGS
+        if statuses & {Status.UNKNOWN, Status.ERROR} or self.already_running:
+            return RunOutcome.INCOMPLETE
+        return RunOutcome.CLEAN
+
     @property
     def exit_code(self) -> int:
         """0 all passed, 1 a drill failed, 3 incomplete (timed out, transient, locked)."""
-        outcomes = {r.outcome for r in self.results}
-        if outcomes & FAILING:
-            return 1
-        if outcomes & INCOMPLETE or self.already_running:
-            return 3
-        return 0
+        return self.outcome.exit_code
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"environment": self.environment, "run_id": self.run_id,
-                "identity": self.identity, "exit_code": self.exit_code,
+        """JSON-ready form: the evidence records and, of schema 1, their findings."""
+        return {"schema_version": SCHEMA_VERSION, "environment": self.environment,
+                "run_id": self.run_id, "identity": self.identity, "exit_code": self.exit_code,
                 "results": [r.to_dict() for r in self.results],
+                "findings": [f.to_dict() for f in self.findings()],
                 "already_running": self.already_running, "evidence": self.evidence,
                 "notes": self.notes}
 
 
-def _execute(ctx: DrillContext, drill: PlannedDrill, ports: DrillPorts) -> list[Outcome]:
+def _execute(ctx: DrillContext, drill: PlannedDrill, ports: DrillPorts) -> list[DrillVerdict]:
     env = ctx.env
     key = drill.key
     if drill.kind in ("sign-canary", "replica", "escrow"):
@@ -238,18 +249,17 @@ def run(ctx: DrillContext, drills: list[PlannedDrill], ports: DrillPorts,
                 generation=o.generation, tier=drill.tier.value, started_at=iso(started),
                 ended_at=iso(ended), outcome=o.outcome, reason=o.reason,
                 identity=ctx.identity, rto_seconds=o.rto_seconds, rpo_seconds=o.rpo_seconds,
-                deadline_seconds=o.deadline_seconds, details=o.details)
+                deadline_seconds=o.deadline_seconds, details=o.details,
+                cloud=drill.key.cloud.value if drill.key else Cloud.AWS.value,
+            ).with_finding_fields()
             ctx.step(f"{drill.kind}.result", drill.target,
                      outcome="ok" if o.outcome in ("PASSED", "SKIPPED") else "failed",
                      reason=o.reason, drill_outcome=o.outcome, generation=o.generation,
-                     rto_seconds=o.rto_seconds, rpo_seconds=o.rpo_seconds)
+                     rto_seconds=o.rto_seconds, rpo_seconds=o.rpo_seconds,
+                     rule_id=result.rule_id, subject=result.resource,
+                     severity=result.severity)
             report.evidence.append(evidence.put(result))
             report.results.append(result)
     ctx.step("run", None, outcome="ok" if report.exit_code == 0 else "failed",
              exit_code=report.exit_code)
     return report
-
-
-def cadence_days(tier: Tier) -> int | None:
-    """The tier's drill cadence (days), from the tier table."""
-    return TIERS[tier].drill_cadence_in_days

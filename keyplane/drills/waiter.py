@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyplane.cloudcall import Throttled
 from keyplane.drills.errors import WaitTimeout
-from keyplane.drills.ports import TransientError
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Waiter:
             self.heartbeat()
             try:
                 last = poll()
-            except TransientError as exc:
+            except Throttled as exc:
                 last = Poll(False, last.response, f"transient: {exc}")
             if last.done:
                 return last.response

@@ -56,7 +56,6 @@ GCP_ROTATION_PERIOD_HOURS = Limit(
 GCP_DESTROY_SCHEDULED_DURATION = Limit(
     "destroy_scheduled_duration_in_days", 1, 120, "days",
     "https://cloud.google.com/kms/docs/destroy-restore", default=30)
-GCP_IMPORT_JOB_LIFETIME_DAYS = 3  # https://cloud.google.com/kms/docs/importing-a-key
 CLOUDWATCH_LOG_RETENTION_DAYS = frozenset({
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
     2922, 3288, 3653})  # the values PutRetentionPolicy accepts

@@ -97,11 +97,6 @@ class TierPolicy:
     restore_deadline_in_minutes: int | None
     min_rsa_bits: int
 
-    @property
-    def rotation_required(self) -> bool:
-        """Whether eligible keys must rotate automatically (every tier says yes today)."""
-        return True
-
 
 # Human role sessions (ceremony, break-glass, admins) are short: one hour is enough for a
 # ceremony or a break-glass action, and a leaked session expires soon.

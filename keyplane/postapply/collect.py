@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from keyplane.findings import Control
@@ -221,7 +222,7 @@ class Collector:
                 self._unknown(f"aws:{region}:aliases", err)
         self._tick(added=len(ids))
         for key_id in ids:
-            futures.append(pool.submit(self._guard, lambda r=reader, k=key_id: self._read_key(r, k)))
+            futures.append(pool.submit(self._guard, partial(self._read_key, reader, key_id)))
 
     def _read_key(self, reader: AwsRegionReader, key_id: str) -> None:
         try:
@@ -309,7 +310,7 @@ class Collector:
                     self._unknown(ring, err)
             self._tick(added=len(keys))
             for key in keys:
-                futures.append(pool.submit(self._guard, lambda k=key: self._read_crypto_key(k)))
+                futures.append(pool.submit(self._guard, partial(self._read_crypto_key, key)))
 
     def _read_crypto_key(self, key: CryptoKey) -> None:
         assert self.gcp is not None
@@ -343,10 +344,11 @@ class Collector:
             listing: list[Any] = []
             for region, reader in self.aws.items():
                 self._tick(added=1)
-                listing.append(pool.submit(self._guard, lambda r=region, rd=reader:
-                                           self._read_region(r, rd, pool, futures)))
-            reader = self.aws.get(home) if home else None
-            if reader is not None:
+                listing.append(pool.submit(self._guard, partial(self._read_region, region, reader,
+                                                                pool, futures)))
+            home_reader = self.aws.get(home) if home else None
+            if home_reader is not None:
+                reader = home_reader
                 shared = [(Facet.KEY_STORES, "key_stores", reader.custom_key_stores),
                           (Facet.TRAILS, "trails", reader.trails),
                           (Facet.LOG_GROUPS, "log_groups", reader.log_groups),
@@ -357,14 +359,13 @@ class Collector:
                 for facet, attr, fn in shared:
                     if facet in self.needs:
                         self._tick(added=1)
-                        listing.append(pool.submit(
-                            self._guard, lambda f=facet, a=attr, g=fn:
-                            self._read_shared(f, a, g, f"aws:{home}:{f.value}")))
+                        listing.append(pool.submit(self._guard, partial(
+                            self._read_shared, facet, attr, fn, f"aws:{home}:{facet.value}")))
             if self.gcp is not None:
                 for location in self.state.gcp_locations:
                     self._tick(added=1)
-                    listing.append(pool.submit(self._guard, lambda loc=location:
-                                               self._read_location(loc, pool, futures)))
+                    listing.append(pool.submit(self._guard, partial(self._read_location, location,
+                                                                    pool, futures)))
             wait(listing)
             # key tasks are submitted by the listing tasks; wait until none is added any more
             seen = 0

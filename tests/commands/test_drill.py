@@ -39,13 +39,32 @@ def test_full_schedule_passes_writes_evidence_and_lists_history(
     inv = next(r for r in report["results"] if r["key"] == "certificate-inventory")
     assert inv["rto_seconds"] == 300.0 and inv["details"]["manifest_count"] == 6
     assert {r["identity"] for r in report["results"]} == {f"arn:aws:sts::{acct}:user/moto"}
+    # every result is also a finding of schema 1, its fields written into the evidence record
+    findings = report["findings"]
+    assert report["schema_version"] == "1" and len(findings) == 15
+    assert {f["outcome"] for f in findings} == {"PASS"}
+    assert {f["rule_id"]: f["control"] for f in findings} == {
+        "drill.sign-canary": "protection", "drill.replica": "backup", "drill.backup": "backup",
+        "drill.cloudhsm": "backup"}
+    assert [(f["rule_id"], f["resource"], f["environment"]) for f in findings] == [
+        (r["rule_id"], r["resource"], "prod") for r in report["results"]]
+    inv_f = next(f for f in findings if f["resource"] == "certificate-inventory")
+    assert (inv_f["cloud"], inv_f["tier"], inv_f["severity"]) == ("aws", "production", "critical")
+    assert {f["cloud"] for f in findings if f["rule_id"] == "drill.sign-canary"} == {"aws", "gcp"}
+    replicas = [f for f in findings if f["rule_id"] == "drill.replica"]
+    assert replicas and all(f["resource"] == f"{f['key'].split('@')[0]}@{f['region']}"
+                            for f in replicas)
+    signed = {f["resource"] for f in findings if f["rule_id"] == "drill.sign-canary"}
+    assert "code-signing@g4" in signed
     events = [json.loads(line) for line in (envs.parent / "ev.jsonl").read_text().splitlines()]
     assert {e["run_id"] for e in events} == {report["run_id"]}
     assert "drill.backup.validate" in {e["action"] for e in events}
     code, out, err = run_cli(capsys, "drill", "prod", "-d", str(envs), "--endpoint-url",
                              sb.aws.url, "--history", "--format", "json")
     assert code == 0, err
-    assert len(json.loads(out)["results"]) == 15
+    listed = json.loads(out)
+    assert len(listed["results"]) == 15 and listed["schema_version"] == "1"
+    assert sorted(listed["findings"], key=json.dumps) == sorted(findings, key=json.dumps)
     code, out, _ = run_cli(capsys, "drill", "prod", "-d", str(envs), "--endpoint-url",
                            sb.aws.url, "--history", "--format", "markdown")
     assert out.startswith("### keyplane drill history prod (15 result(s))\n\n| kind | target |")
@@ -66,7 +85,11 @@ def test_text_output_for_a_local_evidence_environment(
     assert lines[0].startswith("keyplane drill prod (run ")
     assert lines[1].split() == ["kind", "target", "gen", "outcome", "rto", "rpo", "reason"]
     assert lines[2].split()[:4] == ["sign-canary", "code-signing", "g4", "PASSED"]
-    assert len(list((tmp_path / "ev-local").glob("*.json"))) == 2
+    records = [json.loads(p.read_text(encoding="utf-8"))
+               for p in sorted((tmp_path / "ev-local").glob("*.json"))]
+    assert [(r["schema_version"], r["rule_id"], r["control"], r["cloud"], r["severity"])
+            for r in records] == [("1", "drill.sign-canary", "protection", "aws", "critical")] * 2
+    assert sorted(r["resource"] for r in records) == ["code-signing@g3", "code-signing@g4"]
     # live progress, one line per step, and where the evidence went (stderr; stdout is the report)
     progress = err.splitlines()
     assert "  .. sign-canary.start sign-canary/code-signing: started" in progress

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,7 @@ import pytest
 
 from keyplane.drills.waiter import Timing
 from keyplane.sandbox.server import Sandbox
+from tests.conftest import REPO, scratch_dir
 from tests.sandbox.helpers import run_cli
 
 ESCROW_ENV = """\
@@ -114,6 +119,7 @@ def drill_env(sb: Sandbox, tmp: Path, **edits: str) -> tuple[Path, str]:
     """
     from keyplane.model import load_estate
     from keyplane.postapply.expected import expected_state
+    from keyplane.postapply.stack import load_environment_stacks
     from keyplane.sandbox.apply import apply_state
     from tests.sandbox.helpers import new_ids, prod_copy
 
@@ -123,10 +129,52 @@ def drill_env(sb: Sandbox, tmp: Path, **edits: str) -> tuple[Path, str]:
     path.write_text(path.read_text(encoding="utf-8").replace(
         "acme-keyplane-evidence-prod", f"evidence-{account}"), encoding="utf-8")
     env = load_estate([path]).get("prod")
-    apply_state(expected_state(env), aws_endpoint=sb.aws.url, gcp_endpoint=sb.gcp.target)
+    stacks = load_environment_stacks(env, d.parent / "cdktf.out")
+    apply_state(expected_state(env, stacks), aws_endpoint=sb.aws.url, gcp_endpoint=sb.gcp.target)
     text = path.read_text(encoding="utf-8")
     for old, new in edits.items():
         assert old in text, old
         text = text.replace(old, new)
     path.write_text(text, encoding="utf-8")
     return d, account
+
+
+_LAB_ACCOUNT = "769999999999"  # the placeholder account the lab stack is synthesized with
+
+
+@functools.lru_cache(maxsize=1)
+def _lab_stacks() -> Path:
+    """`keyplane synth` of the lab environment (ESCROW_ENV), once per test process."""
+    root = scratch_dir("lab-synth-")
+    (root / "environments").mkdir()
+    (root / "environments" / "lab.yaml").write_text(ESCROW_ENV.format(
+        account=_LAB_ACCOUNT, drill="760000009999", evidence=root / "evidence",
+        spec="ECC_NIST_P256"), encoding="utf-8")
+    out = root / "cdktf.out"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from keyplane.cli import main; main()", "synth", "--out-dir",
+         str(out), "--environments-dir", str(root / "environments")],
+        capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def lab_env(tmp: Path, *, account: str, drill: str, evidence: Path) -> Path:
+    """An environments dir holding the lab environment (an imported signing key with an
+    escrow copy) in `account`, and beside it (`<tmp>/cdktf.out`) its synthesized stack.
+
+    The stack is synthesized once per run and the account id replaced: it is a plain literal
+    in cdk.tf.json, so this is what `keyplane synth` of the copy writes.
+    """
+    d = tmp / "environments"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "lab.yaml").write_text(ESCROW_ENV.format(account=account, drill=drill,
+                                                  evidence=evidence, spec="ECC_NIST_P256"),
+                                encoding="utf-8")
+    src = _lab_stacks()
+    dst = tmp / "cdktf.out"
+    shutil.copytree(src, dst)
+    stack = dst / "stacks" / "lab-aws" / "cdk.tf.json"
+    stack.write_text(stack.read_text(encoding="utf-8").replace(_LAB_ACCOUNT, account),
+                     encoding="utf-8")
+    return d

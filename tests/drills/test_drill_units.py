@@ -10,13 +10,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from keyplane.audit.events import AuditLog, MemorySink
+from keyplane.cloudcall import Throttled
 from keyplane.drills import lock as lock_mod
 from keyplane.drills.backup import BackupSettings, compare, scratch_name
 from keyplane.drills.crypto import sign_locally, signing_algorithms, verify_offline
 from keyplane.drills.deadlines import restore_deadline
 from keyplane.drills.errors import AlreadyRunningError, DrillSetupError, WaitTimeout
 from keyplane.drills.journal import Journal, LocalJournalStore, Resource
-from keyplane.drills.ports import TransientError
 from keyplane.drills.runner import SCHEDULE, plan
 from keyplane.drills.waiter import Poll, Timing, Waiter
 from keyplane.model import load_estate
@@ -39,7 +39,7 @@ class FakeTime:
 
 def test_waiter_returns_the_first_done_response_and_treats_throttling_as_not_yet() -> None:
     ft = FakeTime()
-    answers = iter([Poll(False, "a", "PENDING"), TransientError("Describe", "Throttling"),
+    answers = iter([Poll(False, "a", "PENDING"), Throttled("Describe", "Throttling"),
                     Poll(True, "done")])
 
     def poll() -> Poll:
@@ -218,3 +218,26 @@ def test_audit_events_of_a_step_hold_identifiers_only() -> None:
     e = sink.events[0]
     assert (e.action, e.outcome, e.resource, e.details) == (
         "drill.backup.validate", "failed", "arn:x", {"count": 3})
+
+
+@pytest.mark.parametrize(("outcomes", "locked", "exit_code"), [
+    ((), False, 0), (("PASSED", "SKIPPED"), False, 0), (("PASSED", "TIMED_OUT"), False, 3),
+    (("ERROR", "PASSED"), False, 3), (("TIMED_OUT", "KEY_STATE"), False, 1),
+    (("INTEGRITY_ALARM",), False, 1), (("PASSED",), True, 3)])
+def test_a_run_exits_by_the_findings_of_its_results(outcomes: tuple[str, ...], locked: bool,
+                                                     exit_code: int) -> None:
+    from keyplane.audit.evidence import DrillResult
+    from keyplane.drills.runner import DrillReport
+
+    report = DrillReport(environment="dev", run_id="r", identity="me",
+                         already_running=["drill sign-canary/k is already running"] if locked
+                         else [])
+    report.results = [DrillResult(
+        run_id="r", environment="dev", kind="sign-canary", key="k", generation=n, tier="ca",
+        started_at="2026-01-01T00:00:00Z", ended_at="2026-01-01T00:00:01Z", outcome=o,
+        reason="why", identity="me", cloud="gcp").with_finding_fields()
+        for n, o in enumerate(outcomes, 1)]
+    data = report.to_dict()
+    assert (report.exit_code, data["exit_code"], data["schema_version"]) == (exit_code, exit_code, "1")
+    assert [(f["resource"], f["severity"], f["cloud"]) for f in data["findings"]] == [
+        (f"k@g{n}", "critical", "gcp") for n in range(1, len(outcomes) + 1)]

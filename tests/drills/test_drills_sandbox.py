@@ -18,9 +18,9 @@ from keyplane.sandbox.aws_front import FaultRule
 from keyplane.sandbox.gcp_fake import GcpFaultRule
 from keyplane.sandbox.server import Sandbox
 from tests.drills.support import (
-    ESCROW_ENV,
     drill,
     drill_env,
+    lab_env,
     outcomes,
     result,
     use_clock,
@@ -186,6 +186,10 @@ def test_fails_transient_when_throttling_outlasts_the_retries(
     assert (r["outcome"], r["reason"], r["details"]["transient"]) == (
         "ERROR", "document-signing generation 2: transient, retry later "
                  "(Sign ThrottlingException)", True)
+    # a drill that could not finish is an unknown finding, never a pass
+    (f,) = report["findings"]
+    assert (f["rule_id"], f["outcome"], f["resource"], f["severity"]) == (
+        "drill.sign-canary", "UNKNOWN", "document-signing@g2", "critical")
 
 
 # --- replica -----------------------------------------------------------------------------
@@ -400,6 +404,9 @@ def test_fails_backup_restore_that_never_completes_times_out_and_keeps_the_job_i
     assert (r["outcome"], r["details"]["last_state"], r["deadline_seconds"]) == (
         "TIMED_OUT", "RUNNING", 7200.0)
     assert r["reason"] == f"restore job {job_id} did not finish within 7200 s: state RUNNING"
+    (f,) = report["findings"]
+    assert (f["rule_id"], f["outcome"], f["resource"], f["cloud"]) == (
+        "drill.backup", "UNKNOWN", "ca-database", "aws")
     assert clock.slept == 60 + 7200  # the backup job, then the restore until its deadline
     persisted = [e for e in s3_journal(sb, acct) if e["id"] == job_id]
     assert [e["event"] for e in persisted] == ["created"]
@@ -576,16 +583,14 @@ def test_fails_closed_when_evidence_cannot_be_written(
 def _escrow_env(sb: Sandbox, tmp_path: Path, n: int) -> tuple[Path, str]:
     from keyplane.model import load_estate
     from keyplane.postapply.expected import expected_state
+    from keyplane.postapply.stack import load_environment_stacks
     from keyplane.sandbox.apply import apply_state
 
     account = f"76000000{n:04d}"
-    d = tmp_path / "environments"
-    d.mkdir()
-    (d / "lab.yaml").write_text(ESCROW_ENV.format(
-        account=account, drill=DRILL_ACCOUNT, evidence=tmp_path / "evidence",
-        spec="ECC_NIST_P256"), encoding="utf-8")
+    d = lab_env(tmp_path, account=account, drill=DRILL_ACCOUNT, evidence=tmp_path / "evidence")
     env = load_estate([d / "lab.yaml"]).get("lab")
-    apply_state(expected_state(env), aws_endpoint=sb.aws.url, gcp_endpoint=None)
+    stacks = load_environment_stacks(env, d.parent / "cdktf.out")
+    apply_state(expected_state(env, stacks), aws_endpoint=sb.aws.url, gcp_endpoint=None)
     return d, account
 
 
@@ -650,3 +655,7 @@ def test_fails_integrity_alarm_when_the_escrow_copy_is_of_another_key(
     r = result(report, "escrow", "lab-signer")
     assert (r["outcome"], r["reason"]) == (
         "INTEGRITY_ALARM", "escrow copy of lab-signer does not match the deployed key")
+    (f,) = report["findings"]
+    assert (f["rule_id"], f["outcome"], f["control"], f["resource"], f["tier"], f["severity"],
+            f["reason"]) == ("drill.escrow", "FAIL", "backup", "lab-signer@g1", "non-production",
+                             "high", r["reason"])

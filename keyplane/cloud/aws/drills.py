@@ -2,7 +2,7 @@
 
 They implement `keyplane.drills.ports` with boto3 clients built by the
 composition root (retries explicit in `AwsConfig`: throttling is retried by botocore
-before it becomes a TransientError). Restores act through a second set of clients in
+before it becomes a `Throttled` error). Restores act through a second set of clients in
 the drill account; deletions happen only there.
 """
 
@@ -17,20 +17,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from keyplane.cloud.aws.reader import DENIED_CODES, THROTTLING_CODES
 from keyplane.cloud.aws.session import AwsClients
+from keyplane.cloudcall import (
+    AccessDenied,
+    CloudCallError,
+    KeyMissingError,
+    KeyStateError,
+    Throttled,
+)
 from keyplane.drills.errors import DrillSetupError
 from keyplane.drills.ports import (
-    DeniedError,
-    DrillCallError,
     Hsm,
     HsmBackup,
     HsmCluster,
     JobStatus,
-    KeyMissingError,
-    KeyStateError,
     KeyTarget,
     LockHolder,
     RecoveryPoint,
-    TransientError,
 )
 from keyplane.model.tags import AWS_TAG_GENERATION, AWS_TAG_KEY
 
@@ -44,7 +46,7 @@ TRANSIENT_CODES = THROTTLING_CODES | {"ServiceUnavailable", "ServiceUnavailableE
 LOCK_TABLE = "keyplane-drill-locks"
 
 
-def translate(exc: Exception, operation: str) -> DrillCallError:
+def translate(exc: Exception, operation: str) -> CloudCallError:
     """The drill ports' error for an SDK exception."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
@@ -55,11 +57,11 @@ def translate(exc: Exception, operation: str) -> DrillCallError:
         if code in MISSING_CODES:
             return KeyMissingError(operation, code, message)
         if code in TRANSIENT_CODES:
-            return TransientError(operation, code, message)
+            return Throttled(operation, code, message)
         if code in DENIED_CODES:
-            return DeniedError(operation, code, message)
-        return DrillCallError(operation, code, message)
-    return TransientError(operation, type(exc).__name__, str(exc)[:300])
+            return AccessDenied(operation, code, message)
+        return CloudCallError(operation, code, message)
+    return Throttled(operation, type(exc).__name__, str(exc)[:300])
 
 
 def _call(operation: str, fn: Any, **kwargs: Any) -> Any:
@@ -551,7 +553,7 @@ class S3Escrow:
         """GetObject of an s3:// URI."""
         u = urlparse(location)
         if u.scheme != "s3":
-            raise DrillCallError("GetObject", "UnsupportedLocation",
+            raise CloudCallError("GetObject", "UnsupportedLocation",
                                  f"escrow location must be s3://, got {location}")
         body = _call("GetObject", self._s3.get_object, Bucket=u.netloc,
                      Key=u.path.lstrip("/"))["Body"]

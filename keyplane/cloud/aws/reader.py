@@ -3,8 +3,8 @@
 Only Describe*, Get* and List* operations (a test records every call); every list
 goes through `get_paginator()` where botocore has one. botocore raises
 PaginationError on a repeated NextToken, so a misbehaving endpoint cannot make a
-scan loop forever; `MAX_PAGES` bounds the rest. SDK errors become the `ReadError`
-family of the ports.
+scan loop forever; `MAX_PAGES` bounds the rest. SDK errors become the
+one error tree of cloud calls (`keyplane.cloudcall`).
 """
 
 from __future__ import annotations
@@ -25,23 +25,25 @@ from botocore.exceptions import (
 )
 
 from keyplane.cloud.aws.session import AwsClients
+from keyplane.cloudcall import (
+    AccessDenied,
+    CloudCallError,
+    CredentialsExpired,
+    NotFound,
+    Throttled,
+)
 from keyplane.postapply.errors import HookSetupError
 from keyplane.postapply.ports import (
-    AccessDenied,
     Alias,
     AwsKey,
     BackupVault,
     CloudHsmCluster,
-    CredentialsExpired,
     CustomKeyStore,
     Grant,
     IamRole,
     KeyRotation,
     LogGroup,
-    NotFound,
-    ReadError,
     RotationStatus,
-    Throttled,
     Trail,
 )
 
@@ -76,16 +78,16 @@ def translate(exc: Exception, operation: str, region: str | None) -> Exception:
             return CredentialsExpired(operation, code, message, region=region)
         if code in NOT_FOUND_CODES:
             return NotFound(operation, code, message, region=region)
-        return ReadError(operation, code, message, region=region)
+        return CloudCallError(operation, code, message, region=region)
     if isinstance(exc, PaginationError):
-        return ReadError(operation, "PaginationError", str(exc)[:300], region=region)
+        return CloudCallError(operation, "PaginationError", str(exc)[:300], region=region)
     if isinstance(exc, NoCredentialsError):
         return HookSetupError("no aws credentials found (set a profile, environment variables, "
                               "or use --sandbox)")
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
-        return ReadError(operation, "ConnectionError", str(exc)[:300], region=region)
+        return CloudCallError(operation, "ConnectionError", str(exc)[:300], region=region)
     if isinstance(exc, BotoCoreError):
-        return ReadError(operation, type(exc).__name__, str(exc)[:300], region=region)
+        return CloudCallError(operation, type(exc).__name__, str(exc)[:300], region=region)
     return exc
 
 
@@ -129,10 +131,10 @@ class AwsReader:
         try:
             for n, page in enumerate(paginator.paginate(**kwargs)):
                 if n >= MAX_PAGES:
-                    raise ReadError(operation, "TooManyPages",
-                                    f"more than {MAX_PAGES} pages", region=self.region)
+                    raise CloudCallError(operation, "TooManyPages",
+                                         f"more than {MAX_PAGES} pages", region=self.region)
                 yield page
-        except ReadError:
+        except CloudCallError:
             raise
         except Exception as exc:
             raise translate(exc, operation, self.region) from None

@@ -3,7 +3,7 @@
 Cloud KMS has no asymmetric Verify API (verification is done with the public key), so
 `verify` answers None and the canary's offline check is the verification. Calls use
 the run's Retry (RESOURCE_EXHAUSTED and UNAVAILABLE are retried before they become a
-TransientError).
+`Throttled` error).
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ from google.api_core import exceptions as gexc
 from google.cloud import kms_v1
 
 from keyplane.cloud.gcp.client import GcpConfig
-from keyplane.drills.crypto import public_der
-from keyplane.drills.ports import (
-    DeniedError,
-    DrillCallError,
+from keyplane.cloudcall import (
+    AccessDenied,
+    CloudCallError,
     KeyMissingError,
     KeyStateError,
-    KeyTarget,
-    TransientError,
+    Throttled,
 )
+from keyplane.drills.crypto import public_der
+from keyplane.drills.ports import KeyTarget
 
 _State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
 
 
-def translate(exc: Exception, operation: str) -> DrillCallError:
+def translate(exc: Exception, operation: str) -> CloudCallError:
     """The drill ports' error for a google-api-core exception."""
     code = type(exc).__name__
     message = str(getattr(exc, "message", exc))[:300]
@@ -38,10 +38,10 @@ def translate(exc: Exception, operation: str) -> DrillCallError:
         return KeyMissingError(operation, "NOT_FOUND", message)
     if isinstance(exc, (gexc.ResourceExhausted, gexc.ServiceUnavailable, gexc.DeadlineExceeded,
                         gexc.RetryError, gexc.InternalServerError)):
-        return TransientError(operation, code, message)
+        return Throttled(operation, code, message)
     if isinstance(exc, (gexc.PermissionDenied, gexc.Unauthenticated)):
-        return DeniedError(operation, "PERMISSION_DENIED", message)
-    return DrillCallError(operation, code, message)
+        return AccessDenied(operation, "PERMISSION_DENIED", message)
+    return CloudCallError(operation, code, message)
 
 
 def _aad(context: dict[str, str]) -> bytes:
@@ -130,7 +130,7 @@ class GcpKmsDrill:
                          "additional_authenticated_data": _aad(context)},
                 retry=self._config.retry(), timeout=self._config.call_timeout)
         except gexc.InvalidArgument as exc:
-            raise DrillCallError("Decrypt", "INVALID_ARGUMENT", str(exc.message)[:300]) from None
+            raise CloudCallError("Decrypt", "INVALID_ARGUMENT", str(exc.message)[:300]) from None
         except gexc.GoogleAPICallError as exc:
             raise translate(exc, "Decrypt") from None
         return bytes(out.plaintext)

@@ -2,8 +2,8 @@
 
 List*, Get* and GetIamPolicy only. Pages are walked explicitly so a repeated page
 token is caught (the generated pagers would follow it forever); every call has the
-run's Retry and a per-attempt timeout. google-api-core errors become the ports'
-`ReadError` family.
+run's Retry and a per-attempt timeout. google-api-core errors become the
+one error tree of cloud calls (`keyplane.cloudcall`).
 """
 
 from __future__ import annotations
@@ -18,16 +18,14 @@ from google.cloud import kms_v1
 from google.iam.v1 import iam_policy_pb2
 
 from keyplane.cloud.gcp.client import GcpConfig
-from keyplane.postapply.ports import (
+from keyplane.cloudcall import (
     AccessDenied,
+    CloudCallError,
     CredentialsExpired,
-    CryptoKey,
-    CryptoKeyVersion,
-    IamBinding,
     NotFound,
-    ReadError,
     Throttled,
 )
+from keyplane.postapply.ports import CryptoKey, CryptoKeyVersion, IamBinding
 
 MAX_PAGES = 10_000
 
@@ -38,7 +36,7 @@ def translate(exc: Exception, operation: str) -> Exception:
         cause = exc.cause if isinstance(exc.cause, Exception) else None
         if isinstance(cause, gexc.ResourceExhausted):
             return Throttled(operation, "RESOURCE_EXHAUSTED", str(cause.message)[:300])
-        return ReadError(operation, "RETRY_EXHAUSTED", str(exc)[:300])
+        return CloudCallError(operation, "RETRY_EXHAUSTED", str(exc)[:300])
     if isinstance(exc, gexc.ResourceExhausted):
         return Throttled(operation, "RESOURCE_EXHAUSTED", str(exc.message)[:300])
     if isinstance(exc, gexc.PermissionDenied):
@@ -48,7 +46,7 @@ def translate(exc: Exception, operation: str) -> Exception:
     if isinstance(exc, gexc.NotFound):
         return NotFound(operation, "NOT_FOUND", str(exc.message)[:300])
     if isinstance(exc, gexc.GoogleAPIError):
-        return ReadError(operation, type(exc).__name__, str(exc)[:300])
+        return CloudCallError(operation, type(exc).__name__, str(exc)[:300])
     return exc
 
 
@@ -115,10 +113,10 @@ class GcpReader:
             if not token:
                 return
             if token in seen:  # the generated pager would follow it forever
-                raise ReadError(operation, "RepeatedPageToken",
-                                f"the same page token was received twice after {n + 1} pages")
+                raise CloudCallError(operation, "RepeatedPageToken",
+                                     f"the same page token was received twice after {n + 1} pages")
             seen.add(token)
-        raise ReadError(operation, "TooManyPages", f"more than {MAX_PAGES} pages")
+        raise CloudCallError(operation, "TooManyPages", f"more than {MAX_PAGES} pages")
 
     def check_project(self, location: str) -> None:
         """One ListKeyRings page of the project: proves the credentials reach it."""
