@@ -27,7 +27,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check keyplane tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict keyplane/model keyplane/policy
+	$(BIN)/mypy --strict keyplane/model keyplane/policy keyplane/findings.py keyplane/desired \
+		keyplane/postapply keyplane/reporters keyplane/schema
 
 # checkov (a general IaC scanner) in its own virtualenv, for the scanner comparison and
 # the benchmarks; it is never a dependency of keyplane.

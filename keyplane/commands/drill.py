@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from keyplane.commands.post_apply import cloud_options, sandbox_endpoints
+from keyplane.desired import names
 from keyplane.drills.waiter import Timing
 from keyplane.errors import UsageError
 from keyplane.model.loader import load_targets
@@ -195,13 +196,13 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
         ports.backup = AwsBackupDrill(aws, drill_aws, region)
         ports.cloudhsm = AwsCloudHsmDrill(aws, drill_aws, region)
         ports.escrow = S3Escrow(aws, region)
+        partition = names.partition_of(region)
         ports.backup_settings = BackupSettings(
-            vault=f"keyplane-{env.name}",
-            # the role the backup constructs create (keyplane.constructs.aws.iam)
-            backup_role_arn=f"arn:aws:iam::{env.aws.account_id}:role/"
-                            f"keyplane-{env.name}-backup-service",
-            restore_role_arn=f"arn:aws:iam::{drill_account or env.aws.account_id}:role/"
-                             f"keyplane-{env.name}-backup-service")
+            vault=names.backup_vault_name(env.name),
+            backup_role_arn=names.role_arn(partition, env.aws.account_id,
+                                           names.backup_service_role_name(env.name)),
+            restore_role_arn=names.role_arn(partition, drill_account or env.aws.account_id,
+                                            names.drill_restore_role_name(env.name)))
     if env.gcp is not None:
         from keyplane.cloud.gcp.client import GcpConfig, build_client
         from keyplane.cloud.gcp.drills import GcpKmsDrill
@@ -210,8 +211,8 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
         config = GcpConfig(project=gcp_project or env.gcp.project_id, endpoint=gcp_endpoint)
         gcp_kms = GcpKmsDrill(build_client(config), config)
         gcp_plan = plan_environment(env)  # the desired state: where each crypto key lives
-        names = {k.name: k.resource_name(gcp_plan.project) for k in gcp_plan.keys}
-        ports.gcp_crypto_key = lambda k: names.get(k.name)
+        crypto_keys = {k.name: k.resource_name(gcp_plan.project) for k in gcp_plan.keys}
+        ports.gcp_crypto_key = lambda k: crypto_keys.get(k.name)
 
     def kms(cloud: Cloud, region: str | None) -> Any:
         if cloud is Cloud.GCP:

@@ -53,6 +53,7 @@ from keyplane.model.specs import (
     rotation_eligibility,
 )
 from keyplane.model.tags import (
+    AWS_TAG_BACKUP_RETENTION,
     AWS_TAG_CREATED_ON,
     AWS_TAG_DECLARED_ACCOUNTS,
     AWS_TAG_ENV,
@@ -133,7 +134,6 @@ ORIGIN_AWS_CLOUDHSM = "AWS_CLOUDHSM"
 HSM_TYPES = ("hsm2m.medium", "hsm1.medium")
 # The Terraform AWS provider has no argument for the cluster's backup retention policy, so
 # the retention is written as this tag; post-apply compares it with DescribeClusters.
-AWS_TAG_BACKUP_RETENTION = "keyplane:backup-retention-in-days"
 
 S3_BUCKET_NAME_MAX = 63
 # Housekeeping, not a tier control: parts of an upload that never completed.

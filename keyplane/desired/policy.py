@@ -30,7 +30,6 @@ from keyplane.model.environment import Environment, KeyDecl
 from keyplane.model.specs import KeyFamily, KeyUsage, Origin, spec_info
 from keyplane.model.tags import (
     ROLE_AUDITOR,
-    ROLE_BACKUP_OPERATOR,
     ROLE_BREAK_GLASS,
     ROLE_CEREMONY,
     ROLE_KEY_ADMIN,
@@ -46,7 +45,6 @@ __all__ = [
     "KMS_READ_ACTIONS",
     "KMS_USE_ACTIONS",
     "POLICY_VERSION",
-    "ROLE_NAMES_BY_DUTY",
     "AccountPrincipals",
     "KeyPolicyInput",
     "PolicyDocument",
@@ -345,10 +343,3 @@ def trust_policy(principal: dict[str, Any], *, action: str = "sts:AssumeRole",
     return {"Version": POLICY_VERSION, "Statement": [stmt]}
 
 
-ROLE_NAMES_BY_DUTY = {
-    "key_admins": ROLE_KEY_ADMIN,
-    "backup_operators": ROLE_BACKUP_OPERATOR,
-    "auditors": ROLE_AUDITOR,
-    "break_glass": ROLE_BREAK_GLASS,
-    "ceremony": ROLE_CEREMONY,
-}

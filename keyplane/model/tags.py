@@ -70,3 +70,7 @@ ROLES = (ROLE_KEY_ADMIN, ROLE_KEY_USER, ROLE_BACKUP_OPERATOR, ROLE_AUDITOR, ROLE
 def role_name(env: str, role: str, workload: str | None = None) -> str:
     """The IAM role name keyplane gives a separation-of-duties role."""
     return f"keyplane-{env}-user-{workload}" if workload else f"keyplane-{env}-{role}"
+
+# The CloudHSM cluster's backup retention: the AWS provider has no argument for it, so the
+# stack carries it as this tag; post-apply and the cloudhsm drill compare it with the cluster.
+AWS_TAG_BACKUP_RETENTION = "keyplane:backup-retention-in-days"

@@ -13,17 +13,16 @@ The sandbox creates exactly this state, so a fresh sandbox has no drift.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from keyplane.model.environment import Environment, Generation, KeyDecl
 from keyplane.model.specs import Cloud, KeyUsage
 from keyplane.model.tags import (
+    AWS_TAG_BACKUP_RETENTION,
     AWS_TAG_ENV,
     AWS_TAG_GENERATION,
     AWS_TAG_KEY,
-    AWS_TAG_ROLE,
     GCP_LABEL_ENV,
     ROLE_AUDITOR,
     ROLE_BACKUP_OPERATOR,
@@ -192,7 +191,6 @@ class ExpectedState:
 # AWS resource types of a declared key (an imported key is an aws_kms_external_key).
 _AWS_KEY_TYPES = ("aws_kms_key", "aws_kms_external_key")
 # The CloudHSM cluster carries its backup retention as this tag (set by the cloudhsm construct).
-AWS_TAG_BACKUP_RETENTION = "keyplane:backup-retention-in-days"
 # The order roles are listed in: the separation-of-duties roles, then workloads' key-user roles.
 _ROLE_ORDER = (ROLE_KEY_ADMIN, ROLE_BACKUP_OPERATOR, ROLE_AUDITOR, ROLE_BREAK_GLASS, ROLE_CEREMONY,
                ROLE_KEY_USER)
@@ -436,7 +434,3 @@ def expected_state(env: Environment, stacks: Stacks) -> ExpectedState:
         env=env, source=f"synth {stacks.source}", aws_keys=tuple(aws_keys),
         gcp_keys=tuple(gcp_keys), roles=tuple(_roles(env, stacks)) if env.aws else (),
         notes=(*notes, *gcp_notes), **_shared(stacks))
-
-def role_of(tags: Mapping[str, str]) -> str | None:
-    """The keyplane separation-of-duties role a tagged IAM role plays."""
-    return tags.get(AWS_TAG_ROLE)

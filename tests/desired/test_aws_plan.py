@@ -13,6 +13,7 @@ from keyplane.desired import aws, names
 from keyplane.desired.errors import AwsDeclarationError
 from keyplane.model import Cloud, Environment, load_estate
 from keyplane.model.loader import environment_files
+from keyplane.model.tags import AWS_TAG_BACKUP_RETENTION
 from tests.conftest import EXAMPLE_ENVIRONMENTS
 
 
@@ -329,7 +330,7 @@ def test_cloudhsm_and_the_ssm_parameters_it_reads(prod, staging) -> None:
     assert hsm is not None and staging.cloudhsm is None
     assert [h.availability_zone for h in hsm.hsms] == ["us-east-1a", "us-east-1b"]
     assert (hsm.cluster.hsm_type, hsm.cluster.mode) == ("hsm2m.medium", "FIPS")
-    assert hsm.cluster.tags[aws.AWS_TAG_BACKUP_RETENTION] == "379"
+    assert hsm.cluster.tags[AWS_TAG_BACKUP_RETENTION] == "379"
     assert hsm.key_store.name == names.custom_key_store_name("prod")
     assert hsm.key_store.depends_on == tuple(h.path for h in hsm.hsms)
     assert prod.ssm_parameter_names == ("/keyplane/prod/cloudhsm/kmsuser-password",
