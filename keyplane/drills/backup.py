@@ -33,7 +33,7 @@ from keyplane.drills.deadlines import (
     restore_deadline,
 )
 from keyplane.drills.errors import TargetRefusedError, WaitTimeout
-from keyplane.drills.journal import Journal, Resource
+from keyplane.drills.journal import DrillResource, Journal
 from keyplane.drills.ports import BackupDrillPort, JobStatus
 from keyplane.drills.waiter import Poll, Waiter
 from keyplane.model.environment import BackedUpResource
@@ -127,7 +127,7 @@ class BackupDrill:
 
     # --- cleanup ------------------------------------------------------------------------------
 
-    def _delete_tagged(self, journal: Journal, res: Resource, run_id: str) -> str:
+    def _delete_tagged(self, journal: Journal, res: DrillResource, run_id: str) -> str:
         """Delete a scratch copy only when it carries `run_id`'s tag."""
         tags = self.port.tags(res.id)
         if tags is None:
@@ -157,7 +157,7 @@ class BackupDrill:
                     elif job.created_resource_arn:
                         # the job from the journal made this copy: it is the run's, tag it as
                         # such (a killed run may not have tagged it) before the guarded delete
-                        copy = Resource(kind="scratch", id=job.created_resource_arn,
+                        copy = DrillResource(kind="scratch", id=job.created_resource_arn,
                                         account=res.account, region=res.region)
                         tags = self.port.tags(copy.id)
                         if tags is not None and TAG_DRILL_RUN not in tags:
@@ -214,7 +214,7 @@ class BackupDrill:
         try:
             # 2. canary + manifest, before the backup
             canary = f"{CANARY_PREFIX}/{ctx.run_id}"
-            res_canary = Resource(kind="canary", id=f"{item.arn}#{canary}",
+            res_canary = DrillResource(kind="canary", id=f"{item.arn}#{canary}",
                                   account=env.aws.account_id, region=region)
             journal.intent(res_canary)
             port.write_canary(item.arn, canary, f"keyplane drill canary {ctx.run_id}")
@@ -224,20 +224,20 @@ class BackupDrill:
                 return DrillVerdict(outcome="FAILED", reason=f"canary {canary} not readable in "
                                                              f"{item.name} after writing it",
                                     details=details)
-            journal.kept(Resource(kind="manifest", id=f"{item.name}@{ctx.run_id}",
+            journal.kept(DrillResource(kind="manifest", id=f"{item.name}@{ctx.run_id}",
                                   details={"count": len(manifest), "sha256": manifest}),
                          keep_until=ctx.now(), reason="manifest written before the backup")
             ctx.step("backup.manifest", item.arn, count=len(manifest), canary=canary)
             details["manifest_count"] = len(manifest)
             # 3. on-demand backup
             tags = {TAG_DRILL_RUN: ctx.run_id, TAG_DRILL_KIND: "backup", AWS_TAG_ENV: env.name}
-            res_job = Resource(kind="backup-job", id=f"pending:{ctx.run_id}",
+            res_job = DrillResource(kind="backup-job", id=f"pending:{ctx.run_id}",
                                account=env.aws.account_id, region=region)
             journal.intent(res_job)
             job_id = port.start_backup(vault=self.settings.vault, resource_arn=item.arn,
                                        role_arn=self.settings.backup_role_arn, tags=tags)
             journal.gone(res_job)
-            res_job = Resource(kind="backup-job", id=job_id, account=env.aws.account_id,
+            res_job = DrillResource(kind="backup-job", id=job_id, account=env.aws.account_id,
                                region=region)
             journal.created(res_job)
             ctx.step("backup.start-backup", item.arn, job_id=job_id)
@@ -260,7 +260,7 @@ class BackupDrill:
             details["recovery_point"] = rp.arn
             # 4. restore into a scratch copy in the drill account
             name = scratch_name(ctx.run_id, item.name)
-            intent = Resource(kind="restore-job", id=f"pending:{name}", account=drill_account,
+            intent = DrillResource(kind="restore-job", id=f"pending:{name}", account=drill_account,
                               region=region, details={"target_name": name,
                                                       "recovery_point": rp.arn})
             journal.intent(intent)
@@ -270,7 +270,7 @@ class BackupDrill:
                                             target_name=name,
                                             role_arn=self.settings.restore_role_arn)
             journal.gone(intent)
-            res_restore = Resource(kind="restore-job", id=restore_id, account=drill_account,
+            res_restore = DrillResource(kind="restore-job", id=restore_id, account=drill_account,
                                    region=region, details={"target_name": name})
             journal.created(res_restore)  # the job id persists: a later run adopts it
             ctx.step("backup.start-restore", name, restore_job_id=restore_id,
@@ -294,7 +294,7 @@ class BackupDrill:
                                     reason=f"restore job {restore_id} ended {rjob.state}: "
                                            f"{rjob.message}")
             # 5. tag, compare, report
-            copy = Resource(kind="scratch", id=rjob.created_resource_arn, account=drill_account,
+            copy = DrillResource(kind="scratch", id=rjob.created_resource_arn, account=drill_account,
                             region=region)
             port.tag(copy.id, tags)
             journal.created(copy)
@@ -329,7 +329,7 @@ class BackupDrill:
         if isinstance(last, JobStatus) and last.created_resource_arn:
             tags = self.port.tags(last.created_resource_arn)
             if tags is not None and tags.get(TAG_DRILL_RUN) == self.ctx.run_id:
-                self._delete_tagged(journal, Resource(kind="scratch",
+                self._delete_tagged(journal, DrillResource(kind="scratch",
                                                       id=last.created_resource_arn),
                                     self.ctx.run_id)
 

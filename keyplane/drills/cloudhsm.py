@@ -21,7 +21,7 @@ from keyplane.drills.deadlines import (
     restore_deadline,
 )
 from keyplane.drills.errors import TargetRefusedError, WaitTimeout
-from keyplane.drills.journal import Journal, Resource
+from keyplane.drills.journal import DrillResource, Journal
 from keyplane.drills.ports import CloudHsmDrillPort, HsmCluster
 from keyplane.drills.waiter import Poll, Waiter
 from keyplane.model.limits import CLOUDHSM_MIN_HSMS_FOR_KEY_STORE
@@ -47,7 +47,7 @@ class CloudHsmDrill:
     def _teardown(self, journal: Journal, cluster_id: str, run_id: str) -> str:
         """Delete the HSMs and the cluster, only when the cluster carries `run_id`'s tag."""
         cluster = self.port.cluster(cluster_id)
-        res = Resource(kind="cluster", id=cluster_id)
+        res = DrillResource(kind="cluster", id=cluster_id)
         if cluster is None or cluster.state in ("DELETED", "DELETE_IN_PROGRESS"):
             journal.gone(res, run_id)
             return "gone"
@@ -157,11 +157,11 @@ class CloudHsmDrill:
         azs = sorted({h.availability_zone for h in hsms})
         tags = {TAG_DRILL_RUN: ctx.run_id, TAG_DRILL_KIND: "cloudhsm", AWS_TAG_ENV: env.name}
         start = ctx.now()
-        intent = Resource(kind="cluster", id=f"pending:{ctx.run_id}", account=actual)
+        intent = DrillResource(kind="cluster", id=f"pending:{ctx.run_id}", account=actual)
         journal.intent(intent)
         cluster_id = port.restore_cluster(backup_id=backup_id, subnet_ids=subnets, tags=tags)
         journal.gone(intent)
-        res = Resource(kind="cluster", id=cluster_id, account=actual,
+        res = DrillResource(kind="cluster", id=cluster_id, account=actual,
                        details={"backup_id": backup_id})
         journal.created(res)
         ctx.step("cloudhsm.restore-cluster", cluster_id, backup_id=backup_id)

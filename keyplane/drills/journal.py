@@ -73,7 +73,7 @@ class LocalJournalStore:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Resource:
+class DrillResource:
     """A resource a drill creates: kind, id (name or ARN), and where."""
 
     kind: str  # restore-job | backup-job | scratch | cluster | hsm | canary
@@ -93,7 +93,7 @@ class OpenEntry:
 
     run_id: str
     event: str
-    resource: Resource
+    resource: DrillResource
     at: str
     keep_until: float | None = None
 
@@ -108,30 +108,30 @@ class Journal:
         self.run_id = run_id
         self.clock = clock
 
-    def _write(self, event: str, resource: Resource, **extra: Any) -> None:
+    def _write(self, event: str, resource: DrillResource, **extra: Any) -> None:
         at = dt.datetime.fromtimestamp(self.clock(), tz=dt.UTC).isoformat(timespec="seconds")
         self.store.append(self.target, {
             "run_id": self.run_id, "at": at, "event": event, "kind": resource.kind,
             "id": resource.id, "account": resource.account, "region": resource.region,
             "details": resource.details, **extra})
 
-    def intent(self, resource: Resource) -> None:
+    def intent(self, resource: DrillResource) -> None:
         """Announce a resource before the call that creates it."""
         self._write("intent", resource)
 
-    def created(self, resource: Resource) -> None:
+    def created(self, resource: DrillResource) -> None:
         """The resource exists (or the job was accepted)."""
         self._write("created", resource)
 
-    def deleted(self, resource: Resource) -> None:
+    def deleted(self, resource: DrillResource) -> None:
         """The resource was deleted by this run."""
         self._write("deleted", resource)
 
-    def gone(self, resource: Resource, by_run: str | None = None) -> None:
+    def gone(self, resource: DrillResource, by_run: str | None = None) -> None:
         """The resource no longer needs cleaning (never created, finished, or removed)."""
         self._write("gone", resource, **({"for_run": by_run} if by_run else {}))
 
-    def kept(self, resource: Resource, keep_until: float, reason: str) -> None:
+    def kept(self, resource: DrillResource, keep_until: float, reason: str) -> None:
         """The resource is kept (forensics) until `keep_until`, then removed by a later run."""
         self._write("kept", resource, keep_until=keep_until, reason=reason)
 
@@ -149,6 +149,6 @@ class Journal:
             out.append(OpenEntry(
                 run_id=str(e.get("run_id")), event=str(e["event"]), at=str(e.get("at", "")),
                 keep_until=e.get("keep_until"),
-                resource=Resource(kind=e["kind"], id=e["id"], account=e.get("account"),
+                resource=DrillResource(kind=e["kind"], id=e["id"], account=e.get("account"),
                                   region=e.get("region"), details=e.get("details") or {})))
         return sorted(out, key=lambda o: o.at)

@@ -16,7 +16,7 @@ from keyplane.drills.backup import BackupSettings, compare, scratch_name
 from keyplane.drills.crypto import sign_locally, signing_algorithms, verify_offline
 from keyplane.drills.deadlines import restore_deadline
 from keyplane.drills.errors import AlreadyRunningError, DrillSetupError, WaitTimeout
-from keyplane.drills.journal import Journal, LocalJournalStore, Resource
+from keyplane.drills.journal import DrillResource, Journal, LocalJournalStore
 from keyplane.drills.runner import SCHEDULE, plan
 from keyplane.drills.waiter import Poll, Timing, Waiter
 from keyplane.model import load_estate
@@ -119,8 +119,8 @@ def test_a_live_run_beats_and_a_dead_one_is_taken_over_with_a_note(tmp_path: Pat
 def test_journal_open_entries_follow_the_latest_event_per_resource(tmp_path: Path) -> None:
     store = LocalJournalStore(tmp_path)
     first = Journal(store, target="backup/db", run_id="r1", clock=lambda: 0.0)
-    job = Resource(kind="restore-job", id="J1", account="1")
-    copy = Resource(kind="scratch", id="arn:t")
+    job = DrillResource(kind="restore-job", id="J1", account="1")
+    copy = DrillResource(kind="scratch", id="arn:t")
     first.intent(job)
     first.created(job)
     first.created(copy)
