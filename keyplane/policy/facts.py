@@ -15,7 +15,6 @@ from keyplane.model.specs import (
     GCP_ALGORITHMS,
     Cloud,
     Eligibility,
-    KeyFamily,
     Origin,
     SpecInfo,
     rotation_eligibility,
@@ -144,11 +143,6 @@ def as_bool(value: Any) -> bool | None:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return None
-
-
-def is_family(info: SpecInfo | None, family: KeyFamily) -> bool:
-    """Whether `info` is of `family`."""
-    return info is not None and info.family is family
 
 
 def member(res: Resource, attr: str = "member") -> Any:

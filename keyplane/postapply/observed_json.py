@@ -18,12 +18,6 @@ from keyplane.postapply import ports
 from keyplane.postapply.collect import Observed, ObservedAwsKey, ObservedGcpKey
 from keyplane.postapply.report import Unknown
 
-_RECORDS = {c.__name__: c for c in (
-    ports.AwsKey, ports.RotationStatus, ports.KeyRotation, ports.Grant, ports.Alias,
-    ports.CustomKeyStore, ports.Trail, ports.LogGroup, ports.BackupVault,
-    ports.CloudHsmCluster, ports.IamRole, ports.CryptoKeyVersion, ports.CryptoKey,
-    ports.IamBinding, ObservedAwsKey, ObservedGcpKey, Observed, Unknown)}
-
 
 def dump(value: Any) -> Any:
     """`value` (an Observed, a record, or anything inside one) as JSON-ready data."""
