@@ -136,12 +136,18 @@ CHECKS: dict[str, tuple[Severity, Severity, Severity, Severity]] = {
     "drift.vault_lock_changed": (C, C, H, H),
     "drift.cloudhsm_cluster_missing": (C, C, H, H),
     "drift.cloudhsm_backup_retention": (C, C, H, H),
+    "drift.alarm_missing": (C, C, H, H),
+    "drift.alarm_disabled": (H, H, M, M),
     # access review
     "access.wildcard_principal": (C, C, H, H),
     "access.cross_account": (C, C, H, H),
     "access.admin_can_use": (C, C, H, H),
     "access.human_can_use": (C, C, H, H),
     "access.principal_not_declared": (M, M, M, M),
+    "access.role_trust_changed": (C, C, H, H),
+    "access.role_policy_added": (C, C, H, H),
+    "access.role_missing": (H, H, M, M),
+    "access.role_not_declared": (M, M, M, M),
     # discover
     "discover.unmanaged_key": (M, M, M, M),
 }

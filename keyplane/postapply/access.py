@@ -5,7 +5,9 @@ AWS: the key policy, read through `keyplane.policy.policydoc` (its Deny statemen
 roles of the environment. GCP: the IAM bindings of the crypto key and its key ring.
 The access checks (`keyplane/postapply/rules/access/`) judge these rows: humans who can
 Sign/Decrypt `ca` or `production` keys, wildcard and cross-account principals,
-administrators who can also use a key, principals the environment does not declare.
+administrators who can also use a key, principals the environment does not declare. Each AWS
+row also says who can assume each role that can use or administer the key: a role is only as
+narrow as its trust policy.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from keyplane.policy.policydoc import (
 from keyplane.postapply.collect import Facet, Observed, ObservedAwsKey, ObservedGcpKey
 from keyplane.postapply.expected import ExpectedState
 from keyplane.postapply.match import Matched
+from keyplane.postapply.ports import IamRole
 
 NEEDS = {Facet.TAGS, Facet.POLICY, Facet.GRANTS, Facet.ROLES, Facet.GCP_IAM}
 
@@ -111,8 +114,33 @@ def gcp_reach(observed: Observed, obs: ObservedGcpKey) -> GcpReach:
     return reach
 
 
+_ASSUME = ("sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml")
+
+
+def assumers(role: IamRole) -> list[str]:
+    """Who the role's (observed) trust policy lets assume it: each principal, with the
+    conditions that bind it named (`mfa`, the OIDC `sub`), sorted."""
+    try:
+        stmts = parse(role.trust_policy)
+    except PolicyParseError:
+        return ["(trust policy is not a policy document)"]
+    out: set[str] = set()
+    for s in stmts:
+        if not s.allow or not any(s.grants(a) for a in _ASSUME):
+            continue
+        notes = ["mfa"] if "true" in s.condition_values(
+            "aws:multifactorauthpresent", frozenset({"bool"})) else []
+        notes += [f"sub {', '.join(c.values)}" for c in s.conditions if c.key.endswith(":sub")]
+        for who in ["*"] if s.not_principal else [p.value for p in s.principals]:
+            out.add(who + (f" ({'; '.join(notes)})" if notes else ""))
+    return sorted(out)
+
+
 def table(state: ExpectedState, observed: Observed, matched: Matched) -> list[dict[str, object]]:
-    """The who-can-use / who-can-administer rows of every key whose access could be read."""
+    """The who-can-use / who-can-administer rows of every key whose access could be read;
+    an AWS row adds who can assume each role among them (`assumed_by`, from the trust
+    policies read)."""
+    roles = {r.arn: r for r in observed.roles or []}
     rows: list[dict[str, object]] = []
     if state.env.aws is not None:
         for exp, obs in matched.aws:
@@ -123,7 +151,9 @@ def table(state: ExpectedState, observed: Observed, matched: Matched) -> list[di
             except PolicyParseError:
                 continue  # likewise
             rows.append({"key": exp.id, "resource": obs.key.arn, "use": reach.use,
-                         "administer": reach.administer})
+                         "administer": reach.administer,
+                         "assumed_by": {arn: assumers(roles[arn]) for arn in sorted(
+                             set(reach.use) | set(reach.administer)) if arn in roles}})
     for exp_g, gobs in matched.gcp:
         if gobs.iam is None:
             continue

@@ -36,6 +36,8 @@ from keyplane.postapply.ports import (
     IamRole,
     KeyRotation,
     LogGroup,
+    MetricAlarm,
+    MetricFilter,
     NotFound,
     ReadError,
     RotationStatus,
@@ -62,6 +64,7 @@ class Facet(StrEnum):
     VAULTS = "vaults"
     CLUSTERS = "clusters"
     ROLES = "roles"
+    ALARMS = "alarms"  # DescribeMetricFilters (audit log group) and DescribeAlarms
     GCP_VERSIONS = "gcp-versions"
     GCP_IAM = "gcp-iam"
 
@@ -75,6 +78,7 @@ _FACET_CONTROL = {Facet.ROTATION: Control.ROTATION, Facet.ROTATIONS: Control.ROT
                   Facet.POLICY: Control.ACCESS, Facet.GRANTS: Control.ACCESS,
                   Facet.ROLES: Control.ACCESS, Facet.GCP_IAM: Control.ACCESS,
                   Facet.TRAILS: Control.AUDIT, Facet.LOG_GROUPS: Control.AUDIT,
+                  Facet.ALARMS: Control.AUDIT,
                   Facet.VAULTS: Control.BACKUP, Facet.CLUSTERS: Control.BACKUP}
 
 
@@ -113,6 +117,8 @@ class Observed:
     vaults: list[BackupVault] | None = None
     clusters: list[CloudHsmCluster] | None = None
     roles: list[IamRole] | None = None
+    metric_filters: list[MetricFilter] | None = None  # of the declared log groups
+    alarms: list[MetricAlarm] | None = None  # named keyplane-<env>-*
     gcp_keys: list[ObservedGcpKey] = field(default_factory=list)
     gcp_ring_iam: dict[str, list[IamBinding]] = field(default_factory=dict)
     unknown_regions: set[str] = field(default_factory=set)
@@ -355,12 +361,19 @@ class Collector:
                           (Facet.VAULTS, "vaults", reader.backup_vaults),
                           (Facet.CLUSTERS, "clusters", reader.cloudhsm_clusters),
                           (Facet.ROLES, "roles",
-                           lambda: reader.roles(f"keyplane-{self.state.env.name}-"))]
+                           lambda: reader.roles(f"keyplane-{self.state.env.name}-")),
+                          (Facet.ALARMS, "metric_filters", lambda: [
+                              f for group in self.state.alarm_log_groups
+                              for f in reader.metric_filters(group)]),
+                          (Facet.ALARMS, "alarms",
+                           lambda: reader.alarms(f"keyplane-{self.state.env.name}-"))]
+                # a failed read is named after what it reads: aws:<region>:roles, ...:metric-filters
                 for facet, attr, fn in shared:
                     if facet in self.needs:
                         self._tick(added=1)
                         listing.append(pool.submit(self._guard, partial(
-                            self._read_shared, facet, attr, fn, f"aws:{home}:{facet.value}")))
+                            self._read_shared, facet, attr, fn,
+                            f"aws:{home}:{attr.replace('_', '-')}")))
             if self.gcp is not None:
                 for location in self.state.gcp_locations:
                     self._tick(added=1)

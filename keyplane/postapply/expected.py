@@ -2,10 +2,11 @@
 
 Read from the synthesized stacks (`keyplane synth`), through the gate's reader of
 `cdk.tf.json` (`keyplane.postapply.stack`): key specs, policies, rotation settings,
-aliases, replicas, IAM members, log groups, trails, vaults and roles are what the stack
-says. The environment adds only what a stack cannot say: which declared key (tier,
-rotation mode) a resource is, and its generations (current, verify-until, enabled). A
-value the stack leaves unknown until apply stays unknown, and comparisons skip it.
+aliases, replicas, IAM members, log groups, trails, vaults, roles (their trust and
+policies) and alarms (with their metric filters) are what the stack says. The environment
+adds only what a stack cannot say: which declared key (tier, rotation mode) a resource is,
+and its generations (current, verify-until, enabled). A value the stack leaves unknown
+until apply stays unknown, and comparisons skip it.
 
 The sandbox creates exactly this state, so a fresh sandbox has no drift.
 """
@@ -135,12 +136,47 @@ class ExpectedVault:
 
 @dataclass(frozen=True, kw_only=True)
 class ExpectedRole:
-    """A keyplane IAM role (`keyplane-<env>-<role>`)."""
+    """A keyplane IAM role (`keyplane-<env>-<role>`), with its policies as the stack declares them.
+
+    `trust_policy` and the inline documents are None where the stack does not state them
+    readably (then they are not compared); a value only apply knows is `UNRESOLVED` inside.
+    """
 
     name: str
-    role: str
+    role: str  # the duty (key-admin, key-user...), or `service` for a role AWS services assume
     workload: str | None = None
     human: bool = False
+    trust_policy: dict[str, Any] | None = None  # aws_iam_role.assume_role_policy
+    # aws_iam_role_policy (and aws_iam_role.inline_policy): policy name -> document
+    inline_policies: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    # aws_iam_role_policy_attachment (and aws_iam_role.managed_policy_arns)
+    managed_policy_arns: tuple[str, ...] = ()
+    address: str | None = None
+    construct_path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpectedMetricFilter:
+    """A CloudWatch Logs metric filter on the audit log group, feeding an alarm's metric."""
+
+    name: str
+    log_group_name: str
+    pattern: str  # may hold `UNRESOLVED` where it names a key ARN only apply knows
+    metric_name: str | None
+    metric_namespace: str | None
+    address: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpectedAlarm:
+    """A CloudWatch metric alarm on destructive or evasive events, and the filters feeding it."""
+
+    name: str
+    metrics: tuple[str, ...]  # `namespace/metric` it reads (one, or a metric-math alarm's)
+    actions: tuple[str, ...]  # alarm_actions, resolved (the alarm topic's ARN)
+    actions_enabled: bool = True
+    filters: tuple[ExpectedMetricFilter, ...] = ()
+    address: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,7 +192,24 @@ class ExpectedState:
     vaults: tuple[ExpectedVault, ...] = ()
     cloudhsm_backup_retention_in_days: int | None = None
     roles: tuple[ExpectedRole, ...] = ()
+    # the stack's other roles: those AWS services assume for keyplane (trail delivery, backup)
+    service_roles: tuple[ExpectedRole, ...] = ()
+    alarms: tuple[ExpectedAlarm, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def all_roles(self) -> tuple[ExpectedRole, ...]:
+        """Every IAM role the stack declares: the duties' and workloads', then services'."""
+        return (*self.roles, *self.service_roles)
+
+    @property
+    def alarm_log_groups(self) -> tuple[str, ...]:
+        """The log groups the declared alarms' metric filters read (post-apply reads their
+        filters)."""
+        out: list[str] = []
+        for a in self.alarms:
+            out += [f.log_group_name for f in a.filters if f.log_group_name not in out]
+        return tuple(out)
 
     @property
     def aws_regions(self) -> tuple[str, ...]:
@@ -369,22 +422,114 @@ def _gcp_keys(env: Environment, stacks: Stacks) -> tuple[list[ExpectedGcpKey], l
     return out, notes
 
 
-def _roles(env: Environment, stacks: Stacks) -> list[ExpectedRole]:
+def _role_target(stacks: Stacks, value: Any) -> str | None:
+    """The address of the aws_iam_role a `role` attribute names (by reference or by name)."""
+    target = reference_target(value)
+    if target is not None:
+        return f"{target[0]}.{target[1]}" if target[0] == "aws_iam_role" else None
+    name = _literal(value)
+    hit = next((r for r in stacks.resources("aws_iam_role") if r.raw("name") == name), None)
+    return hit.address if name is not None and hit is not None else None
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        return [value]
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _role_policies(stacks: Stacks) -> tuple[dict[str, dict[str, dict[str, Any] | None]],
+                                            dict[str, list[str]]]:
+    """Role address -> inline policy name -> document, and role address -> managed policy
+    ARNs, from aws_iam_role_policy, aws_iam_role_policy_attachment and the role's own
+    inline_policy blocks and managed_policy_arns."""
+    inline: dict[str, dict[str, dict[str, Any] | None]] = {}
+    managed: dict[str, list[str]] = {}
+    for role in stacks.resources("aws_iam_role"):
+        for block in _blocks(role.raw("inline_policy")):
+            name = _literal(block.get("name"))
+            if name:
+                inline.setdefault(role.address, {})[name] = stacks.policy(block.get("policy"))
+        for arn in role.raw("managed_policy_arns") or []:
+            managed.setdefault(role.address, []).append(str(stacks.resolve(arn)))
+    for res in stacks.resources("aws_iam_role_policy"):
+        address = _role_target(stacks, res.raw("role"))
+        name = _literal(res.raw("name"))
+        if address is not None and name is not None:
+            inline.setdefault(address, {})[name] = stacks.policy(res.raw("policy"))
+    for res in stacks.resources("aws_iam_role_policy_attachment"):
+        address = _role_target(stacks, res.raw("role"))
+        arn = res.raw("policy_arn")
+        if address is not None and isinstance(arn, str):
+            managed.setdefault(address, []).append(str(stacks.resolve(arn)))
+    return inline, managed
+
+
+def _roles(env: Environment, stacks: Stacks) -> tuple[list[ExpectedRole], list[ExpectedRole]]:
+    """The separation-of-duties and key-user roles, and the roles AWS services assume."""
     workloads = {w.name: w for w in env.workloads}
     user_prefix = f"keyplane-{env.name}-user-"  # role_name(env, ROLE_KEY_USER, <workload>)
-    out = []
+    inline, managed = _role_policies(stacks)
+    out: list[ExpectedRole] = []
+    services: list[ExpectedRole] = []
     for res in stacks.resources("aws_iam_role"):
         name = _literal(res.raw("name"))
         role = res.context.role
-        if name is None or role not in _ROLE_ORDER or res.context.env not in (None, env.name):
-            continue  # roles AWS services assume for keyplane are not separation-of-duties roles
+        if name is None or res.context.env not in (None, env.name):
+            continue
+        trust = res.raw("assume_role_policy")
+        detail: dict[str, Any] = {
+            "trust_policy": stacks.policy(trust) if trust is not None else None,
+            "inline_policies": inline.get(res.address, {}),
+            "managed_policy_arns": tuple(sorted(set(managed.get(res.address, [])))),
+            "address": res.address, "construct_path": res.construct_path}
+        if role not in _ROLE_ORDER:  # roles AWS services assume are not separation-of-duties
+            services.append(ExpectedRole(name=name, role=role or "service", **detail))
+            continue
         workload = name[len(user_prefix):] if role == ROLE_KEY_USER and \
             name.startswith(user_prefix) else None
         wl = workloads.get(workload or "")
         out.append(ExpectedRole(name=name, role=role, workload=workload,
-                                human=bool(wl and wl.human)))
+                                human=bool(wl and wl.human), **detail))
     out.sort(key=lambda r: (_ROLE_ORDER.index(r.role), r.workload or "", r.name))
-    return out
+    services.sort(key=lambda r: r.name)
+    return out, services
+
+
+def _alarms(stacks: Stacks) -> tuple[ExpectedAlarm, ...]:
+    """The metric alarms the stack declares, each with the metric filters that feed it."""
+    filters: list[ExpectedMetricFilter] = []
+    for r in stacks.resources("aws_cloudwatch_log_metric_filter"):
+        name = _literal(r.raw("name"))
+        group = stacks.resolve(r.raw("log_group_name"))
+        pattern = stacks.resolve(r.raw("pattern"))
+        if name is None or not isinstance(group, str) or UNRESOLVED in group:
+            continue
+        tr = next(iter(_blocks(r.raw("metric_transformation"))), {})
+        filters.append(ExpectedMetricFilter(
+            name=name, log_group_name=group, pattern=pattern if isinstance(pattern, str) else "",
+            metric_name=_literal(tr.get("name")), metric_namespace=_literal(tr.get("namespace")),
+            address=r.address))
+    out = []
+    for r in stacks.resources("aws_cloudwatch_metric_alarm"):
+        name = _literal(r.raw("alarm_name"))
+        if name is None:
+            continue
+        metrics = []
+        if _literal(r.raw("metric_name")) and _literal(r.raw("namespace")):
+            metrics.append(f"{r.raw('namespace')}/{r.raw('metric_name')}")
+        for q in _blocks(r.raw("metric_query")):
+            m = next(iter(_blocks(q.get("metric"))), {})
+            if _literal(m.get("metric_name")) and _literal(m.get("namespace")):
+                metrics.append(f"{m['namespace']}/{m['metric_name']}")
+        enabled = r.raw("actions_enabled")
+        out.append(ExpectedAlarm(
+            name=name, metrics=tuple(metrics), address=r.address,
+            actions=tuple(str(stacks.resolve(a)) for a in r.raw("alarm_actions") or []),
+            actions_enabled=enabled is not False and enabled != "false",
+            filters=tuple(f for f in filters
+                          if f"{f.metric_namespace}/{f.metric_name}" in metrics)))
+    return tuple(out)
 
 
 def _shared(stacks: Stacks) -> dict[str, Any]:
@@ -430,7 +575,8 @@ def expected_state(env: Environment, stacks: Stacks) -> ExpectedState:
     """
     aws_keys, notes = _aws_keys(env, stacks) if env.aws else ([], [])
     gcp_keys, gcp_notes = _gcp_keys(env, stacks) if env.gcp else ([], [])
+    roles, services = _roles(env, stacks) if env.aws else ([], [])
     return ExpectedState(
         env=env, source=f"synth {stacks.source}", aws_keys=tuple(aws_keys),
-        gcp_keys=tuple(gcp_keys), roles=tuple(_roles(env, stacks)) if env.aws else (),
-        notes=(*notes, *gcp_notes), **_shared(stacks))
+        gcp_keys=tuple(gcp_keys), roles=tuple(roles), service_roles=tuple(services),
+        alarms=_alarms(stacks) if env.aws else (), notes=(*notes, *gcp_notes), **_shared(stacks))

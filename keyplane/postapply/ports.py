@@ -155,13 +155,49 @@ class CloudHsmCluster:
 
 @dataclass(frozen=True, kw_only=True)
 class IamRole:
-    """An IAM role with its trust policy and the KMS-relevant statements of its policies."""
+    """An IAM role: its trust policy, inline policies and attached managed policies."""
 
     name: str
     arn: str
     tags: dict[str, str] = field(default_factory=dict)
     trust_policy: dict[str, Any] = field(default_factory=dict)
-    policies: tuple[dict[str, Any], ...] = ()  # inline and attached policy documents
+    inline_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> document
+    attached_policy_arns: tuple[str, ...] = ()  # ListAttachedRolePolicies
+    # the default version's document of each attached policy (GetPolicy/GetPolicyVersion)
+    attached_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def policies(self) -> tuple[dict[str, Any], ...]:
+        """Every policy document of the role: the inline ones, then the attached ones."""
+        return (*self.inline_policies.values(),
+                *(self.attached_policies[a] for a in self.attached_policy_arns
+                  if a in self.attached_policies))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricFilter:
+    """A CloudWatch Logs metric filter (DescribeMetricFilters)."""
+
+    name: str
+    log_group_name: str
+    pattern: str
+    metric_name: str | None = None  # of its first metric transformation
+    metric_namespace: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricAlarm:
+    """A CloudWatch metric alarm (DescribeAlarms)."""
+
+    name: str
+    arn: str
+    actions_enabled: bool
+    alarm_actions: tuple[str, ...] = ()
+    metric_name: str | None = None
+    namespace: str | None = None
+    # the metrics a metric-math (anomaly) alarm queries: `namespace/metric`
+    query_metrics: tuple[str, ...] = ()
+    state: str | None = None  # OK | ALARM | INSUFFICIENT_DATA
 
 
 class AwsRegionReader(Protocol):
@@ -226,7 +262,16 @@ class AwsRegionReader(Protocol):
         ...
 
     def roles(self, name_prefix: str | None = None) -> list[IamRole]:
-        """ListRoles with GetRole/GetRolePolicy/GetPolicyVersion (IAM is global)."""
+        """ListRoles with its inline policies (ListRolePolicies/GetRolePolicy) and attached
+        ones (ListAttachedRolePolicies/GetPolicy/GetPolicyVersion); IAM is global."""
+        ...
+
+    def metric_filters(self, log_group: str) -> list[MetricFilter]:
+        """DescribeMetricFilters of one log group, paginated (none when the group is gone)."""
+        ...
+
+    def alarms(self, name_prefix: str) -> list[MetricAlarm]:
+        """DescribeAlarms (metric alarms) whose name starts with `name_prefix`, paginated."""
         ...
 
 

@@ -4,9 +4,10 @@
 post-apply, the sandbox and the drills take their expected state from them. Each stack is
 read by `keyplane.policy.inputs.synth` into the one Resource model (with its tier context);
 this module adds what comparing with a deployed state needs: the references it can resolve
-before apply (role ARNs from role names and the environment's account, the caller's account,
-partition and Region). A reference only apply can resolve stays `UNRESOLVED`, which the
-comparisons read as "any value", never as a difference.
+before apply (role, SNS topic, OIDC provider and managed policy ARNs from their names and the
+environment's account, log group names, the caller's account, partition and Region). A
+reference only apply can resolve stays `UNRESOLVED`, which the comparisons read as "any
+value", never as a difference.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from keyplane.policy.policydoc import UNRESOLVED
 from keyplane.postapply.errors import SYNTH_INVALID, SYNTH_MISSING, HookSetupError
 
 _INTERP = re.compile(r"\$\{([^}]*)\}")
+# Resource types whose ARN the stack's own attributes (and the account) tell before apply.
+_ARN_OF = ("aws_sns_topic", "aws_iam_openid_connect_provider", "aws_iam_policy")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ class Stacks:
             return self.partition
         if parts[:2] == ["data", "aws_region"] and parts[-1] in ("name", "region", "id"):
             return self.region
+        if len(parts) == 3 and parts[0] in _ARN_OF and parts[2] == "arn":
+            return self._arn_of(parts[0], parts[1])
+        if len(parts) == 3 and parts[0] == "aws_cloudwatch_log_group" and parts[2] == "name":
+            group = self.get(parts[0], parts[1])
+            name = group.raw("name") if group else None
+            return name if isinstance(name, str) and "${" not in name else None
         if len(parts) == 3 and parts[0] == "aws_iam_role" and parts[2] in ("arn", "name"):
             role = self.get("aws_iam_role", parts[1])
             name = role.raw("name") if role else None
@@ -83,6 +92,31 @@ class Stacks:
             path = path if isinstance(path, str) and "${" not in path else "/"
             return f"arn:{self.partition}:iam::{self.account_id}:role{path}{name}"
         return None
+
+    def _arn_of(self, rtype: str, name: str) -> str | None:
+        """The ARN apply gives an SNS topic, an OIDC provider or a customer managed policy the
+        stack names outright; None when it depends on anything only apply knows."""
+        res = self.get(rtype, name)
+        if res is None or self.account_id is None:
+            return None
+        acct, part = self.account_id, self.partition
+        if rtype == "aws_sns_topic":
+            topic = res.raw("name")
+            region = self.region_of(res) or self.region
+            if not isinstance(topic, str) or "${" in topic or region is None:
+                return None
+            return f"arn:{part}:sns:{region}:{acct}:{topic}"
+        if rtype == "aws_iam_openid_connect_provider":
+            url = res.raw("url")
+            if not isinstance(url, str) or "${" in url:
+                return None
+            return f"arn:{part}:iam::{acct}:oidc-provider/{url.split('://', 1)[-1].rstrip('/')}"
+        policy = res.raw("name")
+        path = res.raw("path")
+        path = path if isinstance(path, str) and "${" not in path else "/"
+        if not isinstance(policy, str) or "${" in policy:
+            return None
+        return f"arn:{part}:iam::{acct}:policy{path}{policy}"
 
     def resolve(self, value: Any) -> Any:
         """`value` with every resolvable `${...}` replaced; the rest becomes `UNRESOLVED`."""
@@ -118,6 +152,14 @@ class Stacks:
         return self.resolve(doc) if isinstance(doc, dict) else None
 
 
+def matches(expected: str, actual: str) -> bool:
+    """Whether `actual` is the value the stack states (`UNRESOLVED` inside it matches any text)."""
+    if UNRESOLVED not in expected:
+        return expected == actual
+    return re.fullmatch(".*?".join(re.escape(p) for p in expected.split(UNRESOLVED)),
+                        actual, flags=re.DOTALL) is not None
+
+
 def reference_target(value: Any) -> tuple[str, str] | None:
     """`${aws_kms_key.x.key_id}` -> (`aws_kms_key`, `x`); None for anything else."""
     if not isinstance(value, str):
@@ -141,7 +183,8 @@ def _read_doc(path: Path) -> Mapping[str, Any]:
     return doc
 
 
-def _partition(region: str | None) -> str:
+def partition(region: str | None) -> str:
+    """The AWS partition of `region`: aws, aws-us-gov or aws-cn."""
     if region and region.startswith("us-gov-"):
         return "aws-us-gov"
     if region and region.startswith("cn-"):
@@ -164,7 +207,7 @@ def read_stacks(paths: list[Path], *, account_id: str | None, region: str | None
         regions.update(resource_regions(doc))
         defaults[str(path)] = provider_defaults(doc)
     return Stacks(source=", ".join(str(p) for p in paths), items=tuple(items),
-                  account_id=account_id, region=region, partition=_partition(region),
+                  account_id=account_id, region=region, partition=partition(region),
                   regions=regions, defaults=defaults)
 
 

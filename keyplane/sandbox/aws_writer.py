@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from keyplane.cloud.aws.session import AwsClients
 from keyplane.model.tags import AWS_TAG_ENV, AWS_TAG_KEY, AWS_TAG_ROLE, AWS_TAG_TIER
 from keyplane.model.tiers import highest
+from keyplane.policy.policydoc import UNRESOLVED
 from keyplane.postapply.errors import SANDBOX_FAILED, HookSetupError
 from keyplane.postapply.expected import ExpectedAwsKey, ExpectedState
 from keyplane.sandbox.credentials import is_loopback
@@ -27,6 +28,20 @@ def require_loopback(endpoint_url: str | None) -> None:
         raise HookSetupError(f"sandbox apply writes only to a local sandbox endpoint "
                              f"(127.0.0.1, localhost, ::1), got {endpoint_url or 'none'}",
                              code=SANDBOX_FAILED)
+
+
+def _known_resources(doc: dict[str, Any]) -> dict[str, Any]:
+    """An identity policy with each Resource only apply could name (a key's ARN) as `*`: the
+    sandbox has other ids, and post-apply reads an unresolved value as any value anyway."""
+    def fix(stmt: Any) -> Any:
+        if not isinstance(stmt, dict) or "Resource" not in stmt:
+            return stmt
+        res = stmt["Resource"]
+        items = res if isinstance(res, list) else [res]
+        known = [r for r in items if UNRESOLVED not in str(r)]
+        return {**stmt, "Resource": known if len(known) == len(items) else "*"}
+    stmts = doc.get("Statement")
+    return {**doc, "Statement": [fix(s) for s in stmts] if isinstance(stmts, list) else fix(stmts)}
 
 
 def _tags(tags: dict[str, str], *, key: str = "TagKey", value: str = "TagValue"
@@ -45,7 +60,8 @@ class AppliedAws:
 
 
 class AwsSandboxWriter:
-    """Creates keys, aliases, replicas, policies, rotation, roles, trail, logs, vault, cluster."""
+    """Creates keys, aliases, replicas, policies, rotation, roles (trust and policies), trail,
+    logs, alarms, vault, cluster."""
 
     def __init__(self, clients: AwsClients) -> None:
         require_loopback(clients.config.endpoint_url)
@@ -68,6 +84,7 @@ class AwsSandboxWriter:
             self._key(kms, exp, store_id, out)
         self._roles(state, out)
         self._audit(state, out)
+        self._alarms(state, out)
         self._vaults(state, out)
         return out
 
@@ -148,16 +165,64 @@ class AwsSandboxWriter:
         iam = self._c.client("iam", env.aws.region)
         have = {r["RoleName"] for p in iam.get_paginator("list_roles").paginate()
                 for r in p["Roles"]}
-        trust = {"Version": "2012-10-17", "Statement": [{
+        root = {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{env.aws.account_id}:root"},
             "Action": "sts:AssumeRole"}]}
-        for role in state.roles:
+        for role in state.all_roles:
             if role.name in have:
                 continue
-            iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(trust),
+            iam.create_role(RoleName=role.name,
+                            AssumeRolePolicyDocument=json.dumps(role.trust_policy or root),
                             Tags=[{"Key": AWS_TAG_ENV, "Value": env.name},
                                   {"Key": AWS_TAG_ROLE, "Value": role.role}])
+            for name, doc in sorted(role.inline_policies.items()):
+                if doc is not None:
+                    iam.put_role_policy(RoleName=role.name, PolicyName=name,
+                                        PolicyDocument=json.dumps(_known_resources(doc)))
+            for arn in role.managed_policy_arns:
+                if UNRESOLVED not in arn:
+                    iam.attach_role_policy(RoleName=role.name, PolicyArn=arn)
             out.other.append(f"role {role.name}")
+
+    def _alarms(self, state: ExpectedState, out: AppliedAws) -> None:
+        """The metric filters on the audit log group, the alarm topic and the alarms."""
+        env = state.env
+        assert env.aws is not None
+        if not state.alarms:
+            return
+        region = env.aws.region
+        logs, cw = self._c.client("logs", region), self._c.client("cloudwatch", region)
+        sns = self._c.client("sns", region)
+        for topic in sorted({a for alarm in state.alarms for a in alarm.actions
+                             if a.startswith("arn:aws:sns:") and UNRESOLVED not in a}):
+            sns.create_topic(Name=topic.rsplit(":", 1)[-1])
+        have = {a["AlarmName"] for p in cw.get_paginator("describe_alarms").paginate(
+            AlarmNamePrefix=f"keyplane-{env.name}-") for a in p["MetricAlarms"]}
+        for alarm in state.alarms:
+            if alarm.name in have:
+                continue
+            for f in alarm.filters:
+                logs.put_metric_filter(
+                    logGroupName=f.log_group_name, filterName=f.name, filterPattern=f.pattern,
+                    metricTransformations=[{"metricName": f.metric_name or f.name,
+                                            "metricNamespace": f.metric_namespace or "keyplane",
+                                            "metricValue": "1", "defaultValue": 0}])
+            params: dict[str, Any] = {
+                "AlarmName": alarm.name, "EvaluationPeriods": 1,
+                "AlarmActions": [a for a in alarm.actions if UNRESOLVED not in a],
+                "ActionsEnabled": alarm.actions_enabled, "TreatMissingData": "notBreaching"}
+            if len(alarm.metrics) == 1:
+                namespace, metric = alarm.metrics[0].rsplit("/", 1)
+                params.update(Namespace=namespace, MetricName=metric, Statistic="Sum",
+                              Period=300, Threshold=1,
+                              ComparisonOperator="GreaterThanOrEqualToThreshold")
+            else:
+                params.update(ComparisonOperator="GreaterThanThreshold", Threshold=0, Metrics=[
+                    {"Id": f"m{i}", "ReturnData": i == 0, "MetricStat": {"Metric": {
+                        "Namespace": m.rsplit("/", 1)[0], "MetricName": m.rsplit("/", 1)[1]},
+                        "Period": 300, "Stat": "Sum"}} for i, m in enumerate(alarm.metrics)])
+            cw.put_metric_alarm(**params)
+            out.other.append(f"alarm {alarm.name}")
 
     def _audit(self, state: ExpectedState, out: AppliedAws) -> None:
         env = state.env

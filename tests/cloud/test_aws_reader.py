@@ -144,3 +144,118 @@ def test_fails_on_a_bad_retry_mode() -> None:
     with pytest.raises(HookSetupError) as exc:
         AwsConfig(region="us-east-1", retry_mode="legacy")
     assert exc.value.message == "retry_mode must be one of standard, adaptive, got legacy"
+
+
+_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole", "Condition": {"Bool": {
+        "aws:MultiFactorAuthPresent": "true"}},
+    "Principal": {"AWS": "arn:aws:iam::600000000004:role/break-glass/pki-break-glass"}}]}
+
+
+@pytest.mark.integration
+def test_reads_role_trust_inline_and_attached_policies_with_reads_only(sb: Sandbox) -> None:
+    import json
+
+    acct = "600000000004"
+    c = clients(sb.aws.url, acct)
+    iam = c.client("iam")
+    iam.create_role(RoleName="keyplane-prod-break-glass", AssumeRolePolicyDocument=json.dumps(
+        _TRUST), Tags=[{"Key": "keyplane:env", "Value": "prod"}])
+    iam.create_role(RoleName="other-role", AssumeRolePolicyDocument=json.dumps(_TRUST))
+    use = {"Version": "2012-10-17", "Statement": [{"Sid": "Use", "Effect": "Allow",
+                                                   "Action": "kms:Sign", "Resource": "*"}]}
+    iam.put_role_policy(RoleName="keyplane-prod-break-glass", PolicyName="keyplane",
+                        PolicyDocument=json.dumps(use))
+    own = iam.create_policy(PolicyName="extra", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*",
+                                                 "Resource": "*"}]}))["Policy"]["Arn"]
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    for arn in (own, admin):
+        iam.attach_role_policy(RoleName="keyplane-prod-break-glass", PolicyArn=arn)
+    sb.front.calls.clear()
+    sb.front.record_calls = True
+    try:
+        (role,) = AwsReader(c, "us-east-1").roles("keyplane-prod-")
+    finally:
+        sb.front.record_calls = False
+    assert (role.name, role.tags, role.trust_policy) == ("keyplane-prod-break-glass",
+                                                         {"keyplane:env": "prod"}, _TRUST)
+    assert role.inline_policies == {"keyplane": use}
+    assert sorted(role.attached_policy_arns) == sorted([own, admin])
+    assert role.attached_policies[own]["Statement"][0]["Action"] == "iam:*"
+    assert role.attached_policies[admin]["Statement"][0]["Action"] == "*"
+    assert len(role.policies) == 3  # what the access review's reach reads: every document
+    ops = {op for _, op, _ in sb.front.calls}
+    assert {"ListRoles", "ListRolePolicies", "GetRolePolicy", "ListAttachedRolePolicies",
+            "GetPolicy", "GetPolicyVersion"} <= ops
+    assert {op for op in ops if not op.startswith(("Describe", "Get", "List"))} == set()
+
+
+@pytest.mark.integration
+def test_reads_metric_filters_and_alarms_with_reads_only(sb: Sandbox) -> None:
+    acct = "600000000005"
+    c = clients(sb.aws.url, acct)
+    logs, cw = c.client("logs"), c.client("cloudwatch")
+    logs.create_log_group(logGroupName="/keyplane/prod/cloudtrail")
+    pattern = '{ ($.eventSource = "kms.amazonaws.com") && ($.eventName = "DisableKey") }'
+    logs.put_metric_filter(logGroupName="/keyplane/prod/cloudtrail",
+                           filterName="keyplane-DisableKey", filterPattern=pattern,
+                           metricTransformations=[{"metricName": "DisableKey",
+                                                   "metricNamespace": "keyplane/prod",
+                                                   "metricValue": "1", "defaultValue": 0}])
+    topic = f"arn:aws:sns:us-east-1:{acct}:keyplane-prod-alarms"
+    cw.put_metric_alarm(AlarmName="keyplane-prod-DisableKey", MetricName="DisableKey",
+                        Namespace="keyplane/prod", Statistic="Sum", Period=300,
+                        EvaluationPeriods=1, Threshold=1, AlarmActions=[topic],
+                        ComparisonOperator="GreaterThanOrEqualToThreshold")
+    cw.put_metric_alarm(
+        AlarmName="keyplane-prod-SignVolume-code-signing", EvaluationPeriods=2,
+        ComparisonOperator="GreaterThanUpperThreshold", ThresholdMetricId="band",
+        AlarmActions=[topic], Metrics=[
+            {"Id": "signs", "ReturnData": True, "MetricStat": {"Metric": {
+                "Namespace": "keyplane/prod", "MetricName": "SignVolume-code-signing"},
+                "Period": 300, "Stat": "Sum"}},
+            {"Id": "band", "ReturnData": True, "Expression": "ANOMALY_DETECTION_BAND(signs, 2)"}])
+    cw.put_metric_alarm(AlarmName="other-alarm", MetricName="x", Namespace="y", Statistic="Sum",
+                        Period=60, EvaluationPeriods=1, Threshold=1,
+                        ComparisonOperator="GreaterThanThreshold")
+    cw.disable_alarm_actions(AlarmNames=["keyplane-prod-DisableKey"])
+    reader = AwsReader(c, "us-east-1")
+    sb.front.calls.clear()
+    sb.front.record_calls = True
+    try:
+        (flt,) = reader.metric_filters("/keyplane/prod/cloudtrail")
+        gone = reader.metric_filters("/keyplane/prod/no-such-group")
+        alarms = {a.name: a for a in reader.alarms("keyplane-prod-")}
+    finally:
+        sb.front.record_calls = False
+    assert (flt.name, flt.log_group_name, flt.pattern, flt.metric_name, flt.metric_namespace) == (
+        "keyplane-DisableKey", "/keyplane/prod/cloudtrail", pattern, "DisableKey",
+        "keyplane/prod")
+    assert gone == []
+    assert sorted(alarms) == ["keyplane-prod-DisableKey", "keyplane-prod-SignVolume-code-signing"]
+    disable = alarms["keyplane-prod-DisableKey"]
+    assert (disable.actions_enabled, disable.alarm_actions, disable.namespace,
+            disable.metric_name) == (False, (topic,), "keyplane/prod", "DisableKey")
+    volume = alarms["keyplane-prod-SignVolume-code-signing"]
+    assert (volume.actions_enabled, volume.query_metrics) == (
+        True, ("keyplane/prod/SignVolume-code-signing",))
+    ops = {op for _, op, _ in sb.front.calls}
+    assert ops == {"DescribeMetricFilters", "DescribeAlarms"}
+
+
+def test_alarms_read_paginates_and_filters_by_prefix_via_stubber() -> None:
+    c = clients(None)
+    with Stubber(c.client("cloudwatch")) as stub:
+        stub.add_response("describe_alarms", {"MetricAlarms": [{
+            "AlarmName": "keyplane-prod-A", "AlarmArn": "arn:a", "ActionsEnabled": True,
+            "AlarmActions": ["arn:t"], "MetricName": "A", "Namespace": "keyplane/prod"}],
+            "NextToken": "n1"}, {"AlarmNamePrefix": "keyplane-prod-",
+                                 "AlarmTypes": ["MetricAlarm"]})
+        stub.add_response("describe_alarms", {"MetricAlarms": [{
+            "AlarmName": "keyplane-prod-B", "AlarmArn": "arn:b", "ActionsEnabled": False}]},
+            {"AlarmNamePrefix": "keyplane-prod-", "AlarmTypes": ["MetricAlarm"],
+             "NextToken": "n1"})
+        got = AwsReader(c, "us-east-1").alarms("keyplane-prod-")
+    assert [(a.name, a.actions_enabled, a.alarm_actions) for a in got] == [
+        ("keyplane-prod-A", True, ("arn:t",)), ("keyplane-prod-B", False, ())]

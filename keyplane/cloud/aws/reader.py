@@ -43,6 +43,8 @@ from keyplane.postapply.ports import (
     IamRole,
     KeyRotation,
     LogGroup,
+    MetricAlarm,
+    MetricFilter,
     RotationStatus,
     Trail,
 )
@@ -316,9 +318,12 @@ class AwsReader:
     # --- IAM (global) ---------------------------------------------------------------------
 
     def roles(self, name_prefix: str | None = None) -> list[IamRole]:
-        """ListRoles; for matching roles ListRoleTags, inline and attached policies."""
+        """ListRoles; for matching roles ListRoleTags, the inline policies (ListRolePolicies,
+        GetRolePolicy) and the attached ones (ListAttachedRolePolicies, then GetPolicy and
+        GetPolicyVersion of the default version)."""
         iam = self._client("iam")
         out = []
+        documents: dict[str, dict[str, Any]] = {}  # policy ARN -> its default version's document
         for page in self._pages("iam", "list_roles", "ListRoles"):
             for r in page.get("Roles", []):
                 name = r["RoleName"]
@@ -327,23 +332,68 @@ class AwsReader:
                 tags = {t["Key"]: t["Value"]
                         for p in self._pages("iam", "list_role_tags", "ListRoleTags", RoleName=name)
                         for t in p.get("Tags", [])}
-                docs: list[dict[str, Any]] = []
+                inline: dict[str, dict[str, Any]] = {}
                 for p in self._pages("iam", "list_role_policies", "ListRolePolicies",
                                      RoleName=name):
                     for pname in p.get("PolicyNames", []):
                         got = self._call("iam", "GetRolePolicy", iam.get_role_policy,
                                          RoleName=name, PolicyName=pname)
-                        docs.append(_policy(got.get("PolicyDocument")))
+                        inline[pname] = _policy(got.get("PolicyDocument"))
+                arns: list[str] = []
                 for p in self._pages("iam", "list_attached_role_policies",
                                      "ListAttachedRolePolicies", RoleName=name):
                     for att in p.get("AttachedPolicies", []):
-                        pol = self._call("iam", "GetPolicy", iam.get_policy,
-                                         PolicyArn=att["PolicyArn"])["Policy"]
-                        ver = self._call("iam", "GetPolicyVersion", iam.get_policy_version,
-                                         PolicyArn=att["PolicyArn"],
-                                         VersionId=pol["DefaultVersionId"])
-                        docs.append(_policy(ver["PolicyVersion"].get("Document")))
+                        arn = att["PolicyArn"]
+                        arns.append(arn)
+                        if arn not in documents:
+                            documents[arn] = self._policy_document(iam, arn)
                 out.append(IamRole(name=name, arn=r["Arn"], tags=tags,
                                    trust_policy=_policy(r.get("AssumeRolePolicyDocument")),
-                                   policies=tuple(docs)))
+                                   inline_policies=inline, attached_policy_arns=tuple(arns),
+                                   attached_policies={a: documents[a] for a in arns}))
+        return out
+
+    def _policy_document(self, iam: Any, arn: str) -> dict[str, Any]:
+        """GetPolicy, then GetPolicyVersion of its default version: the document in force."""
+        pol = self._call("iam", "GetPolicy", iam.get_policy, PolicyArn=arn)["Policy"]
+        ver = self._call("iam", "GetPolicyVersion", iam.get_policy_version, PolicyArn=arn,
+                         VersionId=pol["DefaultVersionId"])
+        return _policy(ver["PolicyVersion"].get("Document"))
+
+    # --- alarms ---------------------------------------------------------------------------
+
+    def metric_filters(self, log_group: str) -> list[MetricFilter]:
+        """DescribeMetricFilters of `log_group`; none when the log group does not exist."""
+        out = []
+        try:
+            for page in self._pages("logs", "describe_metric_filters", "DescribeMetricFilters",
+                                    logGroupName=log_group):
+                for f in page.get("metricFilters", []):
+                    tr = (f.get("metricTransformations") or [{}])[0]
+                    out.append(MetricFilter(
+                        name=f.get("filterName", ""),
+                        log_group_name=f.get("logGroupName") or log_group,
+                        pattern=f.get("filterPattern", ""), metric_name=tr.get("metricName"),
+                        metric_namespace=tr.get("metricNamespace")))
+        except NotFound:
+            return []  # the log group is gone, and its filters with it
+        return out
+
+    def alarms(self, name_prefix: str) -> list[MetricAlarm]:
+        """DescribeAlarms of the metric alarms named `name_prefix`*."""
+        out = []
+        for page in self._pages("cloudwatch", "describe_alarms", "DescribeAlarms",
+                                AlarmNamePrefix=name_prefix, AlarmTypes=["MetricAlarm"]):
+            for a in page.get("MetricAlarms", []):
+                queries = tuple(
+                    f"{m['MetricStat']['Metric'].get('Namespace', '')}/"
+                    f"{m['MetricStat']['Metric'].get('MetricName', '')}"
+                    for m in a.get("Metrics") or []
+                    if (m.get("MetricStat") or {}).get("Metric"))
+                out.append(MetricAlarm(
+                    name=a["AlarmName"], arn=a.get("AlarmArn", ""),
+                    actions_enabled=bool(a.get("ActionsEnabled", True)),
+                    alarm_actions=tuple(a.get("AlarmActions") or ()),
+                    metric_name=a.get("MetricName"), namespace=a.get("Namespace"),
+                    query_metrics=queries, state=a.get("StateValue")))
         return out
