@@ -197,12 +197,18 @@ def _run(environment: Any, planned: list[Any], *, aws: Any, fmt: str,
         ports.cloudhsm = AwsCloudHsmDrill(aws, drill_aws, region)
         ports.escrow = S3Escrow(aws, region)
         partition = names.partition_of(region)
+        # the drill account's names are those of the `<env>-aws-drill` stack
+        # (keyplane.desired.aws.plan_drill_account); the drill refuses an undeclared account
         ports.backup_settings = BackupSettings(
             vault=names.backup_vault_name(env.name),
             backup_role_arn=names.role_arn(partition, env.aws.account_id,
                                            names.backup_service_role_name(env.name)),
-            restore_role_arn=names.role_arn(partition, drill_account or env.aws.account_id,
-                                            names.drill_restore_role_name(env.name)))
+            restore_role_arn=names.drill_restore_role_arn(
+                partition, drill_account or env.aws.account_id, env.name),
+            drill_vault=names.drill_vault_name(env.name),
+            drill_vault_arn=names.drill_vault_arn(partition, region,
+                                                  drill_account or env.aws.account_id,
+                                                  env.name))
     if env.gcp is not None:
         from keyplane.cloud.gcp.client import GcpConfig, build_client
         from keyplane.cloud.gcp.drills import GcpKmsDrill

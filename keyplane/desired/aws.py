@@ -1934,3 +1934,170 @@ def plan_environment(env: Environment) -> AwsPlan:
                    partition=principals.partition, tier=tier, providers=providers,
                    iam=roles.plan(), keys=tuple(managed), audit=audit, cloudhsm=cloudhsm,
                    alarms=alarms, backup=backup)
+
+
+# ---- the drill account ----
+
+# The drill account's vault holds scratch copies that live for one drill run (plus the
+# forensic window of a failed one). It is planned at the ephemeral tier, without a vault
+# lock: a locked vault keeps every recovery point for its minimum retention, and the drill
+# must be able to delete its copies. The environment's own vault stays locked at its tier.
+DRILL_ACCOUNT_TIER = Tier.EPHEMERAL
+# AWS managed policies of the restore role in the drill account, with their paths.
+DRILL_RESTORE_POLICIES = (("service-role/", "AWSBackupServiceRolePolicyForRestores"),
+                          ("", "AWSBackupServiceRolePolicyForS3Restore"))
+# What AWS Backup does with a vault key for the principals that copy into or restore from it.
+_BACKUP_KEY_USE = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*",
+                   "kms:ReEncrypt*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VaultPolicyPlan:
+    """The `aws_backup_vault_policy`: the vault's access policy (who may copy into it)."""
+
+    path: str
+    backup_vault_name: str  # reference
+    document: pol.PolicyDocument
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillAccountPlan:
+    """What restore drills need in the drill account, as one stack of its own.
+
+    The vault the source account's backup role copies recovery points into (AWS restores a
+    recovery point only in the account that holds it), its KMS key, the vault's access
+    policy letting the source account copy in, and the restore role AWS Backup assumes
+    there. `tier` is the tier these resources are tagged and gated with
+    (`DRILL_ACCOUNT_TIER`); `source_tier` the environment's.
+    """
+
+    env_name: str
+    account_id: str  # the drill account
+    source_account_id: str
+    region: str
+    partition: str
+    tier: Tier
+    source_tier: Tier
+    provider: ProviderPlan
+    iam: IamPlan  # the restore role and its managed policy attachments
+    key: KmsKeyPlan
+    vault: VaultPlan
+    vault_policy: VaultPolicyPlan
+
+    @property
+    def restore_role(self) -> RolePlan:
+        """The role AWS Backup assumes for restores in the drill account."""
+        return self.iam.role("restore")
+
+    def kms_keys(self) -> Iterator[KmsKeyPlan]:
+        """The drill account's KMS keys (the vault's)."""
+        yield self.key
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrillAccountConfig:
+    """The drill account of an environment: `drill_account_id` receives the drills' copies
+    and restores; `source_account_id` is the environment's account."""
+
+    env_name: str
+    source_account_id: str
+    drill_account_id: str
+    region: str
+    source_tier: Tier
+
+    def __post_init__(self) -> None:
+        for acct in (self.source_account_id, self.drill_account_id):
+            if not _ACCOUNT.match(acct):
+                raise AwsDeclarationError(f"account_id must be 12 digits, got '{acct}'",
+                                          code="KP310")
+        if self.drill_account_id == self.source_account_id:
+            raise AwsDeclarationError(
+                f"aws.backup.drill_account_id {self.drill_account_id} is the account of "
+                f"environment '{self.env_name}'; restore drills need a separate account",
+                code="KP309")
+        if policy_for(self.source_tier).vault_lock_mode is None:
+            raise AwsDeclarationError(f"the {self.source_tier.value} tier has no backup vault "
+                                      "to drill", code="KP309")
+
+
+def _plan_drill_account(config: DrillAccountConfig) -> DrillAccountPlan:
+    env, region = config.env_name, config.region
+    part = names.partition_of(region)
+    drill, source = config.drill_account_id, config.source_account_id
+    tier = policy_for(DRILL_ACCOUNT_TIER)
+    tags = aws_tags(env, DRILL_ACCOUNT_TIER)
+    provider = ProviderPlan(path="providers/aws", region=region, alias=None,
+                            allowed_account_ids=(drill,), default_tags={AWS_TAG_ENV: env})
+    # The restore role: assumed by AWS Backup for restores started in this account only.
+    restore_name = names.drill_restore_role_name(env)
+    restore = RolePlan(
+        path="iam/restore", name=restore_name, arn=names.role_arn(part, drill, restore_name),
+        duty=ROLE_SERVICE, description=f"keyplane {env}: aws backup restores drill copies",
+        trust_policy=pol.trust_policy({"Service": "backup.amazonaws.com"}, condition={
+            "StringEquals": {"aws:SourceAccount": drill}}),
+        max_session_duration=HUMAN_SESSION_MAX_SECONDS,
+        tags={**tags, AWS_TAG_ROLE: ROLE_SERVICE})
+    restore = dataclasses.replace(restore, managed_policies=tuple(
+        PolicyAttachmentPlan(path=f"iam/restore-{name}", role=ref(restore.path, "name"),
+                             policy_arn=f"arn:{part}:iam::aws:policy/{prefix}{name}")
+        for prefix, name in DRILL_RESTORE_POLICIES))
+
+    via_backup = {"StringEquals": {"kms:ViaService": f"backup.{region}.amazonaws.com"}}
+    grants = {**via_backup, "Bool": {"kms:GrantIsForAWSResource": "true"}}
+    drill_root = names.account_root_arn(part, drill)
+    backup_role = names.role_arn(part, source, names.backup_service_role_name(env))
+    window = "kms:ScheduleKeyDeletionPendingWindowInDays"
+    statements = [
+        # Administration, never use: by the environment's key-admin role, and through IAM by
+        # whoever the drill account allows (it deploys this stack; the lockout check needs it).
+        pol.statement("KeyAdministration", "Allow",
+                      {"AWS": names.role_arn(part, source, role_name(env, ROLE_KEY_ADMIN))},
+                      pol.KMS_ADMIN_ACTIONS),
+        pol.statement("DrillAccountAdministration", "Allow", {"AWS": drill_root},
+                      pol.KMS_ADMIN_ACTIONS),
+        pol.statement("DenyShortDeletionWindow", "Deny", {"AWS": drill_root},
+                      [pol.KMS_DELETE_ACTION],
+                      {"NumericLessThan": {window: str(tier.min_deletion_window_in_days)}}),
+        # The source account's backup role copies recovery points in (AWS Backup re-encrypts
+        # the copy with this key); the restore role reads them back in a restore.
+        pol.statement("SourceBackupCopyIn", "Allow", {"AWS": backup_role}, _BACKUP_KEY_USE,
+                      via_backup),
+        pol.statement("SourceBackupGrants", "Allow", {"AWS": backup_role}, ["kms:CreateGrant"],
+                      grants),
+        pol.statement("RestoreRoleUse", "Allow", {"AWS": restore.arn}, _BACKUP_KEY_USE,
+                      via_backup),
+        pol.statement("RestoreRoleGrants", "Allow", {"AWS": restore.arn}, ["kms:CreateGrant"],
+                      grants),
+    ]
+    key = _infrastructure_key(
+        scope="drill", env=env, purpose=names.DRILL_PURPOSE,
+        description=f"keyplane {env}: restore drill vault", tier=tier,
+        policy=pol.document(statements),
+        tags={**tags, AWS_TAG_DECLARED_ACCOUNTS: source}, depends_on=(restore.path,))
+    vault = VaultPlan(path="drill/vault", name=names.drill_vault_name(env),
+                      arn=names.drill_vault_arn(part, region, drill, env), kms_key_arn=key.arn,
+                      tags=tags, prevent_destroy=tier.prevent_destroy)
+    vault_policy = VaultPolicyPlan(
+        path="drill/vault-policy", backup_vault_name=ref(vault.path, "name"),
+        document=pol.document([pol.statement(
+            "CopyIntoFromSourceAccount", "Allow",
+            {"AWS": names.account_root_arn(part, source)}, ["backup:CopyIntoBackupVault"])]))
+    return DrillAccountPlan(env_name=env, account_id=drill, source_account_id=source,
+                            region=region, partition=part, tier=DRILL_ACCOUNT_TIER,
+                            source_tier=config.source_tier, provider=provider,
+                            iam=IamPlan(roles=(restore,)), key=key, vault=vault,
+                            vault_policy=vault_policy)
+
+
+def plan_drill_account(env: Environment) -> DrillAccountPlan | None:
+    """The drill account's part of `env`; None when it declares no drill account (or has no
+    aws keys, or a tier without a backup vault: nothing to drill)."""
+    backup = env.aws.backup if env.aws is not None else None
+    if env.aws is None or backup is None or backup.drill_account_id is None:
+        return None
+    tier = highest([k.tier for k in env.keys_on(Cloud.AWS)])
+    if tier is None or policy_for(tier).vault_lock_mode is None:
+        return None
+    return _plan_drill_account(DrillAccountConfig(
+        env_name=env.name, source_account_id=env.aws.account_id,
+        drill_account_id=backup.drill_account_id, region=env.aws.region, source_tier=tier))

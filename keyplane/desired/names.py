@@ -15,6 +15,7 @@ from keyplane.model.tags import role_name
 __all__ = [
     "AUDIT_PURPOSE",
     "BACKUP_PURPOSE",
+    "DRILL_PURPOSE",
     "GCP_AUDIT_KEY_NAME",
     "INLINE_POLICY_NAME",
     "account_root_arn",
@@ -34,7 +35,10 @@ __all__ = [
     "copy_vault_arn",
     "copy_vault_name",
     "custom_key_store_name",
+    "drill_restore_role_arn",
     "drill_restore_role_name",
+    "drill_vault_arn",
+    "drill_vault_name",
     "gcp_alert_prefix",
     "gcp_audit_bucket_name",
     "gcp_audit_sink_name",
@@ -58,6 +62,8 @@ INLINE_POLICY_NAME = "keyplane"
 # Purposes of keyplane's own KMS keys (alias `alias/keyplane-<env>-<purpose>`).
 AUDIT_PURPOSE = "audit"
 BACKUP_PURPOSE = "backup"
+# The key of the drill account's vault (`alias/keyplane-<env>-drill`, in the drill account).
+DRILL_PURPOSE = "drill"
 # The Cloud KMS key that encrypts the GCP audit bucket (reserved in its key ring).
 GCP_AUDIT_KEY_NAME = "keyplane-audit"
 
@@ -102,6 +108,11 @@ def backup_service_role_name(env_name: str) -> str:
 def drill_restore_role_name(env_name: str) -> str:
     """The role restore drills pass to AWS Backup in the drill account (same name as at home)."""
     return backup_service_role_name(env_name)
+
+
+def drill_restore_role_arn(partition: str, drill_account_id: str, env_name: str) -> str:
+    """The ARN of the restore role in the drill account."""
+    return role_arn(partition, drill_account_id, drill_restore_role_name(env_name))
 
 
 def cloudtrail_role_name(env_name: str) -> str:
@@ -201,6 +212,18 @@ def copy_vault_arn(partition: str, region: str, copy_account_id: str, env_name: 
     """The ARN of the copy vault in the copy account (same Region)."""
     return (f"arn:{partition}:backup:{region}:{copy_account_id}:"
             f"backup-vault:{copy_vault_name(env_name)}")
+
+
+def drill_vault_name(env_name: str) -> str:
+    """`keyplane-<env>-drill`: the vault in the drill account that restore drills copy into
+    (a name of its own, so a drill account that is also the copy account keeps both)."""
+    return f"{backup_vault_name(env_name)}-drill"
+
+
+def drill_vault_arn(partition: str, region: str, drill_account_id: str, env_name: str) -> str:
+    """The ARN of the drill vault in the drill account (same Region as the environment)."""
+    return (f"arn:{partition}:backup:{region}:{drill_account_id}:"
+            f"backup-vault:{drill_vault_name(env_name)}")
 
 
 def recovery_points_arn(partition: str, region: str, account_id: str) -> str:

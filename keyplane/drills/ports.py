@@ -100,7 +100,12 @@ class RecoveryPoint:
 
 
 class BackupDrillPort(Protocol):
-    """AWS Backup and the protected resources: source account, and the drill account."""
+    """AWS Backup and the protected resources: source account, and the drill account.
+
+    A recovery point is restored only in the account that holds it: the drill copies it
+    from the environment's vault into the drill account's vault (StartCopyJob, started
+    in the source account) and restores that copy in the drill account.
+    """
 
     def account_id(self) -> str:
         """The source (environment) account the adapter acts in."""
@@ -111,8 +116,13 @@ class BackupDrillPort(Protocol):
     def snapshot(self, resource_arn: str, *, drill: bool = False) -> dict[str, str]:
         """SHA-256 (hex) per object or item of a table or bucket."""
 
-    def write_canary(self, resource_arn: str, name: str, body: str) -> None:
-        """Write one canary object or item into the protected resource."""
+    def write_canary(self, resource_arn: str, name: str, body: str) -> str | None:
+        """Write one canary object or item into the protected resource; the S3 object's
+        version id (None for a table or a bucket without versioning)."""
+
+    def delete_canary(self, resource_arn: str, name: str, version_id: str | None = None) -> None:
+        """Delete the canary item or object (that version of it when `version_id` is given,
+        so a versioned bucket keeps no noncurrent copy); nothing when it is already gone."""
 
     def start_backup(self, *, vault: str, resource_arn: str, role_arn: str,
                      tags: dict[str, str]) -> str:
@@ -123,6 +133,19 @@ class BackupDrillPort(Protocol):
 
     def latest_recovery_point(self, *, vault: str, resource_arn: str) -> RecoveryPoint | None:
         """The newest completed recovery point of the resource in the vault."""
+
+    def drill_vault(self, name: str) -> str | None:
+        """The ARN of the vault `name` in the drill account (DescribeBackupVault); None when
+        the drill account holds no such vault."""
+
+    def start_copy(self, *, source_vault: str, recovery_point_arn: str,
+                   destination_vault_arn: str, role_arn: str, delete_after_days: int) -> str:
+        """StartCopyJob (source account) of a recovery point into the drill account's vault,
+        the copy expiring after `delete_after_days`; the copy job's id."""
+
+    def copy_job(self, job_id: str) -> JobStatus:
+        """DescribeCopyJob (source account): `recovery_point_arn` is the source recovery
+        point, `created_resource_arn` the copy in the destination vault."""
 
     def start_restore(self, *, recovery_point_arn: str, resource_type: str, target_name: str,
                       role_arn: str) -> str:
@@ -142,6 +165,15 @@ class BackupDrillPort(Protocol):
 
     def delete(self, resource_arn: str) -> None:
         """Delete a restored resource in the drill account (callers check its tags first)."""
+
+    def recovery_point_tags(self, recovery_point_arn: str) -> dict[str, str] | None:
+        """The tags of a recovery point in the drill account; None when it is gone."""
+
+    def tag_recovery_point(self, recovery_point_arn: str, tags: dict[str, str]) -> None:
+        """Tag a recovery point in the drill account."""
+
+    def delete_recovery_point(self, *, vault: str, recovery_point_arn: str) -> None:
+        """DeleteRecoveryPoint in the drill account (callers check its tags first)."""
 
 
 # --- CloudHSM ----------------------------------------------------------------------------------

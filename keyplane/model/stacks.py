@@ -4,6 +4,11 @@
 its own state: a CI job that plans or applies the AWS stack needs no GCP credentials and
 no google provider, and a failed apply on one cloud cannot touch the other's state.
 
+An environment that declares a drill account (`aws.backup.drill_account_id`) gets one
+more stack, `prod-aws-drill`: what restore drills need in that account (the vault copies
+land in, its key, the restore role), applied with the drill account's credentials and
+kept in a state of its own.
+
 Pure naming, no CDK import: the gate, post-apply, the sandbox and the drills find the
 stacks through these functions without starting Node.
 """
@@ -34,8 +39,45 @@ def stack_name(env: str, cloud: Cloud) -> str:
     return f"{env}-{cloud.value}"
 
 
+DRILL_STACK_SUFFIX = "drill"
+
+
+def drill_stack_name(env: str) -> str:
+    """`prod-aws-drill`: the stack of `env`'s drill account (AWS only)."""
+    return f"{stack_name(env, Cloud.AWS)}-{DRILL_STACK_SUFFIX}"
+
+
+def drill_stack_file(env: str, out_dir: Path = DEFAULT_OUT_DIR) -> Path:
+    """`<out_dir>/stacks/<env>-aws-drill/cdk.tf.json`."""
+    return out_dir / "stacks" / drill_stack_name(env) / STACK_FILE
+
+
+def drill_local_state_path(env: str) -> str:
+    """The state file of the drill stack when the environment declares no backend."""
+    return f"terraform.{drill_stack_name(env)}.tfstate"
+
+
+def drill_s3_state_key(key: str) -> str:
+    """The S3 state key of the drill stack: `keyplane/prod.tfstate` ->
+    `keyplane/prod-aws-drill.tfstate`."""
+    suffix = f"{Cloud.AWS.value}-{DRILL_STACK_SUFFIX}"
+    path = PurePosixPath(key)
+    if path.suffix:
+        return str(path.with_name(f"{path.stem}-{suffix}{path.suffix}"))
+    return f"{key}-{suffix}"
+
+
+def drill_gcs_state_prefix(prefix: str) -> str:
+    """The GCS state prefix of the drill stack: `<prefix>/aws-drill`."""
+    return f"{prefix.rstrip('/')}/{Cloud.AWS.value}-{DRILL_STACK_SUFFIX}"
+
+
 def split_stack_name(name: str) -> tuple[str, Cloud | None]:
-    """(`prod`, Cloud.AWS) for `prod-aws`; (name, None) for a name without a cloud suffix."""
+    """(`prod`, Cloud.AWS) for `prod-aws` and for its drill account's `prod-aws-drill`;
+    (name, None) for a name without a cloud suffix."""
+    drill = f"-{Cloud.AWS.value}-{DRILL_STACK_SUFFIX}"
+    if name.endswith(drill) and len(name) > len(drill):
+        return name[: -len(drill)], Cloud.AWS
     for cloud in Cloud:
         suffix = f"-{cloud.value}"
         if name.endswith(suffix) and len(name) > len(suffix):

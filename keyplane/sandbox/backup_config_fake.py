@@ -1,19 +1,22 @@
-"""AWS Backup configuration moto lacks: backup selections and restore testing.
+"""AWS Backup configuration moto lacks: backup selections, restore testing, vault policies.
 
-moto keeps backup vaults and plans but has no backup selections and no restore testing
-(`CreateRestoreTestingPlan` answered 404 HTML), and Terraform's hashicorp/aws provider
-creates and reads both. This fake answers them on the front's port in AWS Backup's
-REST-JSON shapes (the AWS Backup API reference): CreateBackupSelection, GetBackupSelection,
-ListBackupSelections, DeleteBackupSelection; Create/Get/Update/Delete/List
-RestoreTestingPlan(s) and RestoreTestingSelection(s); and the tags of the restore testing
-plans it holds (ListTags, TagResource, UntagResource). As AWS does, it refuses a plan
-deleted while selections remain, a duplicate name, and values outside the documented ranges.
+moto keeps backup vaults and plans but has no backup selections, no restore testing
+(`CreateRestoreTestingPlan` answered 404 HTML) and no vault access policies, and
+Terraform's hashicorp/aws provider creates and reads all three. This fake answers them on
+the front's port in AWS Backup's REST-JSON shapes (the AWS Backup API reference):
+CreateBackupSelection, GetBackupSelection, ListBackupSelections, DeleteBackupSelection;
+Create/Get/Update/Delete/List RestoreTestingPlan(s) and RestoreTestingSelection(s); the
+tags of the restore testing plans it holds (ListTags, TagResource, UntagResource); and
+Put/Get/DeleteBackupVaultAccessPolicy of the vaults moto holds, which cross-account copies
+(`backup_fake`) are judged by. As AWS does, it refuses a plan deleted while selections
+remain, a duplicate name, and values outside the documented ranges.
 
 It is a test bed and a playground, not AWS Backup.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import uuid
@@ -77,6 +80,25 @@ class BackupSelection:
     spec: dict[str, Any]
 
 
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+
+
+def _names_action(statement: dict[str, Any], action: str) -> bool:
+    service = action.split(":", 1)[0]
+    return any(a.lower() in (action.lower(), f"{service}:*", "*")
+               for a in _listed(statement.get("Action")))
+
+
+def _names_account(statement: dict[str, Any], account: str) -> bool:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    values = _listed(principal.get("AWS")) if isinstance(principal, dict) else []
+    return any(v in ("*", account) or v.startswith(f"arn:aws:iam::{account}:")
+               or (v.startswith("arn:") and v.split(":")[4:5] == [account]) for v in values)
+
+
 def _in_range(name: str, value: Any, bounds: tuple[int, int, int]) -> int:
     low, high, default = bounds
     if value is None:
@@ -120,18 +142,22 @@ def _page(items: list[dict[str, Any]], query: dict[str, str], key: str) -> dict[
 class BackupConfigFake:
     """Backup selections and restore testing, per account and Region.
 
-    plan_exists: asks moto whether a backup plan id exists in (account, Region); None skips
-    the check (a fake without an endpoint, in unit tests).
+    plan_exists: asks moto whether a backup plan id exists in (account, Region);
+    vault_exists: whether a backup vault exists there. None skips the check (a fake without
+    an endpoint, in unit tests).
     """
 
     def __init__(self, clock: SandboxClock,
-                 plan_exists: Callable[[str, str, str], bool] | None = None) -> None:
+                 plan_exists: Callable[[str, str, str], bool] | None = None,
+                 vault_exists: Callable[[str, str, str], bool] | None = None) -> None:
         self.clock = clock
         self.plan_exists = plan_exists
+        self.vault_exists = vault_exists
         self._lock = threading.RLock()
         self.plans: dict[tuple[str, str, str], RestoreTestingPlan] = {}
         self.selections: dict[tuple[str, str, str, str], RestoreTestingSelection] = {}
         self.backup_selections: dict[tuple[str, str, str], BackupSelection] = {}
+        self.vault_policies: dict[tuple[str, str, str], str] = {}  # (account, region, vault)
 
     # --- backup selections ----------------------------------------------------------------------
 
@@ -464,6 +490,74 @@ class BackupConfigFake:
                      if k[:3] == (account, region, plan)]
         return _page(items, query, "RestoreTestingSelections")
 
+    # --- vault access policies ------------------------------------------------------------------
+
+    def _require_vault(self, account: str, region: str, vault: str) -> None:
+        if self.vault_exists is not None and not self.vault_exists(account, region, vault):
+            self.vault_policies.pop((account, region, vault), None)  # gone with its vault
+            raise BackupApiError("ResourceNotFoundException",
+                                 f"Backup vault {vault} does not exist", 404)
+
+    def put_vault_access_policy(self, account: str, region: str, vault: str,
+                                body: dict[str, Any]) -> dict[str, Any]:
+        """PUT /backup-vaults/{name}/access-policy."""
+        policy = body.get("Policy")
+        if not isinstance(policy, str) or not policy:
+            raise BackupApiError("MissingParameterValueException", "Policy is required")
+        try:
+            doc = json.loads(policy)
+        except ValueError:
+            raise BackupApiError("InvalidParameterValueException",
+                                 "Policy is not valid JSON") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("Statement"), (list, dict)):
+            raise BackupApiError("InvalidParameterValueException",
+                                 "Policy has no Statement")
+        with self._lock:
+            self._require_vault(account, region, vault)
+            self.vault_policies[(account, region, vault)] = policy
+        return {}
+
+    def get_vault_access_policy(self, account: str, region: str, vault: str) -> dict[str, Any]:
+        """GET /backup-vaults/{name}/access-policy."""
+        with self._lock:
+            self._require_vault(account, region, vault)
+            policy = self.vault_policies.get((account, region, vault))
+            if policy is None:
+                raise BackupApiError("ResourceNotFoundException",
+                                     f"Backup vault {vault} has no access policy", 404)
+            return {"BackupVaultName": vault, "Policy": policy,
+                    "BackupVaultArn": f"arn:aws:backup:{region}:{account}:backup-vault:{vault}"}
+
+    def delete_vault_access_policy(self, account: str, region: str, vault: str
+                                   ) -> dict[str, Any]:
+        """DELETE /backup-vaults/{name}/access-policy."""
+        with self._lock:
+            self._require_vault(account, region, vault)
+            self.vault_policies.pop((account, region, vault), None)
+        return {}
+
+    def allows_copy_into(self, account: str, region: str, vault: str, source_account: str
+                         ) -> bool:
+        """Whether the vault's access policy lets `source_account` copy into it: an Allow of
+        `backup:CopyIntoBackupVault` to that account (root, account id or `*`) and no Deny of
+        it (conditions are not evaluated)."""
+        with self._lock:
+            policy = self.vault_policies.get((account, region, vault))
+        if policy is None:
+            return False
+        statements = json.loads(policy).get("Statement")
+        if isinstance(statements, dict):
+            statements = [statements]
+        allowed = False
+        for st in statements or []:
+            if not _names_action(st, "backup:CopyIntoBackupVault") \
+                    or not _names_account(st, source_account):
+                continue
+            if st.get("Effect") == "Deny":
+                return False
+            allowed = allowed or st.get("Effect") == "Allow"
+        return allowed
+
     # --- tags of the plans held here ------------------------------------------------------------
 
     def _plan_by_arn(self, arn: str) -> RestoreTestingPlan | None:
@@ -511,6 +605,13 @@ class BackupConfigFake:
         if parts[:1] in (["tags"], ["untag"]) and len(parts) == 2:
             got = self.tags(method, parts[0], parts[1], body)
             return None if got is None else (200, got)
+        if parts[:1] == ["backup-vaults"] and len(parts) == 3 and parts[2] == "access-policy":
+            if method == "PUT":
+                return 200, self.put_vault_access_policy(account, region, parts[1], body)
+            if method == "GET":
+                return 200, self.get_vault_access_policy(account, region, parts[1])
+            if method == "DELETE":
+                return 200, self.delete_vault_access_policy(account, region, parts[1])
         return None
 
     def _restore_testing(self, method: str, rest: list[str], query: dict[str, str],

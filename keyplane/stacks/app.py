@@ -1,4 +1,5 @@
-"""Synthesize an estate: one `EnvironmentStack` per environment and cloud into cdktf.out."""
+"""Synthesize an estate: one `EnvironmentStack` per environment and cloud into cdktf.out,
+and one `DrillAccountStack` per environment that declares a drill account."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from pathlib import Path
 
 from cdktn import App
 
+from keyplane.desired.aws import plan_drill_account
 from keyplane.model.environment import Environment
 from keyplane.model.specs import Cloud
-from keyplane.model.stacks import DEFAULT_OUT_DIR, local_state_path, stack_name
+from keyplane.model.stacks import (
+    DEFAULT_OUT_DIR,
+    drill_local_state_path,
+    drill_stack_name,
+    local_state_path,
+    stack_name,
+)
+from keyplane.stacks.drill import DrillAccountStack
 from keyplane.stacks.environment import EnvironmentStack
 
 DEFAULT_OUT = DEFAULT_OUT_DIR
@@ -22,8 +31,8 @@ TARGET_VERSIONS = {"terraform": ">=1.10.0", "opentofu": ">=1.10.0"}
 
 def build_app(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT,
               on_stack: Callable[[str], None] = lambda _: None) -> App:
-    """An App holding one stack per environment and cloud with keys, not yet synthesized;
-    `on_stack(name)` is called as each stack is built."""
+    """An App holding one stack per environment and cloud with keys (and one per drill
+    account), not yet synthesized; `on_stack(name)` is called as each stack is built."""
     app = App(outdir=str(outdir), context={"targetVersions": TARGET_VERSIONS})
     for env in envs:
         for cloud in Cloud:
@@ -35,6 +44,12 @@ def build_app(envs: Iterable[Environment], outdir: Path = DEFAULT_OUT,
             state = os.path.relpath(Path.cwd() / local_state_path(env.name, cloud),
                                     Path(outdir).resolve() / "stacks" / stack_name(env.name, cloud))
             EnvironmentStack(app, env=env, cloud=cloud, local_state=state)
+        if env.keys_on(Cloud.AWS) and plan_drill_account(env) is not None:
+            name = drill_stack_name(env.name)
+            on_stack(name)
+            state = os.path.relpath(Path.cwd() / drill_local_state_path(env.name),
+                                    Path(outdir).resolve() / "stacks" / name)
+            DrillAccountStack(app, env=env, local_state=state)
     return app
 
 

@@ -10,6 +10,7 @@ import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -49,7 +50,8 @@ def shared(sb: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reset(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     patch_backoff(monkeypatch)
     sb.front.backup.configure({"backup_seconds": 60, "restore_seconds": 300,
-                               "backup_fault": None, "restore_fault": None})
+                               "copy_seconds": 120, "backup_fault": None,
+                               "restore_fault": None, "copy_fault": None})
     sb.front.cloudhsm.control({"cluster_seconds": 600, "hsm_seconds": 300,
                                "stuck_restores": False, "failing_azs": []})
     yield
@@ -69,6 +71,27 @@ def s3_journal(sb: Sandbox, account: str) -> list[dict]:
 
 def drill_tables(sb: Sandbox) -> set[str]:
     return set(aws(sb, DRILL_ACCOUNT, "dynamodb").list_tables()["TableNames"])
+
+
+DRILL_VAULT = "keyplane-prod-drill"
+DRILL_VAULT_ARN = f"arn:aws:backup:us-east-1:{DRILL_ACCOUNT}:backup-vault:{DRILL_VAULT}"
+
+
+def drill_vault_points(sb: Sandbox) -> dict[str, dict[str, str]]:
+    """The recovery points in the drill account's vault, with their tags."""
+    backup = aws(sb, DRILL_ACCOUNT, "backup")
+    points = backup.list_recovery_points_by_backup_vault(
+        BackupVaultName=DRILL_VAULT)["RecoveryPoints"]
+    return {p["RecoveryPointArn"]: backup.list_tags(ResourceArn=p["RecoveryPointArn"])["Tags"]
+            for p in points}
+
+
+def protected_names(sb: Sandbox, acct: str) -> tuple[list[str], list[str]]:
+    """(the items of the ca-database table, the object versions of the inventory bucket)."""
+    items = aws(sb, acct, "dynamodb").scan(TableName="pki-ca-database")["Items"]
+    versions = aws(sb, acct, "s3").list_object_versions(Bucket="acme-pki-certificate-inventory-prod")
+    return (sorted(i["pk"]["S"] for i in items),
+            sorted(v["Key"] for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])))
 
 
 # --- sign canary (SCENARIOS 31) -------------------------------------------------------------
@@ -343,15 +366,156 @@ def test_backup_restores_compares_reports_and_deletes_the_scratch_copy(
     assert code == 0, err
     r = result(report, "backup", "ca-database")
     assert (r["outcome"], r["rto_seconds"]) == ("PASSED", 300.0)
-    assert r["rpo_seconds"] == pytest.approx(60.0, abs=2.0)  # the backup job took 60 s
+    # the recovery point's age when the restore started: the backup job (60 s), then the
+    # copy into the drill account (120 s); RTO runs from the restore's start
+    assert r["rpo_seconds"] == pytest.approx(180.0, abs=2.0)
+    assert r["details"]["copy_seconds"] == 120.0
     assert r["details"]["manifest_count"] == r["details"]["restored_count"] == 6  # 5 + canary
     assert r["details"]["created_resource"].startswith(
         f"arn:aws:dynamodb:us-east-1:{DRILL_ACCOUNT}:table/kp-drill-{report['run_id'].lower()}")
+    # the copy landed in the drill account's vault, and the restore started from it
+    copy = sb.front.backup.copy_jobs[r["details"]["copy_job_id"]]
+    copied = r["details"]["copied_recovery_point"]
+    assert (copy.account, copy.state, copy.destination_vault_arn,
+            copy.destination_recovery_point_arn) == (acct, "COMPLETED", DRILL_VAULT_ARN, copied)
+    assert copy.recovery_point_arn == r["details"]["recovery_point"]
+    assert copied.startswith(f"arn:aws:backup:us-east-1:{DRILL_ACCOUNT}:recovery-point:")
+    assert r["details"]["recovery_point"].startswith(f"arn:aws:backup:us-east-1:{acct}:")
     job = sb.front.backup.restore_jobs[r["details"]["restore_job_id"]]
-    assert (job.account, job.validation_status) == (DRILL_ACCOUNT, "SUCCESSFUL")
-    assert drill_tables(sb) == before  # the scratch table is gone
+    assert (job.account, job.recovery_point_arn, job.validation_status) == (
+        DRILL_ACCOUNT, copied, "SUCCESSFUL")
+    # the scratch table and the copy are gone; the source recovery point stays in its vault
+    assert drill_tables(sb) == before
+    assert r["details"]["copy_cleanup"] == "deleted"
+    assert copied not in sb.front.backup.recovery_points
+    assert copied not in drill_vault_points(sb)
+    assert r["details"]["recovery_point"] in sb.front.backup.recovery_points
     events = [e["event"] for e in s3_journal(sb, acct)]
     assert events.index("intent") < events.index("created")
+    copy_events = [(e["event"], e["kind"]) for e in s3_journal(sb, acct)
+                   if e["kind"] in ("copy-job", "recovery-point")]
+    assert copy_events == [("intent", "copy-job"), ("gone", "copy-job"), ("created", "copy-job"),
+                           ("created", "recovery-point"), ("gone", "copy-job"),
+                           ("deleted", "recovery-point")]
+
+
+def test_backup_leaves_no_canary_in_the_protected_resources_after_three_runs(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    envs, acct = drill_env(sb, tmp_path)
+    use_clock(monkeypatch, sb)
+    # AWS Backup protects versioned buckets: the canary's version goes, not just its name
+    aws(sb, acct, "s3").put_bucket_versioning(Bucket="acme-pki-certificate-inventory-prod",
+                                              VersioningConfiguration={"Status": "Enabled"})
+    before = protected_names(sb, acct)
+    assert len(before[0]) == len(before[1]) == 5
+    runs = []
+    for _ in range(3):
+        code, report, err = drill(capsys, sb, envs, "prod", "--kind", "backup")
+        assert code == 0, err
+        runs.append(report["run_id"])
+        for key in ("ca-database", "certificate-inventory"):
+            r = result(report, "backup", key)
+            # each backup held this run's canary (manifest and restored copy), and only this one
+            assert (r["outcome"], r["details"]["manifest_count"],
+                    r["details"]["restored_count"]) == ("PASSED", 6, 6)
+            assert r["details"]["canary"] == {"name": f"keyplane-canary/{report['run_id']}",
+                                              "removed": True}
+        assert protected_names(sb, acct) == before
+    assert len(set(runs)) == 3
+    canaries = [e for e in s3_journal(sb, acct) if e["kind"] == "canary"]
+    assert [e["event"] for e in canaries] == ["intent", "created", "deleted"] * 6
+    assert drill_vault_points(sb) == {} or all(
+        tags.get("keyplane:drill-run") not in runs for tags in drill_vault_points(sb).values())
+
+
+def test_fails_backup_when_the_drill_vault_is_missing(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    envs, acct = drill_env(sb, tmp_path)
+    use_clock(monkeypatch, sb)
+    aws(sb, DRILL_ACCOUNT, "backup").delete_backup_vault(BackupVaultName=DRILL_VAULT)
+    jobs = len(sb.front.backup.backup_jobs)
+    code, report, _ = drill(capsys, sb, envs, "prod", "--key", "ca-database")
+    assert code == 1
+    r = result(report, "backup", "ca-database")
+    assert (r["outcome"], r["reason"]) == (
+        "FAILED", f"drill vault {DRILL_VAULT} does not exist in drill account {DRILL_ACCOUNT}: "
+                  "apply the prod-aws-drill stack")
+    assert (r["details"]["error"], r["details"]["operation"]) == (
+        "ResourceNotFoundException", "DescribeBackupVault")
+    (f,) = report["findings"]
+    assert (f["rule_id"], f["outcome"], f["resource"]) == ("drill.backup", "FAIL", "ca-database")
+    # refused before anything was written: no canary, no backup
+    assert len(sb.front.backup.backup_jobs) == jobs
+    assert protected_names(sb, acct)[0] == [f"cert-{i:04d}" for i in range(5)]
+
+
+def test_fails_backup_when_the_drill_vault_does_not_admit_the_source_account(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    envs, acct = drill_env(sb, tmp_path)
+    use_clock(monkeypatch, sb)
+    aws(sb, DRILL_ACCOUNT, "backup").delete_backup_vault_access_policy(
+        BackupVaultName=DRILL_VAULT)
+    restores = len(sb.front.backup.restore_jobs)
+    code, report, _ = drill(capsys, sb, envs, "prod", "--key", "ca-database")
+    assert code == 1
+    r = result(report, "backup", "ca-database")
+    job_id = r["details"]["copy_job_id"]
+    assert (r["outcome"], r["reason"]) == (
+        "FAILED", f"copy job {job_id} to {DRILL_VAULT_ARN} ended FAILED: Access Denied trying "
+                  "to call AWS Backup service")
+    assert sb.front.backup.copy_jobs[job_id].destination_recovery_point_arn is None
+    assert len(sb.front.backup.restore_jobs) == restores  # nothing to restore from
+    assert protected_names(sb, acct)[0] == [f"cert-{i:04d}" for i in range(5)]  # no canary
+
+
+def test_cleanup_deletes_only_copies_tagged_with_their_run(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyplane.cloud.aws.drills import AwsBackupDrill
+    from keyplane.sandbox.backup_fake import RecoveryPoint
+
+    envs, acct = drill_env(sb, tmp_path)
+    clock = use_clock(monkeypatch, sb)
+    # a recovery point in the drill vault that no drill made (never tagged by a run)
+    bystander = f"arn:aws:backup:us-east-1:{DRILL_ACCOUNT}:recovery-point:not-ours"
+    sb.front.backup.recovery_points[bystander] = RecoveryPoint(
+        arn=bystander, vault=DRILL_VAULT, account=DRILL_ACCOUNT, region="us-east-1",
+        resource_arn=f"arn:aws:dynamodb:us-east-1:{acct}:table/pki-ca-database",
+        resource_type="DynamoDB", created=clock.t, data={"items": []})
+    real_tag = AwsBackupDrill.tag_recovery_point
+
+    def killed(self: AwsBackupDrill, arn: str, tags: dict[str, str]) -> None:
+        raise KeyboardInterrupt  # the process dies once the copy is made, before it is tagged
+    monkeypatch.setattr(AwsBackupDrill, "tag_recovery_point", killed)
+    orphans: list[str] = []
+    for _ in range(2):
+        code, _, _ = drill(capsys, sb, envs, "prod", "--key", "ca-database")
+        assert code == 130
+        (orphan,) = [j.destination_recovery_point_arn for j in sb.front.backup.copy_jobs.values()
+                     if j.account == acct and j.destination_recovery_point_arn in
+                     drill_vault_points(sb) and j.destination_recovery_point_arn not in orphans]
+        orphans.append(orphan)
+    # the second run adopted the first's copy job, and deleted the copy it carries the tag of
+    assert orphans[0] not in drill_vault_points(sb)
+    # the second orphan is re-tagged for another run: no longer this journal's to delete
+    sb.front.backup.recovery_points[orphans[1]].tags["keyplane:drill-run"] = "someone-else"
+    monkeypatch.setattr(AwsBackupDrill, "tag_recovery_point", real_tag)
+    code, report, err = drill(capsys, sb, envs, "prod", "--key", "ca-database")
+    assert code == 0, err
+    r = result(report, "backup", "ca-database")
+    actions = [(a["id"], a["kind"], a["action"]) for a in r["details"]["adopted"]
+               if a["kind"] == "recovery-point"]
+    assert actions == [(orphans[1], "recovery-point", "refused-untagged")]
+    left = drill_vault_points(sb)
+    assert bystander in left and orphans[1] in left
+    assert r["details"]["copied_recovery_point"] not in left
+    # killed runs still removed their canaries (after the backup, before the copy)
+    assert protected_names(sb, acct)[0] == [f"cert-{i:04d}" for i in range(5)]
+    del sb.front.backup.recovery_points[bystander]
+    del sb.front.backup.recovery_points[orphans[1]]
 
 
 @pytest.mark.parametrize(("fault", "diff"), [("altered", (0, 1)), ("partial", (1, 0))])
@@ -374,6 +538,9 @@ def test_fails_backup_with_wrong_or_partial_data_and_keeps_the_copy_for_forensic
     assert {"Key": "keyplane:drill-run", "Value": report["run_id"]} in tags
     job = sb.front.backup.restore_jobs[r["details"]["restore_job_id"]]
     assert job.validation_status == "FAILED"
+    # the copy in the drill account's vault is kept with it, tagged with the run
+    copied = r["details"]["copied_recovery_point"]
+    assert drill_vault_points(sb)[copied]["keyplane:drill-run"] == report["run_id"]
     # a later run inside the window keeps it; after the window it removes it
     sb.front.backup.configure({"restore_fault": None})
     code, report2, _ = drill(capsys, sb, envs, "prod", "--key", "ca-database")
@@ -388,7 +555,10 @@ def test_fails_backup_with_wrong_or_partial_data_and_keeps_the_copy_for_forensic
     adopted = result(report3, "backup", "ca-database")["details"]["adopted"]
     assert {"kind": "scratch", "id": r["details"]["created_resource"],
             "run_id": report["run_id"], "action": "deleted"} in adopted
+    assert {"kind": "recovery-point", "id": copied, "run_id": report["run_id"],
+            "action": "deleted"} in adopted
     assert copy not in drill_tables(sb)
+    assert copied not in drill_vault_points(sb)
 
 
 def test_fails_backup_restore_that_never_completes_times_out_and_keeps_the_job_id(
@@ -407,7 +577,8 @@ def test_fails_backup_restore_that_never_completes_times_out_and_keeps_the_job_i
     (f,) = report["findings"]
     assert (f["rule_id"], f["outcome"], f["resource"], f["cloud"]) == (
         "drill.backup", "UNKNOWN", "ca-database", "aws")
-    assert clock.slept == 60 + 7200  # the backup job, then the restore until its deadline
+    # the backup job, the copy, then the restore until its deadline
+    assert clock.slept == 60 + 120 + 7200
     persisted = [e for e in s3_journal(sb, acct) if e["id"] == job_id]
     assert [e["event"] for e in persisted] == ["created"]
     # the next run adopts the job: still running, so it is left open, not forgotten
@@ -417,6 +588,9 @@ def test_fails_backup_restore_that_never_completes_times_out_and_keeps_the_job_i
     adopted = result(report2, "backup", "ca-database")["details"]["adopted"]
     assert {"kind": "restore-job", "id": job_id, "run_id": report["run_id"],
             "action": "still RUNNING"} in adopted
+    # the copy it restores from stays until the restore is over
+    assert {"kind": "recovery-point", "id": r["details"]["copied_recovery_point"],
+            "run_id": report["run_id"], "action": "left (its restore is still running)"} in adopted
 
 
 def test_slow_restore_times_out_and_the_next_run_adopts_and_cleans_it(
@@ -437,6 +611,40 @@ def test_slow_restore_times_out_and_the_next_run_adopts_and_cleans_it(
     assert {"kind": "scratch", "id": sb.front.backup.restore_jobs[job_id].created_resource_arn,
             "run_id": report["run_id"], "action": "deleted"} in adopted
     assert drill_tables(sb) <= before
+
+
+def test_slow_copy_times_out_and_the_next_run_adopts_and_deletes_the_copy(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    envs, acct = drill_env(sb, tmp_path)
+    clock = use_clock(monkeypatch, sb)
+    sb.front.backup.configure({"copy_seconds": 3 * 3600})
+    restores = len(sb.front.backup.restore_jobs)
+    code, report, _ = drill(capsys, sb, envs, "prod", "--key", "ca-database")
+    assert code == 3
+    r = result(report, "backup", "ca-database")
+    job_id = r["details"]["copy_job_id"]
+    assert (r["outcome"], r["details"]["last_state"], r["deadline_seconds"]) == (
+        "TIMED_OUT", "RUNNING", 7200.0)
+    assert r["reason"] == f"copy job {job_id} did not finish within 7200 s: state RUNNING"
+    assert clock.slept == 60 + 7200  # the backup job, then the copy until its deadline
+    assert len(sb.front.backup.restore_jobs) == restores
+    assert r["details"]["canary"]["removed"] is True  # the backup was taken: canary gone
+    persisted = [e["event"] for e in s3_journal(sb, acct) if e["id"] == job_id]
+    assert persisted == ["created"]
+    clock.sleep(3600)  # an hour later the late copy has landed in the drill vault
+    copied = sb.front.backup.describe_copy_job(acct, job_id)["CopyJob"][
+        "DestinationRecoveryPointArn"]
+    assert copied in drill_vault_points(sb)
+    sb.front.backup.configure({"copy_seconds": 120})
+    code, report2, err = drill(capsys, sb, envs, "prod", "--key", "ca-database")
+    assert code == 0, err
+    adopted = result(report2, "backup", "ca-database")["details"]["adopted"]
+    assert {"kind": "recovery-point", "id": copied, "run_id": report["run_id"],
+            "action": "deleted"} in adopted
+    assert {"kind": "copy-job", "id": job_id, "run_id": report["run_id"],
+            "action": "closed (COMPLETED)"} in adopted
+    assert copied not in drill_vault_points(sb)
 
 
 def test_fails_backup_job_that_fails(
@@ -501,6 +709,83 @@ def test_killed_run_is_cleaned_up_by_the_next_and_untagged_copies_are_never_dele
             ] == [("scratch", "deleted")]
     assert orphan.created_resource_arn.split("/")[-1] not in drill_tables(sb)
     assert bystander in drill_tables(sb)
+
+
+def test_backup_sandbox_copies_across_accounts_as_aws_does(sb: Sandbox) -> None:
+    from botocore.exceptions import ClientError
+
+    src, dst, region = "733333333301", "733333333302", "us-east-1"
+    ddb = aws(sb, src, "dynamodb")
+    ddb.create_table(TableName="copy-src", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    ddb.put_item(TableName="copy-src", Item={"pk": {"S": "a"}})
+    backup, drill_backup = aws(sb, src, "backup"), aws(sb, dst, "backup")
+    backup.create_backup_vault(BackupVaultName="home")
+    job = backup.start_backup_job(
+        BackupVaultName="home", ResourceArn=f"arn:aws:dynamodb:{region}:{src}:table/copy-src",
+        IamRoleArn=f"arn:aws:iam::{src}:role/b", RecoveryPointTags={"run": "r1"})["BackupJobId"]
+    sb.front.clock.advance(60)
+    rp = backup.describe_backup_job(BackupJobId=job)["RecoveryPointArn"]
+    vault_arn = f"arn:aws:backup:{region}:{dst}:backup-vault:drill"
+
+    def copy_state() -> dict[str, Any]:
+        cid = backup.start_copy_job(RecoveryPointArn=rp, SourceBackupVaultName="home",
+                                    DestinationBackupVaultArn=vault_arn,
+                                    IamRoleArn=f"arn:aws:iam::{src}:role/b",
+                                    Lifecycle={"DeleteAfterDays": 2})["CopyJobId"]
+        sb.front.clock.advance(200)
+        out: dict[str, Any] = backup.describe_copy_job(CopyJobId=cid)["CopyJob"]
+        return out
+
+    # the destination vault does not exist, then exists without a policy admitting the source
+    missing = copy_state()
+    drill_backup.create_backup_vault(BackupVaultName="drill")
+    no_policy = copy_state()
+    for job_out in (missing, no_policy):
+        assert (job_out["State"], job_out["StatusMessage"]) == (
+            "FAILED", "Access Denied trying to call AWS Backup service")
+        assert "DestinationRecoveryPointArn" not in job_out
+    drill_backup.put_backup_vault_access_policy(BackupVaultName="drill", Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{src}:root"},
+            "Action": "backup:CopyIntoBackupVault", "Resource": "*"}]}))
+    done = copy_state()
+    assert done["State"] == "COMPLETED"
+    copied = done["DestinationRecoveryPointArn"]
+    assert copied.startswith(f"arn:aws:backup:{region}:{dst}:recovery-point:")
+    # the copy job is the source account's; the copy, with the source's tags, the drill's
+    with pytest.raises(ClientError) as other:
+        drill_backup.describe_copy_job(CopyJobId=done["CopyJobId"])
+    assert other.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    listed = drill_backup.list_recovery_points_by_backup_vault(BackupVaultName="drill")
+    assert [p["RecoveryPointArn"] for p in listed["RecoveryPoints"]] == [copied]
+    assert drill_backup.list_tags(ResourceArn=copied)["Tags"] == {"run": "r1"}
+    # a restore starts only from a recovery point of the caller's own account
+    with pytest.raises(ClientError) as foreign:
+        drill_backup.start_restore_job(RecoveryPointArn=rp, Metadata={"targetTableName": "x"},
+                                       IamRoleArn=f"arn:aws:iam::{dst}:role/r")
+    assert foreign.value.response["Error"]["Code"] == "AccessDeniedException"
+    restore = drill_backup.start_restore_job(
+        RecoveryPointArn=copied, Metadata={"targetTableName": "copy-dst"},
+        IamRoleArn=f"arn:aws:iam::{dst}:role/r")["RestoreJobId"]
+    sb.front.clock.advance(400)
+    assert drill_backup.describe_restore_job(RestoreJobId=restore)["Status"] == "COMPLETED"
+    assert aws(sb, dst, "dynamodb").scan(TableName="copy-dst")["Count"] == 1
+    # the copy's lifecycle runs out after two days
+    sb.front.clock.advance(2 * 86400)
+    assert drill_backup.list_recovery_points_by_backup_vault(
+        BackupVaultName="drill")["RecoveryPoints"] == []
+    with pytest.raises(ClientError) as bad:
+        backup.start_copy_job(RecoveryPointArn=rp, SourceBackupVaultName="home",
+                              DestinationBackupVaultArn="keyplane-prod-drill",
+                              IamRoleArn=f"arn:aws:iam::{src}:role/b")
+    assert bad.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    # a vault lock keeps a recovery point for its minimum retention
+    backup.put_backup_vault_lock_configuration(BackupVaultName="home", MinRetentionDays=7)
+    with pytest.raises(ClientError) as locked:
+        backup.delete_recovery_point(BackupVaultName="home", RecoveryPointArn=rp)
+    assert locked.value.response["Error"]["Code"] == "InvalidRequestException"
 
 
 # --- locks, fail closed (SCENARIOS 29, 34) -------------------------------------------------------

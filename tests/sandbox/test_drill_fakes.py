@@ -103,20 +103,26 @@ def _recovery_point(sb: Sandbox, arn: str) -> str:
 def test_backup_restore_moves_through_states_by_the_sandbox_clock(sb: Sandbox) -> None:
     arn = _table(sb, ACCT, "states-src", 3)
     rp = _recovery_point(sb, arn)
-    drill = aws(sb, DRILL, "backup")
-    job = drill.start_restore_job(RecoveryPointArn=rp, Metadata={"targetTableName": "states-dst"},
-                                  IamRoleArn=f"arn:aws:iam::{DRILL}:role/r")["RestoreJobId"]
+    # another account may not restore this account's recovery point (it must copy it first)
+    with pytest.raises(ClientError) as foreign:
+        aws(sb, DRILL, "backup").start_restore_job(
+            RecoveryPointArn=rp, Metadata={"targetTableName": "states-dst"},
+            IamRoleArn=f"arn:aws:iam::{DRILL}:role/r")
+    assert _code(foreign)[0] == "AccessDeniedException"
+    home = aws(sb, ACCT, "backup")
+    job = home.start_restore_job(RecoveryPointArn=rp, Metadata={"targetTableName": "states-dst"},
+                                 IamRoleArn=f"arn:aws:iam::{ACCT}:role/r")["RestoreJobId"]
     seen = []
     for step in (0, 40, 70):
         sb.front.clock.advance(step)
-        seen.append(drill.describe_restore_job(RestoreJobId=job)["Status"])
+        seen.append(home.describe_restore_job(RestoreJobId=job)["Status"])
     assert seen == ["PENDING", "RUNNING", "COMPLETED"]
-    assert aws(sb, DRILL, "dynamodb").scan(TableName="states-dst")["Count"] == 3
-    with pytest.raises(ClientError) as early:
-        aws(sb, ACCT, "backup").describe_restore_job(RestoreJobId=job)
-    assert _code(early) == ("ResourceNotFoundException", f"restore job {job} not found")
-    drill.put_restore_validation_result(RestoreJobId=job, ValidationStatus="SUCCESSFUL")
-    assert drill.describe_restore_job(RestoreJobId=job)["ValidationStatus"] == "SUCCESSFUL"
+    assert aws(sb, ACCT, "dynamodb").scan(TableName="states-dst")["Count"] == 3
+    with pytest.raises(ClientError) as other:
+        aws(sb, DRILL, "backup").describe_restore_job(RestoreJobId=job)
+    assert _code(other) == ("ResourceNotFoundException", f"restore job {job} not found")
+    home.put_restore_validation_result(RestoreJobId=job, ValidationStatus="SUCCESSFUL")
+    assert home.describe_restore_job(RestoreJobId=job)["ValidationStatus"] == "SUCCESSFUL"
 
 
 @pytest.mark.parametrize(("fault", "state", "count"), [
@@ -126,13 +132,13 @@ def test_restore_faults(sb: Sandbox, fault: str, state: str, count: int | None) 
     arn = _table(sb, ACCT, f"src-{fault}", 4)
     rp = _recovery_point(sb, arn)
     sb.front.backup.configure({"restore_fault": fault})
-    drill = aws(sb, DRILL, "backup")
-    job = drill.start_restore_job(RecoveryPointArn=rp, Metadata={"targetTableName": f"dst-{fault}"},
-                                  IamRoleArn=f"arn:aws:iam::{DRILL}:role/r")["RestoreJobId"]
+    home = aws(sb, ACCT, "backup")
+    job = home.start_restore_job(RecoveryPointArn=rp, Metadata={"targetTableName": f"dst-{fault}"},
+                                 IamRoleArn=f"arn:aws:iam::{ACCT}:role/r")["RestoreJobId"]
     sb.front.clock.advance(10_000)
-    assert drill.describe_restore_job(RestoreJobId=job)["Status"] == state
+    assert home.describe_restore_job(RestoreJobId=job)["Status"] == state
     if count is not None:
-        items = aws(sb, DRILL, "dynamodb").scan(TableName=f"dst-{fault}")["Items"]
+        items = aws(sb, ACCT, "dynamodb").scan(TableName=f"dst-{fault}")["Items"]
         assert len(items) == count
         if fault == "altered":
             assert any("(altered by the sandbox)" in i["v"]["S"] for i in items)

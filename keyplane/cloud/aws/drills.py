@@ -207,7 +207,8 @@ def _digest(obj: Any) -> str:
 
 
 class AwsBackupDrill:
-    """AWS Backup jobs in the environment's account, restores in the drill account."""
+    """AWS Backup jobs and copies in the environment's account; the copy's vault, restores
+    and scratch resources in the drill account."""
 
     def __init__(self, source: AwsClients, drill: AwsClients, region: str) -> None:
         self._src = source
@@ -253,8 +254,8 @@ class AwsBackupDrill:
             raise translate(exc, "ListObjectsV2") from None
         return out
 
-    def write_canary(self, resource_arn: str, name: str, body: str) -> None:
-        """A canary item (pk = name) or object (key = name)."""
+    def write_canary(self, resource_arn: str, name: str, body: str) -> str | None:
+        """A canary item (pk = name) or object (key = name); the object's version id."""
         if resource_arn.startswith("arn:aws:dynamodb:"):
             table = resource_arn.split(":table/", 1)[1]
             ddb = self._src.client("dynamodb", resource_arn.split(":")[3])
@@ -262,9 +263,41 @@ class AwsBackupDrill:
             item = {k["AttributeName"]: {"S": name} for k in schema["KeySchema"]}
             item["keyplane_canary"] = {"S": body}
             _call("PutItem", ddb.put_item, TableName=table, Item=item)
+            return None
+        out = _call("PutObject", self._src.client("s3", self.region).put_object,
+                    Bucket=resource_arn.split(":::", 1)[1], Key=name, Body=body.encode())
+        version = out.get("VersionId")
+        return str(version) if version and version != "null" else None
+
+    def delete_canary(self, resource_arn: str, name: str, version_id: str | None = None) -> None:
+        """DeleteItem of the canary (every key attribute = name) or DeleteObject (that
+        version: a versioned bucket keeps neither the canary nor a delete marker)."""
+        if resource_arn.startswith("arn:aws:dynamodb:"):
+            table = resource_arn.split(":table/", 1)[1]
+            ddb = self._src.client("dynamodb", resource_arn.split(":")[3])
+            schema = _call("DescribeTable", ddb.describe_table, TableName=table)["Table"]
+            key = {k["AttributeName"]: {"S": name} for k in schema["KeySchema"]}
+            _call("DeleteItem", ddb.delete_item, TableName=table, Key=key)
             return
-        _call("PutObject", self._src.client("s3", self.region).put_object,
-              Bucket=resource_arn.split(":::", 1)[1], Key=name, Body=body.encode())
+        s3 = self._src.client("s3", self.region)
+        bucket = resource_arn.split(":::", 1)[1]
+        if version_id:
+            _call("DeleteObject", s3.delete_object, Bucket=bucket, Key=name, VersionId=version_id)
+            return
+        status = _call("GetBucketVersioning", s3.get_bucket_versioning, Bucket=bucket)
+        if status.get("Status") not in ("Enabled", "Suspended"):
+            _call("DeleteObject", s3.delete_object, Bucket=bucket, Key=name)
+            return
+        # version unknown (a run killed mid-write): every version of the run's own key goes,
+        # and no delete marker is left behind
+        try:
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket,
+                                                                          Prefix=name):
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                    if v["Key"] == name:
+                        s3.delete_object(Bucket=bucket, Key=name, VersionId=v["VersionId"])
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "DeleteObjectVersion") from None
 
     def start_backup(self, *, vault: str, resource_arn: str, role_arn: str,
                      tags: dict[str, str]) -> str:
@@ -305,6 +338,36 @@ class AwsBackupDrill:
         return RecoveryPoint(arn=p["RecoveryPointArn"], resource_arn=p["ResourceArn"],
                              resource_type=p.get("ResourceType", ""),
                              created_at=self._ts(p.get("CreationDate")) or 0.0)
+
+    def drill_vault(self, name: str) -> str | None:
+        """DescribeBackupVault in the drill account; None when it holds no such vault."""
+        try:
+            out = _call("DescribeBackupVault",
+                        self._drill.client("backup", self.region).describe_backup_vault,
+                        BackupVaultName=name)
+        except KeyMissingError:
+            return None
+        return str(out["BackupVaultArn"])
+
+    def start_copy(self, *, source_vault: str, recovery_point_arn: str,
+                   destination_vault_arn: str, role_arn: str, delete_after_days: int) -> str:
+        """StartCopyJob in the environment's account into the drill account's vault."""
+        out = _call("StartCopyJob", self._src.client("backup", self.region).start_copy_job,
+                    RecoveryPointArn=recovery_point_arn, SourceBackupVaultName=source_vault,
+                    DestinationBackupVaultArn=destination_vault_arn, IamRoleArn=role_arn,
+                    Lifecycle={"DeleteAfterDays": delete_after_days})
+        return str(out["CopyJobId"])
+
+    def copy_job(self, job_id: str) -> JobStatus:
+        """DescribeCopyJob (environment's account)."""
+        d = _call("DescribeCopyJob", self._src.client("backup", self.region).describe_copy_job,
+                  CopyJobId=job_id)["CopyJob"]
+        return JobStatus(job_id=job_id, state=d.get("State", "UNKNOWN"),
+                         message=d.get("StatusMessage", ""),
+                         recovery_point_arn=d.get("SourceRecoveryPointArn"),
+                         created_resource_arn=d.get("DestinationRecoveryPointArn"),
+                         created_at=self._ts(d.get("CreationDate")),
+                         completed_at=self._ts(d.get("CompletionDate")))
 
     def start_restore(self, *, recovery_point_arn: str, resource_type: str, target_name: str,
                       role_arn: str) -> str:
@@ -386,6 +449,39 @@ class AwsBackupDrill:
             s3.delete_bucket(Bucket=bucket)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, "DeleteBucket") from None
+
+
+    def recovery_point_tags(self, recovery_point_arn: str) -> dict[str, str] | None:
+        """ListTags of a recovery point in the drill account; None when it is gone."""
+        backup = self._drill.client("backup", self.region)
+        tags: dict[str, str] = {}
+        token: dict[str, str] = {}
+        try:
+            while True:
+                page = backup.list_tags(ResourceArn=recovery_point_arn, **token)
+                tags.update(page.get("Tags") or {})
+                if not page.get("NextToken"):
+                    break
+                token = {"NextToken": page["NextToken"]}
+        except ClientError as exc:
+            err = translate(exc, "ListTags")
+            if isinstance(err, KeyMissingError):
+                return None
+            raise err from None
+        except BotoCoreError as exc:
+            raise translate(exc, "ListTags") from None
+        return tags
+
+    def tag_recovery_point(self, recovery_point_arn: str, tags: dict[str, str]) -> None:
+        """TagResource on a recovery point in the drill account."""
+        _call("TagResource", self._drill.client("backup", self.region).tag_resource,
+              ResourceArn=recovery_point_arn, Tags=dict(tags))
+
+    def delete_recovery_point(self, *, vault: str, recovery_point_arn: str) -> None:
+        """DeleteRecoveryPoint in the drill account's vault."""
+        _call("DeleteRecoveryPoint",
+              self._drill.client("backup", self.region).delete_recovery_point,
+              BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
 
 
 class AwsCloudHsmDrill:
