@@ -1,12 +1,17 @@
 """What restore drills need in the local sandbox, created by `keyplane sandbox apply`.
 
 The drill lock table, the evidence bucket (for an s3:// evidence location), the
-protected resources of the backup plan with a little data, and for imported keys
-(`origin: external`) the key material: generated here, imported through
-GetParametersForImport / ImportKeyMaterial, and sealed into an escrow envelope at the
-declared location. And the CloudHSM cluster's backup retention, set from the inventory
-through ModifyCluster as an operator does after a deploy (the Terraform provider has no
-argument for it; the stack carries it as the `keyplane:backup-retention-in-days` tag).
+protected resources of the backup plan with a little data, the drill account's part
+(`<env>-aws-drill`: the vault restore drills copy into, its key, its access policy and
+the restore role, created in the drill account from the same plan the stack renders;
+the Terraform apply of the sandbox covers the environment's own stack only), and for
+imported keys (`origin: external`) the key material: generated here, imported through
+GetParametersForImport / ImportKeyMaterial (wrapped as `keyplane.drills.import_wrapping`
+picks: RSA private keys by RSA_AES_KEY_WRAP_SHA_256, the rest by RSAES_OAEP_SHA_256, both
+under an RSA_4096 wrapping key), and sealed into an escrow envelope at the declared location.
+And the CloudHSM cluster's backup retention, set from the inventory through ModifyCluster
+as an operator does after a deploy (the Terraform provider has no argument for it; the
+stack carries it as the `keyplane:backup-retention-in-days` tag).
 Loopback endpoints only: never a cloud.
 """
 
@@ -17,12 +22,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from keyplane.cloud.aws.drills import LOCK_TABLE, AwsKmsDrill
-from keyplane.cloud.aws.session import AwsClients
+from keyplane.cloud.aws.session import AwsClients, AwsConfig
 from keyplane.drills.escrow import seal
+from keyplane.drills.import_wrapping import import_wrapping
 from keyplane.model.environment import Environment
 from keyplane.model.specs import Cloud, Origin
 from keyplane.model.tags import AWS_TAG_ENV
@@ -53,6 +59,15 @@ def _private_der(spec: str) -> bytes:
                                    serialization.NoEncryption()))
 
 
+def _material(spec: str) -> bytes:
+    """Fresh key material for a key of `spec`, as ImportKeyMaterial takes it (memory only)."""
+    if spec == "SYMMETRIC_DEFAULT":
+        return os.urandom(32)
+    if spec.startswith("HMAC_"):
+        return os.urandom(int(spec.split("_")[1]) // 8)  # the digest length
+    return _private_der(spec)
+
+
 def _cluster_retention(clients: AwsClients, env: Environment) -> list[str]:
     """ModifyCluster on the environment's clusters whose backup retention is not the
     declared one."""
@@ -72,6 +87,75 @@ def _cluster_retention(clients: AwsClients, env: Environment) -> list[str]:
                 client.modify_cluster(ClusterId=c["ClusterId"],
                                       BackupRetentionPolicy={"Type": "DAYS", "Value": want})
                 out.append(f"cloudhsm cluster {c['ClusterId']} backup retention {want} d")
+    return out
+
+
+def _drill_clients(clients: AwsClients, account: str) -> AwsClients:
+    """Clients acting as `account` on the same sandbox endpoint."""
+    from keyplane.sandbox.credentials import SANDBOX_SECRET, sandbox_access_key
+
+    c = clients.config
+    return AwsClients(AwsConfig(region=c.region, endpoint_url=c.endpoint_url,
+                                access_key_id=sandbox_access_key(account),
+                                secret_access_key=SANDBOX_SECRET))
+
+
+def _drill_account(clients: AwsClients, env: Environment) -> list[str]:
+    """The drill account's part of `env` (`plan_drill_account`): restore role, vault key and
+    alias, vault and its access policy; created or brought up to date, one line each."""
+    from keyplane.desired import policy as pol
+    from keyplane.desired.aws import plan_drill_account, resolve
+
+    plan = plan_drill_account(env)
+    if plan is None:
+        return []
+    drill = _drill_clients(clients, plan.account_id)
+    out: list[str] = []
+    iam = drill.client("iam", plan.region)
+    role = plan.restore_role
+    try:
+        iam.create_role(RoleName=role.name, Description=role.description,
+                        AssumeRolePolicyDocument=pol.to_json(role.trust_policy),
+                        MaxSessionDuration=role.max_session_duration,
+                        Tags=[{"Key": k, "Value": v} for k, v in sorted(role.tags.items())])
+        out.append(f"drill account {plan.account_id}: role {role.name}")
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
+    for attachment in role.managed_policies:
+        iam.attach_role_policy(RoleName=role.name, PolicyArn=attachment.policy_arn)
+    kms = drill.client("kms", plan.region)
+    alias = plan.key.aliases[0].name
+    try:
+        key_id = kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NotFoundException":
+            raise
+        key_id = kms.create_key(Description=plan.key.description,
+                                Policy=pol.to_json(plan.key.policy),
+                                Tags=[{"TagKey": k, "TagValue": v}
+                                      for k, v in sorted(plan.key.tags.items())]
+                                )["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+        out.append(f"drill account {plan.account_id}: kms key {alias}")
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=pol.to_json(plan.key.policy))
+    key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    backup = drill.client("backup", plan.region)
+    vault = plan.vault
+    try:
+        backup.describe_backup_vault(BackupVaultName=vault.name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        backup.create_backup_vault(BackupVaultName=vault.name, EncryptionKeyArn=key_arn,
+                                   BackupVaultTags=dict(vault.tags))
+        out.append(f"drill account {plan.account_id}: backup vault {vault.name}")
+    known = {(plan.vault.path, "name"): vault.name, (plan.key.path, "arn"): key_arn}
+    document = resolve(plan.vault_policy.document, lambda path, attr: known[(path, attr)])
+    backup.put_backup_vault_access_policy(BackupVaultName=vault.name,
+                                          Policy=pol.to_json(document))
+    out.append(f"drill account {plan.account_id}: vault {vault.name} accepts copies from "
+               f"{plan.source_account_id}")
     return out
 
 
@@ -117,6 +201,7 @@ def seed_drills(clients: AwsClients, env: Environment) -> list[str]:
                 s3.put_object(Bucket=bucket, Key=f"inventory/{i:04d}.json",
                               Body=f'{{"serial": {i}, "status": "valid"}}'.encode())
             out.append(f"s3 bucket {bucket} (5 objects, backed up)")
+    out += _drill_account(clients, env)
     out += _cluster_retention(clients, env)
     kms = clients.client("kms", region)
     port = AwsKmsDrill(clients, region)
@@ -124,17 +209,13 @@ def seed_drills(clients: AwsClients, env: Environment) -> list[str]:
         if key.origin is not Origin.EXTERNAL or key.escrow is None or not key.alias:
             continue
         spec = key.spec or "SYMMETRIC_DEFAULT"
-        params = kms.get_parameters_for_import(KeyId=key.alias,
-                                               WrappingAlgorithm="RSAES_OAEP_SHA_256",
-                                               WrappingKeySpec="RSA_2048")
-        wrapping = serialization.load_der_public_key(params["PublicKey"])
-        assert isinstance(wrapping, rsa.RSAPublicKey)
-        material = os.urandom(32) if spec == "SYMMETRIC_DEFAULT" \
-            else _private_der(spec)
+        key_arn = kms.describe_key(KeyId=key.alias)["KeyMetadata"]["Arn"]  # not an alias: AWS
+        wrapping = import_wrapping(spec)  # RSA material: RSA_AES_KEY_WRAP_SHA_256 under RSA_4096
+        params = kms.get_parameters_for_import(KeyId=key_arn, **wrapping.request())
+        material = _material(spec)
         kms.import_key_material(
-            KeyId=key.alias, ImportToken=params["ImportToken"],
-            EncryptedKeyMaterial=wrapping.encrypt(material, padding.OAEP(
-                mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)),
+            KeyId=key_arn, ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=wrapping.wrap(material, params["PublicKey"]),
             ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
         wrapping_key = env.key(key.escrow.wrapping_key)
         envelope = seal(material, key.name, port, wrapping_key.alias or wrapping_key.name)

@@ -151,7 +151,7 @@ class AwsFront:
         self.clock = SandboxClock()
         self.backup = BackupFake(self.clock)
         self.cloudhsm = CloudHsmFake(self.clock)
-        self.crypto = KmsCrypto()
+        self.crypto = KmsCrypto(clock=self.clock.now)  # import tokens expire by the sandbox clock
         self.managed_policies = ManagedPolicies()
         self._lock = threading.Lock()
         self._local = threading.local()
