@@ -143,10 +143,17 @@ def render_text(report: Report) -> str:
     for row in report.access:
         lines.append(f"  access {row['key']}: use={', '.join(row['use']) or '-'}; "
                      f"administer={', '.join(row['administer']) or '-'}")
+        for role, who in (row.get("assumed_by") or {}).items():
+            lines.append(f"    {role} assumed by {', '.join(who) or 'nobody'}")
     for draft in report.drafts:
         lines.append("")
         lines.append(draft["yaml"].rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _assumers(assumed_by: dict[str, list[str]]) -> str:
+    return "<br>".join(f"{role.rsplit('/', 1)[-1]}: {', '.join(who) or 'nobody'}"
+                       for role, who in assumed_by.items()).replace("|", "/") or "-"
 
 
 def render_markdown(report: Report) -> str:
@@ -170,9 +177,11 @@ def render_markdown(report: Report) -> str:
         out += ["", "| unknown | reason |", "|---|---|"]
         out += [f"| `{u.key or u.resource}` | {u.reason} |" for u in report.unknowns]
     if report.access:
-        out += ["", "| key | can use | can administer |", "|---|---|---|"]
+        out += ["", "| key | can use | can administer | who can assume those roles |",
+                "|---|---|---|---|"]
         out += [f"| `{r['key']}` | {'<br>'.join(r['use']) or '-'} | "
-                f"{'<br>'.join(r['administer']) or '-'} |" for r in report.access]
+                f"{'<br>'.join(r['administer']) or '-'} | "
+                f"{_assumers(r.get('assumed_by') or {})} |" for r in report.access]
     for draft in report.drafts:
         out += ["", "```yaml", draft["yaml"].rstrip(), "```"]
     return "\n".join(out) + "\n"

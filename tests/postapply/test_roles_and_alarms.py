@@ -158,3 +158,21 @@ def test_the_access_table_says_who_can_assume_each_role_that_can_use_a_key(
     assert rows["pki-root-ca@g1"]["assumed_by"][f"arn:aws:iam::{ACCT}:role/keyplane-prod-ceremony"] \
         == [f"arn:aws:iam::{ACCT}:role/aws-reserved/sso.amazonaws.com/"
             "AWSReservedSSO_PKICeremony_3e4f5a6b7c8d9e01 (mfa)"]
+
+
+def test_text_and_markdown_show_who_can_assume_the_key_roles() -> None:
+    import datetime as dt
+
+    from keyplane.postapply.report import Report, render_markdown, render_text
+
+    role = "arn:aws:iam::210987654321:role/keyplane-prod-user-docsign-service"
+    report = Report(command="access-review", environment="prod",
+                    started_at=dt.datetime(2026, 11, 29, tzinfo=dt.UTC),
+                    access=[{"key": "document-signing@g2", "resource": "arn:k", "use": [role],
+                             "administer": [], "assumed_by": {
+                                 role: ["arn:aws:iam::210987654321:root (mfa)"]}}])
+    text = render_text(report)
+    assert (f"    {role} assumed by arn:aws:iam::210987654321:root (mfa)\n") in text
+    md = render_markdown(report)
+    assert ("| `document-signing@g2` | " + role + " | - | keyplane-prod-user-docsign-service: "
+            "arn:aws:iam::210987654321:root (mfa) |") in md
