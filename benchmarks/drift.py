@@ -3,8 +3,11 @@
 Starts the sandbox in the background (its own process) with a fixed per-request
 latency (default 20 ms, roughly a KMS API call from inside a Region; a local
 server answers in well under that, which would hide what concurrency buys),
-declares and creates N keys, then runs `keyplane drift` with the default
-concurrency and with `--concurrency 1` in the same run. Prints wall times, the
+declares N keys, synthesizes them (`keyplane synth`: post-apply reads the expected state
+from the stack), creates what the stack declares through the sandbox writer (real
+Terraform would take tens of minutes for 1,000 keys and is measured by real_path.py),
+then runs `keyplane drift` with the default concurrency and with `--concurrency 1` in the
+same run. Prints wall times, the
 speed-up and each run's peak memory (max RSS).
 
     .venv/bin/python benchmarks/drift.py [--keys 1000] [--latency-ms 20]
@@ -65,6 +68,19 @@ def keyplane(args: list[str], env: dict[str, str]) -> tuple[float, int, int]:
     return wall, proc.returncode, peak
 
 
+def create(envs: Path, synth: Path, endpoint: str) -> None:
+    """Create what the synthesized bench stack declares, through the sandbox writer."""
+    sys.path.insert(0, str(REPO))
+    from keyplane.model import load_estate
+    from keyplane.postapply.expected import expected_state
+    from keyplane.postapply.stack import load_environment_stacks
+    from keyplane.sandbox.apply import apply_state
+
+    env = load_estate([envs / "bench.yaml"]).get("bench")
+    apply_state(expected_state(env, load_environment_stacks(env, synth)),
+                aws_endpoint=endpoint, gcp_endpoint=None)
+
+
 def set_latency(endpoint: str, ms: float) -> None:
     """Change the sandbox's per-request latency through its control endpoint."""
     req = urllib.request.Request(f"{endpoint}/_keyplane/latency", method="PUT",
@@ -89,14 +105,16 @@ def main() -> None:
                        cwd=REPO, env=env, check=True, capture_output=True)
         try:
             endpoint = json.loads((Path(tmp) / "sandbox.json").read_text())["aws_endpoint"]
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "keyplane.cli", "sandbox", "apply", "bench",
-                            "-d", str(envs), "--synth-dir", str(Path(tmp) / "none")],
+            synth = Path(tmp) / "cdktf.out"
+            subprocess.run([sys.executable, "-m", "keyplane.cli", "synth", "bench", "-d",
+                            str(envs), "--out-dir", str(synth), "--quiet"],
                            cwd=REPO, env=env, check=True, capture_output=True)
+            t0 = time.perf_counter()
+            create(envs, synth, endpoint)
             created = time.perf_counter() - t0
             set_latency(endpoint, args.latency_ms)
             common = ["drift", "bench", "-d", str(envs), "--sandbox", "--format", "json",
-                      "--synth-dir", str(Path(tmp) / "none")]
+                      "--synth-dir", str(synth)]
             out_c, out_s = Path(tmp) / "concurrent.json", Path(tmp) / "sequential.json"
             t_c, code_c, rss_c = keyplane([*common, "--output", str(out_c)], env)
             t_s, code_s, rss_s = keyplane([*common, "--concurrency", "1", "--output",
