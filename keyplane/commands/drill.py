@@ -107,8 +107,6 @@ def drill(env: str, environments_dir: Path, fmt: str, output: Path | None,
     non-production -> sign-canary (+ escrow for imported keys); ephemeral -> none.
     Exit 0 all passed, 1 a drill failed, 2 bad input or setup, 3 incomplete.
     """
-    if not env:
-        raise click.UsageError("Missing argument 'ENV'.")
     set_format(fmt)
     if key_name and tier:
         raise UsageError(f"--key and --tier select keys in two ways; give one, got --key "

@@ -25,11 +25,11 @@ REPORT_FORMATS = ("text", "json", "markdown", "sarif", "junit")  # post-apply's 
 DRILL_FORMATS = ("text", "json", "markdown")
 
 
-def cloud_options(fn: Callable[..., Any], formats: tuple[str, ...] = DRILL_FORMATS
-                  ) -> Callable[..., Any]:
+def cloud_options(fn: Callable[..., Any], formats: tuple[str, ...] = DRILL_FORMATS,
+                  env_required: bool = True) -> Callable[..., Any]:
     """The options of every command that reaches a cloud (post-apply commands and drills)."""
     opts = [
-        click.argument("env", required=False),  # required but by --list-checks
+        click.argument("env", required=env_required),
         click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
                      default=DEFAULT_DIR, show_default=True, help="Where the inventory is."),
         click.option("--format", "fmt",
@@ -61,7 +61,7 @@ def cloud_options(fn: Callable[..., Any], formats: tuple[str, ...] = DRILL_FORMA
     return audit_options(fn)
 
 
-def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def common_options(fn: Callable[..., Any], env_required: bool = True) -> Callable[..., Any]:
     """The options every read-only post-apply command takes: the cloud options, and how the
     run reads (one cloud, concurrency, the synthesized stacks, a resumed report)."""
     opts = [
@@ -78,7 +78,7 @@ def common_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(opts):
         fn = opt(fn)
-    return cloud_options(fn, REPORT_FORMATS)
+    return cloud_options(fn, REPORT_FORMATS, env_required)
 
 
 def sandbox_endpoints(state_file: Path | None) -> tuple[str, str]:
@@ -264,8 +264,13 @@ def _emit_report(audit: Any, report: Any, duration_ms: int) -> None:
                duration_ms=duration_ms)
 
 
+def _env_optional(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`common_options` with ENV optional: `--list-checks` needs none."""
+    return common_options(fn, env_required=False)
+
+
 @click.command("post-apply")
-@common_options
+@_env_optional
 @known_drift_option
 @click.option("--list-checks", is_flag=True,
               help="Print the post-apply checks (markdown: docs/checks.md) and exit.")
