@@ -132,6 +132,11 @@ class CheckContext:
             return False
         return True
 
+    def read(self, pair: AwsKeyPair | GcpKeyPair, *facets: Facet) -> bool:
+        """Whether `facets` of a pair the check chose were read (else it is judged UNKNOWN),
+        for checks that select their keys before asking for facets."""
+        return self._facets_known(pair.subject, pair.observed.unknown, facets)
+
     def aws_keys(self, *facets: Facet) -> Iterator[AwsKeyPair]:
         """Every matched AWS key whose `facets` were read (the others are judged UNKNOWN)."""
         for exp, obs in self.matched.aws:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keyplane.findings import Control
-from keyplane.model.tiers import RotationMode
 from keyplane.postapply.collect import Facet
-from keyplane.postapply.registry import CheckContext, Result, check, unknown
+from keyplane.postapply.registry import CheckContext, Result, check
+from keyplane.postapply.rules.rotation._automatic import automatic_keys
 
 
 @check(title="Automatic rotation is on where declared", control=Control.ROTATION,
@@ -26,13 +26,8 @@ def disabled(ctx: CheckContext) -> Iterator[Result]:
 
     See: https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
     """
-    for pair in ctx.aws_keys():
+    for pair in automatic_keys(ctx, Facet.ROTATION):
         exp, obs = pair.expected, pair.observed
-        if obs.key.key_state == "PendingDeletion" or exp.key.rotation_mode is not RotationMode.AUTOMATIC:
-            continue
-        if Facet.ROTATION.value in obs.unknown:
-            yield unknown(pair.subject, obs.unknown[Facet.ROTATION.value])
-            continue
         if obs.rotation is not None and not obs.rotation.enabled:
             yield pair.fail(f"automatic rotation is off; declared every "
                             f"{exp.rotation_period_in_days} days",

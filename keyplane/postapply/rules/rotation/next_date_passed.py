@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Iterator
 
 from keyplane.findings import Control
-from keyplane.model.tiers import RotationMode
 from keyplane.postapply.collect import Facet
-from keyplane.postapply.registry import CheckContext, Result, check, unknown
+from keyplane.postapply.registry import CheckContext, Result, check
+from keyplane.postapply.rules.rotation._automatic import rotating
 
 SLACK = dt.timedelta(days=1)  # a rotation date a day late is the cloud's queue, not drift
 
@@ -28,16 +28,7 @@ def next_date_passed(ctx: CheckContext) -> Iterator[Result]:
 
     See: https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
     """
-    for pair in ctx.aws_keys():
-        exp, obs = pair.expected, pair.observed
-        if obs.key.key_state == "PendingDeletion" or exp.key.rotation_mode is not RotationMode.AUTOMATIC:
-            continue
-        if Facet.ROTATION.value in obs.unknown:
-            yield unknown(pair.subject, obs.unknown[Facet.ROTATION.value])
-            continue
-        rot = obs.rotation
-        if rot is None or not rot.enabled:
-            continue  # rotation.not_supported / rotation.disabled
+    for pair, rot in rotating(ctx):
         if rot.next_rotation_date is not None and rot.next_rotation_date + SLACK < ctx.now:
             yield pair.fail(f"next rotation date {rot.next_rotation_date.date()} has passed "
                             "without a rotation",

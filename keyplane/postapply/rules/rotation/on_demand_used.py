@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keyplane.findings import Control
-from keyplane.model.tiers import RotationMode
 from keyplane.postapply.collect import Facet
-from keyplane.postapply.registry import CheckContext, Result, check, unknown
+from keyplane.postapply.registry import CheckContext, Result, check
+from keyplane.postapply.rules.rotation._automatic import rotating
 
 
 @check(title="On-demand rotations are on record", control=Control.ROTATION,
@@ -25,18 +25,8 @@ def on_demand_used(ctx: CheckContext) -> Iterator[Result]:
 
     See: https://docs.aws.amazon.com/kms/latest/developerguide/rotating-keys-on-demand.html
     """
-    for pair in ctx.aws_keys():
-        exp, obs = pair.expected, pair.observed
-        if obs.key.key_state == "PendingDeletion" or exp.key.rotation_mode is not RotationMode.AUTOMATIC:
-            continue
-        missing = next((f.value for f in (Facet.ROTATION, Facet.ROTATIONS)
-                        if f.value in obs.unknown), None)
-        if missing:
-            yield unknown(pair.subject, obs.unknown[missing])
-            continue
-        if obs.rotation is None or not obs.rotation.enabled:
-            continue  # rotation.not_supported / rotation.disabled
-        on_demand = [r for r in obs.rotations or [] if r.rotation_type == "ON_DEMAND"]
+    for pair, _ in rotating(ctx, Facet.ROTATIONS):
+        on_demand = [r for r in pair.observed.rotations or [] if r.rotation_type == "ON_DEMAND"]
         if on_demand:
             yield pair.fail(f"{len(on_demand)} on-demand rotation(s) used (the per-key quota "
                             "is read from AWS at run time)", actual=len(on_demand))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from keyplane.findings import Control
-from keyplane.model.tiers import TIERS, RotationMode
+from keyplane.model.tiers import TIERS
 from keyplane.postapply.collect import Facet
 from keyplane.postapply.registry import CheckContext, Result, check, unknown
+from keyplane.postapply.rules.rotation._automatic import rotating
 
 NOT_REPORTED = "rotation period not reported by the endpoint"
 
@@ -28,16 +29,8 @@ def period_above_tier(ctx: CheckContext) -> Iterator[Result]:
 
     See: https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
     """
-    for pair in ctx.aws_keys():
-        exp, obs = pair.expected, pair.observed
-        if obs.key.key_state == "PendingDeletion" or exp.key.rotation_mode is not RotationMode.AUTOMATIC:
-            continue
-        if Facet.ROTATION.value in obs.unknown:
-            yield unknown(pair.subject, obs.unknown[Facet.ROTATION.value])
-            continue
-        rot = obs.rotation
-        if rot is None or not rot.enabled:
-            continue  # rotation.not_supported / rotation.disabled
+    for pair, rot in rotating(ctx):
+        exp = pair.expected
         if rot.period_in_days is None:
             yield unknown(pair.subject, NOT_REPORTED)
             continue
