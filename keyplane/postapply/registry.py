@@ -132,6 +132,15 @@ class CheckContext:
             return False
         return True
 
+    def why_unread(self, *, facet: Facet | None = None, resource: str | None = None,
+                   default: str) -> str:
+        """Why a shared read (a facet's list, or one resource's) is missing: the failed read's
+        own reason as the collector recorded it, else why the run stopped, else `default`."""
+        recorded = next((u.reason for u in self.observed.unknowns
+                         if (facet is None or u.facet == facet.value)
+                         and (resource is None or u.resource == resource)), None)
+        return recorded or self.observed.stopped or default
+
     def read(self, pair: AwsKeyPair | GcpKeyPair, *facets: Facet) -> bool:
         """Whether `facets` of a pair the check chose were read (else it is judged UNKNOWN),
         for checks that select their keys before asking for facets."""

@@ -42,8 +42,7 @@ def aws_reaches(ctx: CheckContext, *, iam: bool = True
                                         "not reviewed")
             continue
         if iam and reach.iam_unread:
-            read = next((u for u in ctx.observed.unknowns if u.facet == Facet.ROLES.value), None)
-            why = read.reason if read else (ctx.observed.stopped or "the roles were not read")
+            why = ctx.why_unread(facet=Facet.ROLES, default="the roles were not read")
             yield unknown(pair.subject, "the key policy lets iam policies grant access and the "
                                         f"environment's iam roles could not be read ({why})")
             continue

@@ -18,9 +18,8 @@ def region_aliases(ctx: CheckContext, region: str) -> dict[str, Alias] | None:
 
 def aliases_unread(ctx: CheckContext, region: str) -> str:
     """Why the aliases of `region` are not known: the failed read's own reason when recorded."""
-    return next((u.reason for u in ctx.observed.unknowns
-                 if u.resource == f"aws:{region}:aliases"),
-                ctx.observed.stopped or f"the aliases in {region} could not be read")
+    return ctx.why_unread(resource=f"aws:{region}:aliases",
+                          default=f"the aliases in {region} could not be read")
 
 
 @check(title="Declared aliases exist", control=Control.PROTECTION, needs={Facet.ALIASES})

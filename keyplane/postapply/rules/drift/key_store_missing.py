@@ -11,8 +11,8 @@ from keyplane.postapply.registry import CheckContext, Result, check, unknown
 
 def key_stores_unread(ctx: CheckContext) -> str:
     """Why the custom key stores are not known: the failed read's own reason when recorded."""
-    return next((u.reason for u in ctx.observed.unknowns if u.facet == Facet.KEY_STORES.value),
-                ctx.observed.stopped or "the custom key stores could not be read")
+    return ctx.why_unread(facet=Facet.KEY_STORES,
+                          default="the custom key stores could not be read")
 
 
 @check(title="Custom key stores of declared keys exist", control=Control.PROTECTION,
