@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "rotate": "keyplane.commands.rotate:rotate",
     "report": "keyplane.commands.report:report",
     "drill": "keyplane.commands.drill:drill",
+    "keystore": "keyplane.commands.keystore:keystore",
 }
 
 

@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO))
 def main() -> int:
     from keyplane.model.loader import load_estate
     from keyplane.model.specs import Cloud
-    from keyplane.model.stacks import stack_file
+    from keyplane.model.stacks import hsm_stack_file, stack_file
     from keyplane.sandbox import terraform as tf
     from keyplane.sandbox.server import Sandbox
-    from keyplane.sandbox.stack_apply import plan_aws_stack
+    from keyplane.sandbox.stack_apply import plan_aws_stack, plan_stack
 
     work = Path(tempfile.mkdtemp(prefix="keyplane-real-plans-"))
     out = work / "cdktf.out"
@@ -53,19 +53,29 @@ def main() -> int:
                 print(f"{path.parent.name}: skipped, the mirror's provider {version} lacks: "
                       f"{'; '.join(skewed)}")
                 continue
+            sandbox_id = {"aws_endpoint": aws_url, "pid": None}
+            hsm = hsm_stack_file(env.name, out)
+            if hsm.is_file():
+                # the cluster's own stack, planned before it is applied (plan_aws_stack
+                # applies it and connects the key store, as a deploy does)
+                _write(plan_stack(env, hsm, work_root=work, aws_endpoint=aws_url,
+                                  sandbox_id=sandbox_id), hsm.parent.name, version)
             # the same path as `keyplane sandbox plan`: seeded parameters, init, plan, show
             plan, _ = plan_aws_stack(env, synth_dir=out, work_root=work, aws_endpoint=aws_url,
-                                     sandbox_id={"aws_endpoint": aws_url, "pid": None})
-            target = FIXTURES / f"{path.parent.name}.plan.json"
-            target.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n",
-                              encoding="utf-8")
-            changes = plan.get("resource_changes") or []
-            print(f"{path.parent.name}: {len(changes)} resource change(s), terraform "
-                  f"{plan.get('terraform_version')}, hashicorp/aws {version} -> "
-                  f"{target.relative_to(REPO)}")
+                                     sandbox_id=sandbox_id)
+            _write(plan, path.parent.name, version)
     finally:
         sandbox.stop()
     return 0
+
+
+def _write(plan: dict, stack: str, version: str | None) -> None:
+    target = FIXTURES / f"{stack}.plan.json"
+    target.write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    changes = plan.get("resource_changes") or []
+    print(f"{stack}: {len(changes)} resource change(s), terraform "
+          f"{plan.get('terraform_version')}, hashicorp/aws {version} -> "
+          f"{target.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -198,6 +198,13 @@ def apply(env: str, environments_dir: Path, synth_dir: Path, endpoint_url: str |
     except Exception as exc:  # an SDK's own error: one line, no traceback
         raise HookSetupError(f"sandbox apply failed: {type(exc).__name__}: {exc}",
                              code=SANDBOX_FAILED) from None
+    if done.hsm_stack is not None:
+        click.echo(f"  {done.hsm_stack.parent.name}: {done.hsm_resources} resource(s) applied "
+                   f"by terraform from {done.hsm_stack}")
+    if done.key_store is not None:
+        ks = done.key_store
+        click.echo(f"  keystore connect: {ks['name']} ({ks['custom_key_store_id']}) "
+                   f"{ks['connection_state']} on {ks['cluster_id']}")
     if done.aws_stack is not None:
         click.echo(f"  {done.aws_stack.parent.name}: {done.aws_resources} resource(s) applied "
                    f"by terraform from {done.aws_stack}")

@@ -491,26 +491,17 @@ class HsmPlan:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SsmParameterPlan:
-    """One `aws_ssm_parameter` data source keyplane reads (never writes)."""
+class KeyStoreLookupPlan:
+    """The `data.aws_kms_custom_key_store` the ca keys find their store by, by name.
+
+    The store is not a Terraform resource: creating an `aws_kms_custom_key_store` needs the
+    kmsuser password, the provider has no write-only argument for it, and Terraform would
+    keep it in state and plan files. `keyplane keystore connect` creates and connects the
+    store instead, reading the password from SSM at run time (keyplane.keystore).
+    """
 
     path: str
     name: str
-    with_decryption: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class CustomKeyStorePlan:
-    """The `aws_kms_custom_key_store` on the CloudHSM cluster."""
-
-    path: str
-    name: str
-    store_type: str
-    cluster_id: str  # reference
-    key_store_password: str  # reference to the SSM parameter's value
-    trust_anchor_certificate: str  # reference to the SSM parameter's value
-    depends_on: tuple[str, ...]
-    prevent_destroy: bool
 
     @property
     def id(self) -> str:
@@ -519,19 +510,36 @@ class CustomKeyStorePlan:
 
 
 @dataclass(frozen=True, kw_only=True)
+class KeyStoreConnectPlan:
+    """What `keyplane keystore connect` creates and connects, outside Terraform."""
+
+    name: str
+    store_type: str
+    cluster_tags: dict[str, str]  # the cluster is found by these (it is in `<env>-aws-hsm`)
+    password_parameter: str  # SSM SecureString names: read at run time, never stored
+    trust_anchor_parameter: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class CloudHsmPlan:
-    """The CloudHSM cluster, its HSMs, the SSM parameters it reads and the key store."""
+    """The CloudHSM cluster and its HSMs (the `<env>-aws-hsm` stack), the store keyplane
+    connects on it, and the lookup the ca keys in `<env>-aws` use."""
 
     cluster: ClusterPlan
     hsms: tuple[HsmPlan, ...]
-    password: SsmParameterPlan
-    trust_anchor: SsmParameterPlan
-    key_store: CustomKeyStorePlan
+    key_store: KeyStoreLookupPlan
+    connect: KeyStoreConnectPlan
 
-    @property
-    def ssm_parameters(self) -> tuple[SsmParameterPlan, ...]:
-        """The SSM parameters read for the key store."""
-        return (self.password, self.trust_anchor)
+
+@dataclass(frozen=True, kw_only=True)
+class HsmStackPlan:
+    """The `<env>-aws-hsm` stack: the provider pinned to the account and the cluster."""
+
+    env_name: str
+    account_id: str
+    region: str
+    provider: ProviderPlan
+    cloudhsm: CloudHsmPlan
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -826,10 +834,12 @@ class AwsPlan:
 
     @property
     def ssm_parameter_names(self) -> tuple[str, ...]:
-        """The names of the SSM parameters the stack reads (none without a CloudHSM key store)."""
+        """The SSM parameters `keyplane keystore connect` reads (none without a CloudHSM key
+        store); no stack reads them."""
         if self.cloudhsm is None:
             return ()
-        return tuple(p.name for p in self.cloudhsm.ssm_parameters)
+        c = self.cloudhsm.connect
+        return (c.password_parameter, c.trust_anchor_parameter)
 
 
 # ---- validated inputs of each part ----
@@ -1548,7 +1558,8 @@ def _infrastructure_key(*, scope: str, env: str, purpose: str, description: str,
 
 
 def _plan_cloudhsm(config: CloudHsmKeyStoreConfig) -> CloudHsmPlan:
-    """`aws_cloudhsm_v2_cluster`, its HSMs and the `aws_kms_custom_key_store` for ca keys."""
+    """`aws_cloudhsm_v2_cluster` and its HSMs for ca keys, the custom key store keyplane
+    connects on it, and the lookup by which the ca keys find the store."""
     hsm = config.cloudhsm
     assert hsm.backup_retention_in_days is not None
     tags = aws_tags(config.env_name, Tier.CA)
@@ -1564,19 +1575,26 @@ def _plan_cloudhsm(config: CloudHsmKeyStoreConfig) -> CloudHsmPlan:
     hsms = tuple(HsmPlan(path=f"cloudhsm/hsm-{zone}", cluster_id=ref(cluster.path, "cluster_id"),
                          availability_zone=zone, subnet_id=subnet)
                  for zone, subnet in config.hsms())
-    password = SsmParameterPlan(path="cloudhsm/key-store-password",
-                                name=hsm.key_store_password_ssm_parameter, with_decryption=True)
-    anchor = SsmParameterPlan(path="cloudhsm/trust-anchor-certificate",
-                              name=hsm.trust_anchor_certificate_ssm_parameter,
-                              with_decryption=True)
-    store = CustomKeyStorePlan(
-        path="cloudhsm/key-store", name=names.custom_key_store_name(config.env_name),
-        store_type="AWS_CLOUDHSM", cluster_id=ref(cluster.path, "cluster_id"),
-        key_store_password=ref(password.path, "value"),
-        trust_anchor_certificate=ref(anchor.path, "value"),
-        depends_on=tuple(h.path for h in hsms), prevent_destroy=True)
-    return CloudHsmPlan(cluster=cluster, hsms=hsms, password=password, trust_anchor=anchor,
-                        key_store=store)
+    name = names.custom_key_store_name(config.env_name)
+    connect = KeyStoreConnectPlan(
+        name=name, store_type="AWS_CLOUDHSM", cluster_tags=dict(tags),
+        password_parameter=hsm.key_store_password_ssm_parameter,
+        trust_anchor_parameter=hsm.trust_anchor_certificate_ssm_parameter)
+    return CloudHsmPlan(cluster=cluster, hsms=hsms,
+                        key_store=KeyStoreLookupPlan(path="cloudhsm/key-store", name=name),
+                        connect=connect)
+
+
+def plan_hsm_stack(env: Environment) -> HsmStackPlan | None:
+    """The `<env>-aws-hsm` stack of `env`; None when no aws key has origin cloudhsm."""
+    plan = plan_environment(env)
+    if plan.cloudhsm is None:
+        return None
+    provider = ProviderPlan(path="providers/aws", region=plan.region, alias=None,
+                            allowed_account_ids=(plan.account_id,),
+                            default_tags={AWS_TAG_ENV: plan.env_name})
+    return HsmStackPlan(env_name=plan.env_name, account_id=plan.account_id, region=plan.region,
+                        provider=provider, cloudhsm=plan.cloudhsm)
 
 
 # ---- planning: audit, alarms, backup ----
@@ -1781,6 +1799,7 @@ def _plan_backup(config: BackupVaultConfig, roles: _Roles) -> BackupPlan:
             {**via_backup, "Bool": {"kms:GrantIsForAWSResource": "true"}}))
     copy_account = config.backup.copy_to_account_id if config.backup else None
     copies = bool(tier.cross_account_backup_copy and copy_account)
+    declared: list[str] = []
     if copies:
         assert copy_account is not None
         statements.append(pol.statement(
@@ -1789,9 +1808,21 @@ def _plan_backup(config: BackupVaultConfig, roles: _Roles) -> BackupPlan:
             {"StringEquals": {"kms:ViaService": f"backup.{region}.amazonaws.com",
                               "kms:CallerAccount": copy_account},
              "Bool": {"kms:GrantIsForAWSResource": "true"}}))
-        key_tags = {**tags, AWS_TAG_DECLARED_ACCOUNTS: copy_account}
-    else:
-        key_tags = tags
+        declared.append(copy_account)
+    # Restore drills copy a recovery point into the drill account's vault: AWS Backup, acting
+    # for that account, reads the source recovery point under this key (AWS Backup developer
+    # guide, "Creating backup copies across AWS accounts": the source key is shared with the
+    # destination account). Only through AWS Backup, only for grants to AWS resources.
+    drill_account = config.backup.drill_account_id if config.backup else None
+    if drill_account and drill_account != copy_account:
+        statements.append(pol.statement(
+            "DrillAccountCopy", "Allow", {"AWS": names.account_root_arn(part, drill_account)},
+            ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"],
+            {"StringEquals": {"kms:ViaService": f"backup.{region}.amazonaws.com",
+                              "kms:CallerAccount": drill_account},
+             "Bool": {"kms:GrantIsForAWSResource": "true"}}))
+        declared.append(drill_account)
+    key_tags = {**tags, AWS_TAG_DECLARED_ACCOUNTS: " ".join(declared)} if declared else tags
     # The vault's key waits for every role, the service role included.
     key = _infrastructure_key(scope="backup", env=env, purpose=names.BACKUP_PURPOSE,
                               description=f"keyplane {env}: backup vault", tier=tier,
@@ -2004,6 +2035,7 @@ class DrillAccountConfig:
     drill_account_id: str
     region: str
     source_tier: Tier
+    operators: tuple[str, ...] = ()  # the environment's backup operators (principal ARNs)
 
     def __post_init__(self) -> None:
         for acct in (self.source_account_id, self.drill_account_id):
@@ -2018,6 +2050,56 @@ class DrillAccountConfig:
         if policy_for(self.source_tier).vault_lock_mode is None:
             raise AwsDeclarationError(f"the {self.source_tier.value} tier has no backup vault "
                                       "to drill", code="KP309")
+
+
+def _drill_operator_role(*, env: str, part: str, region: str, drill: str,
+                         operators: tuple[str, ...], restore_arn: str,
+                         tags: dict[str, str]) -> RolePlan | None:
+    """The role `keyplane drill` acts as in the drill account (`--drill-profile`): assumed by
+    the environment's backup operators (the principals its backup-operator role trusts), it
+    starts restores of the drill vault's copies with the restore role, validates and deletes
+    what they made (`kp-drill-*` tables and buckets) and the copies. Nothing else in that
+    account. None without declared backup operators."""
+    if not operators:
+        return None
+    name = role_name(env, "drill-operator")
+    vault_arn = names.drill_vault_arn(part, region, drill, env)
+    recovery_points = f"arn:{part}:backup:{region}:{drill}:recovery-point:*"
+    tables = f"arn:{part}:dynamodb:{region}:{drill}:table/kp-drill-*"
+    buckets = f"arn:{part}:s3:::kp-drill-*"
+    role = RolePlan(
+        path="iam/drill-operator", name=name, arn=names.role_arn(part, drill, name),
+        duty=ROLE_BACKUP_OPERATOR, description=f"keyplane {env}: restore drills in this account",
+        trust_policy=pol.trust_policy({"AWS": operators[0] if len(operators) == 1
+                                       else sorted(operators)}),
+        max_session_duration=HUMAN_SESSION_MAX_SECONDS,
+        tags={**tags, AWS_TAG_ROLE: ROLE_BACKUP_OPERATOR})
+    idst = pol.identity_statement
+    statements = [
+        idst("RestoreDrillCopies", "Allow", ["backup:StartRestoreJob",
+             "backup:DescribeRecoveryPoint", "backup:DeleteRecoveryPoint"], [recovery_points]),
+        idst("ReadDrillVault", "Allow", ["backup:DescribeBackupVault",
+             "backup:ListRecoveryPointsByBackupVault"], [vault_arn]),
+        # these take no resource-level permission (AWS Backup service authorization reference)
+        idst("FollowRestoreJobs", "Allow", ["backup:DescribeRestoreJob",
+             "backup:PutRestoreValidationResult", "backup:ListRestoreJobs"], ["*"]),
+        idst("PassRestoreRole", "Allow", ["iam:PassRole"], [restore_arn],
+             {"StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}),
+        idst("CheckAndRemoveRestoredTables", "Allow", [
+            "dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem",
+            "dynamodb:ListTagsOfResource", "dynamodb:TagResource", "dynamodb:DeleteTable"],
+             [tables]),
+        idst("CheckAndRemoveRestoredBuckets", "Allow", [
+            "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketTagging",
+            "s3:PutBucketTagging", "s3:GetBucketVersioning", "s3:DeleteBucket"], [buckets]),
+        idst("CheckAndRemoveRestoredObjects", "Allow", [
+            "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject",
+            "s3:DeleteObjectVersion"], [f"{buckets}/*"]),
+    ]
+    policy = InlinePolicyPlan(path="iam/drill-operator-policy", name=names.INLINE_POLICY_NAME,
+                              role=ref(role.path, "id"),
+                              document={"Version": pol.POLICY_VERSION, "Statement": statements})
+    return dataclasses.replace(role, inline_policies=(policy,))
 
 
 def _plan_drill_account(config: DrillAccountConfig) -> DrillAccountPlan:
@@ -2041,6 +2123,10 @@ def _plan_drill_account(config: DrillAccountConfig) -> DrillAccountPlan:
         PolicyAttachmentPlan(path=f"iam/restore-{name}", role=ref(restore.path, "name"),
                              policy_arn=f"arn:{part}:iam::aws:policy/{prefix}{name}")
         for prefix, name in DRILL_RESTORE_POLICIES))
+
+    operator = _drill_operator_role(env=env, part=part, region=region, drill=drill,
+                                    operators=config.operators, restore_arn=restore.arn,
+                                    tags=tags)
 
     via_backup = {"StringEquals": {"kms:ViaService": f"backup.{region}.amazonaws.com"}}
     grants = {**via_backup, "Bool": {"kms:GrantIsForAWSResource": "true"}}
@@ -2085,7 +2171,8 @@ def _plan_drill_account(config: DrillAccountConfig) -> DrillAccountPlan:
     return DrillAccountPlan(env_name=env, account_id=drill, source_account_id=source,
                             region=region, partition=part, tier=DRILL_ACCOUNT_TIER,
                             source_tier=config.source_tier, provider=provider,
-                            iam=IamPlan(roles=(restore,)), key=key, vault=vault,
+                            iam=IamPlan(roles=(restore, *([operator] if operator else []))),
+                            key=key, vault=vault,
                             vault_policy=vault_policy)
 
 
@@ -2100,4 +2187,5 @@ def plan_drill_account(env: Environment) -> DrillAccountPlan | None:
         return None
     return _plan_drill_account(DrillAccountConfig(
         env_name=env.name, source_account_id=env.aws.account_id,
-        drill_account_id=backup.drill_account_id, region=env.aws.region, source_tier=tier))
+        drill_account_id=backup.drill_account_id, region=env.aws.region, source_tier=tier,
+        operators=_aws_principals(env, "backup_operators")))

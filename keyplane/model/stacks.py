@@ -40,44 +40,87 @@ def stack_name(env: str, cloud: Cloud) -> str:
 
 
 DRILL_STACK_SUFFIX = "drill"
+# The CloudHSM cluster of an environment with ca keys in a custom key store: applied first,
+# then initialized (the cluster ceremony), then the store is created and connected by
+# `keyplane keystore connect` (the kmsuser password never enters Terraform), and only then
+# is `<env>-aws` applied; its ca keys find the store by name.
+HSM_STACK_SUFFIX = "hsm"
+AUX_STACK_SUFFIXES = (DRILL_STACK_SUFFIX, HSM_STACK_SUFFIX)
+
+
+def aux_stack_name(env: str, suffix: str) -> str:
+    """`prod-aws-drill`, `prod-aws-hsm`: an AWS stack of `env` beside `prod-aws`."""
+    return f"{stack_name(env, Cloud.AWS)}-{suffix}"
+
+
+def aux_stack_file(env: str, suffix: str, out_dir: Path = DEFAULT_OUT_DIR) -> Path:
+    """`<out_dir>/stacks/<env>-aws-<suffix>/cdk.tf.json`."""
+    return out_dir / "stacks" / aux_stack_name(env, suffix) / STACK_FILE
+
+
+def aux_local_state_path(env: str, suffix: str) -> str:
+    """The state file of an auxiliary stack when the environment declares no backend."""
+    return f"terraform.{aux_stack_name(env, suffix)}.tfstate"
+
+
+def aux_s3_state_key(key: str, suffix: str) -> str:
+    """The S3 state key of an auxiliary stack: `keyplane/prod.tfstate` ->
+    `keyplane/prod-aws-<suffix>.tfstate`."""
+    tail = f"{Cloud.AWS.value}-{suffix}"
+    path = PurePosixPath(key)
+    if path.suffix:
+        return str(path.with_name(f"{path.stem}-{tail}{path.suffix}"))
+    return f"{key}-{tail}"
+
+
+def aux_gcs_state_prefix(prefix: str, suffix: str) -> str:
+    """The GCS state prefix of an auxiliary stack: `<prefix>/aws-<suffix>`."""
+    return f"{prefix.rstrip('/')}/{Cloud.AWS.value}-{suffix}"
 
 
 def drill_stack_name(env: str) -> str:
     """`prod-aws-drill`: the stack of `env`'s drill account (AWS only)."""
-    return f"{stack_name(env, Cloud.AWS)}-{DRILL_STACK_SUFFIX}"
+    return aux_stack_name(env, DRILL_STACK_SUFFIX)
 
 
 def drill_stack_file(env: str, out_dir: Path = DEFAULT_OUT_DIR) -> Path:
     """`<out_dir>/stacks/<env>-aws-drill/cdk.tf.json`."""
-    return out_dir / "stacks" / drill_stack_name(env) / STACK_FILE
+    return aux_stack_file(env, DRILL_STACK_SUFFIX, out_dir)
 
 
 def drill_local_state_path(env: str) -> str:
     """The state file of the drill stack when the environment declares no backend."""
-    return f"terraform.{drill_stack_name(env)}.tfstate"
+    return aux_local_state_path(env, DRILL_STACK_SUFFIX)
 
 
 def drill_s3_state_key(key: str) -> str:
     """The S3 state key of the drill stack: `keyplane/prod.tfstate` ->
     `keyplane/prod-aws-drill.tfstate`."""
-    suffix = f"{Cloud.AWS.value}-{DRILL_STACK_SUFFIX}"
-    path = PurePosixPath(key)
-    if path.suffix:
-        return str(path.with_name(f"{path.stem}-{suffix}{path.suffix}"))
-    return f"{key}-{suffix}"
+    return aux_s3_state_key(key, DRILL_STACK_SUFFIX)
 
 
 def drill_gcs_state_prefix(prefix: str) -> str:
     """The GCS state prefix of the drill stack: `<prefix>/aws-drill`."""
-    return f"{prefix.rstrip('/')}/{Cloud.AWS.value}-{DRILL_STACK_SUFFIX}"
+    return aux_gcs_state_prefix(prefix, DRILL_STACK_SUFFIX)
+
+
+def hsm_stack_name(env: str) -> str:
+    """`prod-aws-hsm`: the stack of `env`'s CloudHSM cluster and its HSMs."""
+    return aux_stack_name(env, HSM_STACK_SUFFIX)
+
+
+def hsm_stack_file(env: str, out_dir: Path = DEFAULT_OUT_DIR) -> Path:
+    """`<out_dir>/stacks/<env>-aws-hsm/cdk.tf.json`."""
+    return aux_stack_file(env, HSM_STACK_SUFFIX, out_dir)
 
 
 def split_stack_name(name: str) -> tuple[str, Cloud | None]:
-    """(`prod`, Cloud.AWS) for `prod-aws` and for its drill account's `prod-aws-drill`;
-    (name, None) for a name without a cloud suffix."""
-    drill = f"-{Cloud.AWS.value}-{DRILL_STACK_SUFFIX}"
-    if name.endswith(drill) and len(name) > len(drill):
-        return name[: -len(drill)], Cloud.AWS
+    """(`prod`, Cloud.AWS) for `prod-aws` and for its auxiliary stacks `prod-aws-drill` and
+    `prod-aws-hsm`; (name, None) for a name without a cloud suffix."""
+    for suffix in AUX_STACK_SUFFIXES:
+        aux = f"-{Cloud.AWS.value}-{suffix}"
+        if name.endswith(aux) and len(name) > len(aux):
+            return name[: -len(aux)], Cloud.AWS
     for cloud in Cloud:
         suffix = f"-{cloud.value}"
         if name.endswith(suffix) and len(name) > len(suffix):

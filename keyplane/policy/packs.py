@@ -56,6 +56,7 @@ TABLE: dict[str, tuple[Severity | None, Severity | None, Severity | None, Severi
     "aws_backup_plan_retention": (H, H, M, None),
     # secrets
     "no_secret_in_clear": (C, C, C, C),
+    "no_secret_in_state": (C, C, C, C),
     # lifecycle
     "lifecycle_destroy_blocked": (C, C, H, M),
     "lifecycle_prevent_destroy": (H, H, None, None),
@@ -138,6 +139,8 @@ CHECKS: dict[str, tuple[Severity, Severity, Severity, Severity]] = {
     "drift.cloudhsm_backup_retention": (C, C, H, H),
     "drift.alarm_missing": (C, C, H, H),
     "drift.alarm_disabled": (H, H, M, M),
+    "drift.gcp_alert_missing": (C, C, H, H),
+    "drift.gcp_alert_disabled": (H, H, M, M),
     # access review
     "access.wildcard_principal": (C, C, H, H),
     "access.cross_account": (C, C, H, H),

@@ -20,8 +20,8 @@ from typing import Any
 
 from keyplane.documents import loads
 from keyplane.model.environment import Environment
-from keyplane.model.specs import Cloud
-from keyplane.model.stacks import DEFAULT_OUT_DIR, stack_file
+from keyplane.model.specs import Cloud, Origin
+from keyplane.model.stacks import DEFAULT_OUT_DIR, hsm_stack_file, stack_file
 from keyplane.policy.errors import CheckInputError
 from keyplane.policy.inputs.context import tag_map
 from keyplane.policy.inputs.synth import provider_defaults, read_synth, resource_regions
@@ -219,13 +219,16 @@ def load_stack(path: Path, *, account_id: str | None, region: str | None) -> Sta
 
 
 def load_environment_stacks(env: Environment, out_dir: Path = DEFAULT_OUT_DIR) -> Stacks:
-    """Every cloud's stack of `env` (`<env>-aws`, `<env>-gcp`), read as one.
+    """Every cloud's stack of `env` (`<env>-aws`, `<env>-gcp`, and `<env>-aws-hsm` where ca
+    keys live in a CloudHSM key store), read as one.
 
     The synthesized stacks are the expected state of post-apply, the sandbox and the drills;
     nothing re-derives them. A missing stack is a setup error (exit 2) that says how to make
     it, never a run against a guess.
     """
     paths = [stack_file(env.name, cloud, out_dir) for cloud in Cloud if env.keys_on(cloud)]
+    if any(k.origin is Origin.CLOUDHSM for k in env.keys_on(Cloud.AWS)):
+        paths.append(hsm_stack_file(env.name, out_dir))
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise HookSetupError(

@@ -5,7 +5,10 @@ matter to keyplane's checks. The front, on the same port the SDK talks to, adds:
 
 - accounts: an access key `KPSBX<12 digits>` makes moto answer as that account
   (moto's `x-moto-account-id` header), so `sts:GetCallerIdentity` returns the
-  environment's declared account;
+  environment's declared account; a temporary key moto issued (an assumed role's) answers
+  as the account it was issued in, and sts:AssumeRole is refused as AWS refuses it (a role
+  that does not exist, a trust policy that does not name the caller or whose conditions,
+  e.g. sts:ExternalId, are not met: `sts_trust`);
 - KMS behaviours moto does not have: `RotationPeriodInDays` (stored, validated 90-2560,
   returned with `NextRotationDate`), rotation refused for asymmetric, HMAC, imported
   and custom-key-store keys (`UnsupportedOperationException`) while their rotation
@@ -51,6 +54,7 @@ from keyplane.sandbox.cloudhsm_fake import CloudHsmFake, HsmApiError
 from keyplane.sandbox.credentials import SANDBOX_KEY_PREFIX, sandbox_access_key
 from keyplane.sandbox.iam_managed import ManagedPolicies
 from keyplane.sandbox.kms_crypto import KmsAnswer, KmsCrypto
+from keyplane.sandbox.sts_trust import assume_role_refusal, key_account
 
 __all__ = ["AwsEndpoint", "AwsFront", "FaultRule", "sandbox_access_key"]
 
@@ -126,6 +130,13 @@ class _KeyStore:
     trust_anchor: str = ""
     state: str = "DISCONNECTED"
     created: float = field(default_factory=time.time)
+
+    def describe(self) -> dict[str, Any]:
+        """The store as DescribeCustomKeyStores gives it."""
+        return {"CustomKeyStoreId": self.id, "CustomKeyStoreName": self.name,
+                "CloudHsmClusterId": self.cluster_id, "ConnectionState": self.state,
+                "TrustAnchorCertificate": self.trust_anchor,
+                "CustomKeyStoreType": "AWS_CLOUDHSM", "CreationDate": self.created}
 
 
 class KmsExtras:
@@ -232,7 +243,8 @@ class AwsFront:
             operation = f"{request.method} {request.path}"
         acct = _ACCOUNT_KEY.match(access_key)
         return _Call(service=service, operation=operation, region=region,
-                     account=acct.group(1) if acct else None, access_key=access_key,
+                     account=acct.group(1) if acct else key_account(access_key),
+                     access_key=access_key,
                      target=target, body=body, params=params if isinstance(params, dict) else {})
 
     # --- the application --------------------------------------------------------------------
@@ -262,6 +274,12 @@ class AwsFront:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         if call.account:
             headers["x-moto-account-id"] = call.account
+        if call.service == "sts" and call.operation == "AssumeRole":
+            refusal = assume_role_refusal(caller_account=call.account or "123456789012",
+                                          access_key=call.access_key,
+                                          params=parse_qs(body.decode("utf-8", "replace")))
+            if refusal is not None:
+                return self._error(call, "AccessDenied", refusal, 403)(environ, start_response)
         if call.service == "iam":
             self.managed_policies.before(call.account or "123456789012", call.operation,
                                          parse_qs(body.decode("utf-8", "replace")))
@@ -379,23 +397,25 @@ class AwsFront:
         scope = self._key_scope(call)
         if op == "CreateCustomKeyStore":
             return self._create_custom_key_store(call)
-        if op in ("ConnectCustomKeyStore", "DisconnectCustomKeyStore"):
-            with self.kms.lock:
-                store = self.kms.stores.get(scope, {}).get(p.get("CustomKeyStoreId", ""))
-                if store is None:
-                    return self._error(call, "CustomKeyStoreNotFoundException",
-                                       "custom key store not found")
-                store.state = "CONNECTED" if op.startswith("Connect") else "DISCONNECTED"
-            return self._json({})
+        if op in ("ConnectCustomKeyStore", "DisconnectCustomKeyStore", "UpdateCustomKeyStore"):
+            return self._key_store_state(call)
         if op == "DescribeCustomKeyStores":
+            name, sid = p.get("CustomKeyStoreName"), p.get("CustomKeyStoreId")
             with self.kms.lock:
                 stores = sorted(self.kms.stores.get(scope, {}).values(), key=lambda s: s.created)
-            return self._json({"CustomKeyStores": [
-                {"CustomKeyStoreId": s.id, "CustomKeyStoreName": s.name,
-                 "CloudHsmClusterId": s.cluster_id, "ConnectionState": s.state,
-                 "TrustAnchorCertificate": s.trust_anchor,
-                 "CustomKeyStoreType": "AWS_CLOUDHSM",
-                 "CreationDate": s.created} for s in stores], "Truncated": False})
+                if name is not None or sid is not None:
+                    stores = [s for s in stores if s.name == name or s.id == sid]
+                    if not stores:
+                        return self._error(call, "CustomKeyStoreNotFoundException",
+                                           f"custom key store {name or sid} not found")
+                described = []
+                for s in stores:
+                    if s.state == "CONNECTING":  # AWS connects asynchronously
+                        s.state = "CONNECTED"
+                        described.append(dict(s.describe(), ConnectionState="CONNECTING"))
+                    else:
+                        described.append(s.describe())
+            return self._json({"CustomKeyStores": described, "Truncated": False})
         if op == "CreateKey" and p.get("CustomKeyStoreId"):
             with self.kms.lock:
                 store = self.kms.stores.get(scope, {}).get(p["CustomKeyStoreId"])
@@ -462,9 +482,7 @@ class AwsFront:
         name, a password of 7-32 characters, a trust anchor, and a cluster of the caller's
         that is ACTIVE with active HSMs in two AZs and backs no other store.
 
-        In the CloudHSM fake's `operator_accounts` (Terraform applies) the sandbox also does
-        the operator's ConnectCustomKeyStore, which no Terraform resource does, so keys can
-        be created in the store as in a deployed environment.
+        The store starts DISCONNECTED, as on AWS: `keyplane keystore connect` connects it.
         """
         p = call.params
         scope = self._key_scope(call)
@@ -491,10 +509,46 @@ class AwsFront:
                                    f"cloudhsm cluster {cluster_id} backs another custom key store")
             store = _KeyStore(id=f"cks-{uuid.uuid4().hex[:17]}", name=name, cluster_id=cluster_id,
                               trust_anchor=str(p["TrustAnchorCertificate"]))
-            if scope[0] in self.cloudhsm.operator_accounts:
-                store.state = "CONNECTED"
             stores[store.id] = store
         return self._json({"CustomKeyStoreId": store.id})
+
+    def _key_store_state(self, call: _Call) -> Response:
+        """Connect, Disconnect and UpdateCustomKeyStore with AWS's state rules: a connect
+        goes CONNECTING (CONNECTED at the next read) and needs the cluster's HSMs; a FAILED
+        store must be disconnected first; the password changes only while DISCONNECTED."""
+        p, op = call.params, call.operation
+        scope = self._key_scope(call)
+        with self.kms.lock:
+            store = self.kms.stores.get(scope, {}).get(str(p.get("CustomKeyStoreId", "")))
+            if store is None:
+                return self._error(call, "CustomKeyStoreNotFoundException",
+                                   "custom key store not found")
+            if op == "DisconnectCustomKeyStore":
+                store.state = "DISCONNECTED"
+                return self._json({})
+            if op == "UpdateCustomKeyStore":
+                password = p.get("KeyStorePassword")
+                if password is not None:
+                    if store.state != "DISCONNECTED":
+                        return self._error(call, "CustomKeyStoreInvalidStateException",
+                                           "the kmsuser password of a custom key store can be "
+                                           f"changed only while it is DISCONNECTED; it is "
+                                           f"{store.state}")
+                    if not isinstance(password, str) or not 7 <= len(password) <= 32:
+                        return self._error(call, "ValidationException",
+                                           "KeyStorePassword must be 7 to 32 characters")
+                if p.get("NewCustomKeyStoreName"):
+                    store.name = str(p["NewCustomKeyStoreName"])
+                return self._json({})
+            if store.state == "FAILED":
+                return self._error(call, "CustomKeyStoreInvalidStateException",
+                                   "a FAILED custom key store must be disconnected first")
+            if store.state == "DISCONNECTED":
+                problem = self.cloudhsm.key_store_problem(*scope, store.cluster_id)
+                if problem is not None:
+                    return self._error(call, *problem)
+                store.state = "CONNECTING"
+        return self._json({})
 
     def _paginate(self, call: _Call, headers: dict[str, str]) -> Response:
         """ListKeys / ListAliases with Limit (1-1000, default 100) and an opaque Marker."""

@@ -116,6 +116,10 @@ class AwsSandboxWriter:
             TrustAnchorCertificate="sandbox trust anchor (not a certificate)",
             KeyStorePassword="sandbox-only")["CustomKeyStoreId"]
         kms.connect_custom_key_store(CustomKeyStoreId=store)
+        for _ in range(10):  # AWS connects asynchronously: CONNECTING, then CONNECTED
+            described = kms.describe_custom_key_stores(CustomKeyStoreId=store)
+            if described["CustomKeyStores"][0]["ConnectionState"] == "CONNECTED":
+                break
         out.other += [f"cloudhsm cluster {cluster['ClusterId']}", f"custom key store {store}"]
         return str(store)
 

@@ -561,8 +561,9 @@ def show_json(ws: Workspace, planfile: Path) -> dict[str, Any]:
 
 def operate_account(aws_endpoint: str, account_id: str) -> None:
     """Ask the sandbox to follow AWS's CloudHSM lifecycle in `account_id` and to stand in for
-    the operator's steps Terraform has no resource for (initialize and activate a cluster
-    once an HSM is active; connect a new custom key store); see `cloudhsm_fake`."""
+    the operator's ceremony Terraform has no resource for (initialize and activate a cluster
+    once an HSM is active); see `cloudhsm_fake`. The custom key store is not Terraform's:
+    `keyplane keystore connect` creates and connects it."""
     url = f"{aws_endpoint.rstrip('/')}/_keyplane/cloudhsm"
     body = json.dumps({"add_operator_account": account_id}).encode()
     req = urllib.request.Request(url, data=body, method="PUT",

@@ -316,7 +316,8 @@ def test_prod_backup_is_locked_copied_and_restore_tested(prod, staging, estate) 
     assert backup.restore_testing.schedule_expression == "cron(0 6 1 */3 ? *)"
     assert [s.protected_resource_type for s in backup.restore_testing_selections] == ["DynamoDB", "S3"]
     assert "CrossAccountCopy" in _statements(backup.key.policy)
-    assert backup.key.tags["keyplane:declared-accounts"] == "987654321098"
+    # the copy account, and the drill account restore drills copy into
+    assert backup.key.tags["keyplane:declared-accounts"] == "987654321098 456789012345"
     # the vault's key waits for every role, the service roles included
     assert backup.key.depends_on == tuple(r.path for r in prod.iam.roles)
     st = staging.backup
@@ -325,14 +326,23 @@ def test_prod_backup_is_locked_copied_and_restore_tested(prod, staging, estate) 
     assert aws.plan_environment(estate["dev"]).backup.plan is None  # type: ignore[union-attr]
 
 
-def test_cloudhsm_and_the_ssm_parameters_it_reads(prod, staging) -> None:
+def test_cloudhsm_and_the_ssm_parameters_keystore_connect_reads(prod, staging, estate) -> None:
     hsm = prod.cloudhsm
     assert hsm is not None and staging.cloudhsm is None
     assert [h.availability_zone for h in hsm.hsms] == ["us-east-1a", "us-east-1b"]
     assert (hsm.cluster.hsm_type, hsm.cluster.mode) == ("hsm2m.medium", "FIPS")
     assert hsm.cluster.tags[AWS_TAG_BACKUP_RETENTION] == "379"
-    assert hsm.key_store.name == names.custom_key_store_name("prod")
-    assert hsm.key_store.depends_on == tuple(h.path for h in hsm.hsms)
+    # the store is found by name; keyplane connects it, so no plan carries its password
+    assert hsm.key_store.name == hsm.connect.name == names.custom_key_store_name("prod")
+    assert hsm.key_store.id == aws.ref("cloudhsm/key-store", "id")
+    ca = [k for k in prod.keys if k.current.custom_key_store_id is not None]
+    assert ca and all(k.current.custom_key_store_id == hsm.key_store.id for k in ca)
+    # keystore connect finds the cluster by the tags the hsm stack gives it
+    assert all(hsm.cluster.tags[k] == v for k, v in hsm.connect.cluster_tags.items())
+    hsm_stack = aws.plan_hsm_stack(estate["prod"])
+    assert hsm_stack is not None and hsm_stack.cloudhsm == hsm
+    assert hsm_stack.provider.allowed_account_ids == (prod.account_id,)
+    assert aws.plan_hsm_stack(estate["staging"]) is None
     assert prod.ssm_parameter_names == ("/keyplane/prod/cloudhsm/kmsuser-password",
                                    "/keyplane/prod/cloudhsm/customer-ca-certificate")
     assert staging.ssm_parameter_names == ()

@@ -131,14 +131,71 @@ def test_the_restore_role_is_assumed_by_aws_backup_in_the_drill_account_only(pro
     assert role.tags["keyplane:role"] == "service"
 
 
+def test_the_drill_operator_role_is_for_the_backup_operators_and_only_drill_leftovers(
+        prod, estate) -> None:
+    role = prod.iam.role("drill-operator")
+    operators = estate["prod"].principals.backup_operators.aws
+    assert role.arn == f"arn:aws:iam::{DRILL}:role/keyplane-prod-drill-operator"
+    principal = role.trust_policy["Statement"][0]["Principal"]["AWS"]
+    assert sorted([principal] if isinstance(principal, str) else principal) == sorted(operators)
+    assert role.tags["keyplane:role"] == "backup-operator"
+    (policy,) = role.inline_policies
+    st = _statements(policy.document)
+    assert "Principal" not in json_text(policy.document)
+    # restores only of this account's recovery points, passing only the restore role to backup
+    assert st["RestoreDrillCopies"]["Resource"] == \
+        f"arn:aws:backup:us-east-1:{DRILL}:recovery-point:*"
+    assert st["PassRestoreRole"]["Resource"] == prod.restore_role.arn
+    assert st["PassRestoreRole"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "backup.amazonaws.com"}}
+    # what it may delete is what the drill made: kp-drill-* tables, buckets and objects
+    assert st["CheckAndRemoveRestoredTables"]["Resource"] == \
+        f"arn:aws:dynamodb:us-east-1:{DRILL}:table/kp-drill-*"
+    assert st["CheckAndRemoveRestoredBuckets"]["Resource"] == "arn:aws:s3:::kp-drill-*"
+    assert {s["Resource"] for s in st.values()} - {"*"} and \
+        [sid for sid, s in st.items() if s["Resource"] == "*"] == ["FollowRestoreJobs"]
+    assert not any(a.startswith("kms:") or a == "*" for s in st.values() for a in s["Action"])
+
+
+def test_without_backup_operators_no_drill_operator_role(estate) -> None:
+    env = estate["prod"]
+    bare = env.model_copy(update={"principals": env.principals.model_copy(
+        update={"backup_operators": None})})
+    plan = aws.plan_drill_account(bare)
+    assert plan is not None and [r.name for r in plan.iam.roles] == [
+        "keyplane-prod-backup-service"]
+
+
+def test_the_source_backup_key_lets_aws_backup_copy_into_the_drill_account_only(estate) -> None:
+    backup = aws.plan_environment(estate["prod"]).backup
+    assert backup is not None
+    st = _statements(backup.key.policy)["DrillAccountCopy"]
+    assert st["Principal"] == {"AWS": f"arn:aws:iam::{DRILL}:root"}
+    assert st["Action"] == ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"]
+    assert st["Condition"] == {
+        "StringEquals": {"kms:ViaService": "backup.us-east-1.amazonaws.com",
+                         "kms:CallerAccount": DRILL},
+        "Bool": {"kms:GrantIsForAWSResource": "true"}}
+    # the gate's cross-account rule reads the accounts the key is declared for from this tag
+    assert DRILL in backup.key.tags["keyplane:declared-accounts"].split()
+
+
+def json_text(doc: Any) -> str:
+    import json
+
+    return json.dumps(doc)
+
+
 def test_paths_are_unique_and_references_name_planned_resources(prod) -> None:
+    operator = prod.iam.role("drill-operator")
     records = [prod.provider, prod.restore_role, *prod.restore_role.managed_policies, prod.key,
-               *prod.key.aliases, prod.vault, prod.vault_policy]
+               *prod.key.aliases, prod.vault, prod.vault_policy, operator,
+               *operator.inline_policies]
     paths = [r.path for r in records]
     assert len(paths) == len(set(paths))
     referenced = {p for r in records for f in dataclasses.fields(r)
                   for p, _ in aws.references(getattr(r, f.name))}
-    assert referenced == {"iam/restore", "drill/key", "drill/vault"}
+    assert referenced == {"iam/restore", "iam/drill-operator", "drill/key", "drill/vault"}
     assert referenced <= set(paths)
     assert list(prod.kms_keys()) == [prod.key]
 

@@ -135,26 +135,15 @@ def test_prepare_points_every_provider_alias_at_the_sandbox_with_a_local_backend
         assert p["endpoints"] == [{s: sb.aws.url for s in ws.services}]
         assert (p["access_key"], p["secret_key"]) == (sandbox_access_key(PROD_ACCOUNT),
                                                      SANDBOX_SECRET)
-    assert {"backup", "cloudhsmv2", "iam", "kms", "s3", "ssm", "sts"} <= set(ws.services)
+    assert {"backup", "iam", "kms", "s3", "sts"} <= set(ws.services)
     assert override["terraform"]["backend"] == {"local": {"path": str(tmp_path / "work" /
                                                                        "terraform.tfstate")}}
     assert json.loads(ws.stack_file.read_text(encoding="utf-8")) == doc
-
-    seeded = tf.seed_parameters(doc, aws_endpoint=sb.aws.url, account_id=PROD_ACCOUNT,
-                                region=region_of(doc), workspace=ws)
-    tf.init(ws)
-    assert tf.plan(ws, detailed_exitcode=True) == 2  # everything to create; data sources read
-
-    ssm = aws(sb, PROD_ACCOUNT, "ssm")
-    names = sorted(n.split(" (")[0] for n in seeded)
-    assert names == ["/keyplane/prod/cloudhsm/customer-ca-certificate",
-                     "/keyplane/prod/cloudhsm/kmsuser-password"]
-    values = [ssm.get_parameter(Name=n, WithDecryption=True)["Parameter"] for n in names]
-    assert {v["Type"] for v in values} == {"SecureString"}
+    # prod-aws reads no ssm parameter: the kmsuser password is keyplane's to read, at run time
+    assert tf.seed_parameters(doc, aws_endpoint=sb.aws.url, account_id=PROD_ACCOUNT,
+                              region=region_of(doc), workspace=ws) == []
     out, err = capfd.readouterr()
-    logs = "".join(log.read_text(encoding="utf-8") for log in ws.logs)
-    for v in values:
-        assert v["Value"] not in out + err + logs
+    assert "kmsuser" not in json.dumps(doc) + out + err
 
 
 def test_fails_terraform_error_quoting_a_seeded_value_shows_it_redacted(
@@ -209,17 +198,38 @@ def apply_and_replan(sb: Sandbox, doc: dict[str, Any], tmp_path: Path, account: 
 @pytest.mark.synth
 def test_apply_of_prod_then_plan_reports_no_changes_with_cloudhsm_in_service(
         terraform_ready: None, sb: Sandbox, synthesized_estate: Synthesized,
-        tmp_path: Path) -> None:
-    """The sandbox stands in for the cluster ceremony and the key store connection (no
-    Terraform resource does them), so prod ends as post-apply checks expect a deployment."""
-    doc = without_known_defects(synthesized_aws_stack(synthesized_estate, "prod"))
-    apply_and_replan(sb, doc, tmp_path, PROD_ACCOUNT)
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """As a deploy does: `prod-aws-hsm` applied (the sandbox stands in for the cluster
+    ceremony), `keyplane keystore connect` creates and connects the store from the SSM
+    password, then `prod-aws` is applied; each stack's second plan is empty, and neither
+    state holds the kmsuser password."""
+    from keyplane.model.loader import load_targets
+    from keyplane.sandbox.stack_apply import StackApplied, apply_aws_stack
+    from tests.conftest import REPO
+
+    env = load_targets(["prod"], REPO / "environments").environments[0]
+    out = StackApplied()
+    apply_aws_stack(env, synth_dir=synthesized_estate.out, work_root=tmp_path,
+                    aws_endpoint=sb.aws.url, sandbox_id={"aws_endpoint": sb.aws.url},
+                    out=out)
+    assert out.second_plan_empty is True and out.hsm_resources == 3 and out.aws_resources > 100
 
     (cluster,) = aws(sb, PROD_ACCOUNT, "cloudhsmv2").describe_clusters()["Clusters"]
     (store,) = aws(sb, PROD_ACCOUNT, "kms").describe_custom_key_stores()["CustomKeyStores"]
     assert (cluster["State"], len(cluster["Hsms"]), store["ConnectionState"]) == (
         "ACTIVE", 2, "CONNECTED")
     assert store["CloudHsmClusterId"] == cluster["ClusterId"]
+    assert out.key_store is not None and out.key_store["custom_key_store_id"] == \
+        store["CustomKeyStoreId"]
+    password = aws(sb, PROD_ACCOUNT, "ssm").get_parameter(
+        Name="/keyplane/prod/cloudhsm/kmsuser-password", WithDecryption=True)["Parameter"]["Value"]
+    states = [(tmp_path / name / "terraform.tfstate").read_text(encoding="utf-8")
+              for name in ("prod-aws-hsm", "prod-aws")]
+    assert all(password not in st for st in states)
+    assert "aws_kms_custom_key_store" in states[1]  # the lookup, a data source
+    printed = "".join(capfd.readouterr()) + "".join(p.read_text(encoding="utf-8")
+                                                   for p in out.terraform_logs)
+    assert password not in printed
 
 
 @pytest.mark.synth

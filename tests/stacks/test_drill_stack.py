@@ -31,7 +31,8 @@ def test_the_drill_stack_holds_the_vault_its_key_its_policy_and_the_restore_role
     doc = _drill_doc()
     assert doc["//"]["metadata"]["stackName"] == "prod-aws-drill"
     assert {rtype: sorted(resources(doc, rtype)) for rtype in doc["resource"]} == {
-        "aws_iam_role": ["aws/iam/restore"],
+        "aws_iam_role": ["aws/iam/drill-operator", "aws/iam/restore"],
+        "aws_iam_role_policy": ["aws/iam/drill-operator-policy"],
         "aws_iam_role_policy_attachment": [
             "aws/iam/restore-AWSBackupServiceRolePolicyForRestores",
             "aws/iam/restore-AWSBackupServiceRolePolicyForS3Restore"],
@@ -59,7 +60,9 @@ def test_the_drill_stack_holds_the_vault_its_key_its_policy_and_the_restore_role
         "AWS": f"arn:aws:iam::{DRILL}:role/keyplane-prod-backup-service"}
     assert (key["enable_key_rotation"], key["deletion_window_in_days"],
             key["bypass_policy_lockout_safety_check"]) == (True, 7, False)
-    assert key["depends_on"] == [f"aws_iam_role.{next(iter(doc['resource']['aws_iam_role']))}"]
+    restore = next(n for n, r in doc["resource"]["aws_iam_role"].items()
+                   if r["//"]["metadata"]["path"].endswith("/iam/restore"))
+    assert key["depends_on"] == [f"aws_iam_role.{restore}"]
     assert _one(doc, "aws_kms_alias", "aws/drill/key-alias")["name"] == "alias/keyplane-prod-drill"
     role = _one(doc, "aws_iam_role", "aws/iam/restore")
     assert role["name"] == "keyplane-prod-backup-service"
@@ -94,9 +97,25 @@ def test_the_environment_stack_is_the_same_with_or_without_a_drill_account() -> 
         "backup": env.aws.backup.model_copy(update={"drill_account_id": None})})})
     alone = scratch_dir("stack-") / "out"
     synth([without], alone)
-    assert sorted(json.loads((alone / "manifest.json").read_text())["stacks"]) == ["prod-aws"]
-    assert (alone / "stacks" / "prod-aws" / "cdk.tf.json").read_bytes() == \
-        (out / "stacks" / "prod-aws" / "cdk.tf.json").read_bytes()
+    assert sorted(json.loads((alone / "manifest.json").read_text())["stacks"]) == [
+        "prod-aws", "prod-aws-hsm"]
+    # the environment's stack differs only in its backup key: with a drill account, AWS
+    # Backup may use it to copy recovery points into that account
+    with_drill = json.loads((out / "stacks" / "prod-aws" / "cdk.tf.json").read_text())
+    without_drill = json.loads((alone / "stacks" / "prod-aws" / "cdk.tf.json").read_text())
+
+    def backup_key(doc: dict) -> tuple[str, dict]:
+        return next((n, r) for n, r in doc["resource"]["aws_kms_key"].items()
+                    if r["//"]["metadata"]["path"].endswith("/backup/key"))
+
+    name, key_with = backup_key(with_drill)
+    _, key_without = backup_key(without_drill)
+    sids_with = [st["Sid"] for st in json.loads(key_with["policy"])["Statement"]]
+    sids_without = [st["Sid"] for st in json.loads(key_without["policy"])["Statement"]]
+    assert [s for s in sids_with if s not in sids_without] == ["DrillAccountCopy"]
+    assert key_with["tags"]["keyplane:declared-accounts"].split()[-1] == DRILL
+    del with_drill["resource"]["aws_kms_key"][name], without_drill["resource"]["aws_kms_key"][name]
+    assert with_drill == without_drill
 
 
 def test_local_and_gcs_backends_of_the_drill_stack() -> None:

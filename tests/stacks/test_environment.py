@@ -42,9 +42,10 @@ def test_one_provider_per_environment_pinned_to_its_account() -> None:
 def test_manifest_lists_every_stack() -> None:
     out, _ = synth_aws_estate()
     manifest = json.loads((out / "manifest.json").read_text())
-    # each environment that declares a drill account gets its drill account's stack too
-    assert sorted(manifest["stacks"]) == ["dev-aws", "prod-aws", "prod-aws-drill", "staging-aws",
-                                          "staging-aws-drill"]
+    # each environment that declares a drill account gets its drill account's stack too, and
+    # one with ca keys in a CloudHSM key store the stack of its cluster
+    assert sorted(manifest["stacks"]) == ["dev-aws", "prod-aws", "prod-aws-drill", "prod-aws-hsm",
+                                          "staging-aws", "staging-aws-drill"]
     assert manifest["stacks"]["prod-aws"]["synthesizedStackPath"] == "stacks/prod-aws/cdk.tf.json"
 
 

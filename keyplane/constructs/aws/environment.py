@@ -15,7 +15,7 @@ from constructs import Construct
 from keyplane.constructs.aws.alarms import KeyAlarms
 from keyplane.constructs.aws.audit import AuditSink
 from keyplane.constructs.aws.backup import BackupVault
-from keyplane.constructs.aws.cloudhsm import CloudHsmKeyStore
+from keyplane.constructs.aws.cloudhsm import KeyStoreLookup
 from keyplane.constructs.aws.iam import SeparationOfDuties
 from keyplane.constructs.aws.kms import ManagedKey
 from keyplane.constructs.aws.provider import AwsProviders
@@ -35,8 +35,9 @@ class AwsEnvironment(Construct):
         self.providers = AwsProviders(self, "providers", plan=plan.providers, rendered=rendered)
         self.sod = SeparationOfDuties(self, "iam", plan=plan.iam, rendered=rendered)
         if plan.cloudhsm is not None:
-            self.cloudhsm = CloudHsmKeyStore(self, "cloudhsm", plan=plan.cloudhsm,
-                                             rendered=rendered)
+            # The cluster is `<env>-aws-hsm`; the store is connected by keyplane, found by name.
+            self.cloudhsm = KeyStoreLookup(self, "cloudhsm", plan=plan.cloudhsm.key_store,
+                                           rendered=rendered)
         scope_ = Construct(self, "keys")
         self.keys: dict[str, ManagedKey] = {
             key.name: ManagedKey(scope_, key.name, plan=key, rendered=rendered)

@@ -36,26 +36,28 @@ def _fails(fn, code: str, message: str) -> None:
 
 # ---- CloudHSM ----
 
-def test_cloudhsm_cluster_two_hsms_and_key_store_from_ssm(docs) -> None:
-    doc = docs["prod"]
-    cluster = _one(doc, "aws_cloudhsm_v2_cluster", "aws/cloudhsm/cluster")
+def test_cloudhsm_cluster_and_hsms_are_their_own_stack_and_the_store_a_lookup(docs) -> None:
+    out, _ = synth_aws_estate()
+    hsm_doc = json.loads((out / "stacks" / "prod-aws-hsm" / "cdk.tf.json").read_text())
+    cluster = _one(hsm_doc, "aws_cloudhsm_v2_cluster", "aws/cloudhsm/cluster")
     assert (cluster["hsm_type"], cluster["mode"]) == ("hsm2m.medium", "FIPS")
     assert cluster["subnet_ids"] == ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]
     assert cluster["tags"]["keyplane:backup-retention-in-days"] == "379"
     assert cluster["lifecycle"] == {"prevent_destroy": True}
-    hsms = resources(doc, "aws_cloudhsm_v2_hsm")
+    hsms = resources(hsm_doc, "aws_cloudhsm_v2_hsm")
     assert sorted(h["subnet_id"] for h in hsms.values()) == cluster["subnet_ids"]
     assert not any("availability_zone" in h for h in hsms.values())  # one of the two, never both
-    store = _one(doc, "aws_kms_custom_key_store", "aws/cloudhsm/key-store")
-    assert store["custom_key_store_type"] == "AWS_CLOUDHSM"
-    assert store["key_store_password"].startswith("${data.aws_ssm_parameter.")
-    assert store["trust_anchor_certificate"].startswith("${data.aws_ssm_parameter.")
-    assert len(store["depends_on"]) == 2
-    params = data_sources(doc, "aws_ssm_parameter")
-    assert params["aws/cloudhsm/key-store-password"] == {
-        **params["aws/cloudhsm/key-store-password"],
-        "name": "/keyplane/prod/cloudhsm/kmsuser-password", "with_decryption": True}
-    assert "kmsuser-password\"" not in json.dumps(store)
+    assert hsm_doc["provider"]["aws"][0]["allowed_account_ids"] == ["210987654321"]
+    assert hsm_doc["terraform"]["backend"]["s3"]["key"] == "keyplane/prod-aws-hsm.tfstate"
+    doc = docs["prod"]
+    # the environment's stack holds no cluster, no store and no ssm read: nothing of the
+    # kmsuser password reaches its plan or state
+    assert not resources(doc, "aws_cloudhsm_v2_cluster")
+    assert not resources(doc, "aws_kms_custom_key_store")
+    assert not data_sources(doc, "aws_ssm_parameter")
+    assert "kmsuser" not in json.dumps(doc) and "kmsuser" not in json.dumps(hsm_doc)
+    lookup = data_sources(doc, "aws_kms_custom_key_store")
+    assert [v["custom_key_store_name"] for v in lookup.values()] == ["keyplane-prod"]
     assert not resources(docs["staging"], "aws_cloudhsm_v2_cluster")
 
 

@@ -28,7 +28,7 @@ def test_ca_keys_live_in_the_cloudhsm_key_store_without_rotation(docs) -> None:
         key = keys[path]
         assert key["customer_master_key_spec"] == "SYMMETRIC_DEFAULT"
         assert key["key_usage"] == "ENCRYPT_DECRYPT"
-        assert key["custom_key_store_id"].startswith("${aws_kms_custom_key_store.")
+        assert key["custom_key_store_id"].startswith("${data.aws_kms_custom_key_store.")
         # written out although they are the provider's defaults: a plan then shows them as
         # configured, and the gate judges them without waiting for the apply
         assert key["enable_key_rotation"] is False and "rotation_period_in_days" not in key

@@ -31,8 +31,8 @@ def no_secret_in_clear(res: Resource, ctx: RuleContext) -> Verdict | None:
 
     Why: a plan file, its `terraform show -json` and the state are read by CI jobs, PR
     comments and everyone with state access; a secret in a non-sensitive attribute is
-    printed in plans and kept in state forever. (The kmsuser password of a custom key store
-    is a *sensitive* argument: redacted in plans, though still in state; see the README.)
+    printed in plans and kept in state forever. (A secret in a sensitive argument is
+    redacted in plans but still kept in state: `no_secret_in_state`.)
 
     Fix: read the secret at apply time (a data source or an ephemeral resource) into a
     sensitive or write-only argument, never a literal; rotate any secret that was committed.
