@@ -54,8 +54,7 @@ def prod_copy(tmp: Path, account: str, project: str) -> Path:
     synthesized = synthesize_example_estate()
     assert synthesized.exit_code == 0, synthesized.stderr[-2000:]
     manifest = {"version": "0.24.0", "stacks": {}}
-    for cloud in ("aws", "gcp"):
-        name = f"prod-{cloud}"
+    for name in ("prod-aws", "prod-gcp", "prod-aws-hsm"):  # the stacks post-apply reads
         src = synthesized.out / "stacks" / name / "cdk.tf.json"
         dst = tmp / "cdktf.out" / "stacks" / name / "cdk.tf.json"
         dst.parent.mkdir(parents=True, exist_ok=True)
