@@ -31,6 +31,9 @@ COMMANDS: dict[str, str] = {
     "report": "keyplane.commands.report:report",
     "drill": "keyplane.commands.drill:drill",
     "keystore": "keyplane.commands.keystore:keystore",
+    "csr": "keyplane.commands.csr:csr",
+    "matrix": "keyplane.commands.matrix:matrix",
+    "estate": "keyplane.commands.estate:estate",
 }
 
 

@@ -3,6 +3,12 @@
 The CLI calls this (the composition root); the hooks receive the readers and never
 see an SDK. Against a loopback endpoint without explicit credentials, the sandbox's
 per-account credentials are used, so the sandbox answers as the environment's account.
+
+An environment that names `aws.role_arn` is read (and drilled) as that role: the credentials
+found are the source of an sts:AssumeRole (with `aws.external_id` and the session name
+`aws.session_name`, default `keyplane-<env>`), renewed before they expire. A CI job whose
+OIDC web identity already is that role (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) uses it
+as botocore's chain gives it, without assuming the role again.
 """
 
 from __future__ import annotations
@@ -55,12 +61,33 @@ def aws_clients(state: ExpectedState, opts: CloudOptions) -> Any:
     if env.aws is None or opts.skip_aws:
         return None
     regions = opts.regions or state.aws_regions
-    return build_aws_clients(account_id=env.aws.account_id, region=regions[0], opts=opts)
+    return build_aws_clients(account_id=env.aws.account_id, region=regions[0], opts=opts,
+                             environment=env)
 
 
-def build_aws_clients(*, account_id: str, region: str, opts: CloudOptions) -> Any:
+def environment_role(environment: Any, account_id: str, opts: CloudOptions) -> Any:
+    """The AssumeRole of `environment`'s `aws.role_arn` when clients for its own account are
+    built (None for another account, e.g. the drill account, or when no role is named, or
+    when the CI's OIDC web identity already is that role)."""
+    aws = getattr(environment, "aws", None)
+    if aws is None or aws.role_arn is None or account_id != aws.account_id:
+        return None
+    if os.environ.get("AWS_ROLE_ARN") == aws.role_arn and os.environ.get(
+            "AWS_WEB_IDENTITY_TOKEN_FILE") and not opts.profile \
+            and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        return None  # botocore's chain already acts as this role (AssumeRoleWithWebIdentity)
+    from keyplane.cloud.aws.session import AssumeRole
+
+    return AssumeRole(role_arn=aws.role_arn, external_id=aws.external_id,
+                      session_name=environment.aws_session_name())
+
+
+def build_aws_clients(*, account_id: str, region: str, opts: CloudOptions,
+                      environment: Any = None) -> Any:
     """AwsClients for one account; against a loopback endpoint without explicit credentials,
-    the sandbox's credentials for `account_id`."""
+    the sandbox's credentials for `account_id`. With `environment`, clients for its account
+    act as its `aws.role_arn`, assumed here: a refused AssumeRole is a setup error (exit 2)
+    naming the role, before anything is read."""
     from keyplane.cloud.aws.session import AwsClients, AwsConfig
 
     creds: dict[str, str] = {}
@@ -68,10 +95,24 @@ def build_aws_clients(*, account_id: str, region: str, opts: CloudOptions) -> An
             and not os.environ.get("AWS_ACCESS_KEY_ID"):
         creds = {"access_key_id": sandbox_access_key(account_id),
                  "secret_access_key": SANDBOX_SECRET}
+    role = environment_role(environment, account_id, opts)
     config = AwsConfig(region=region, profile=opts.profile, endpoint_url=opts.endpoint_url,
                        retry_mode=opts.retry_mode, max_attempts=opts.max_attempts,
-                       max_pool_connections=max(10, opts.concurrency), **creds)
-    return AwsClients(config)
+                       max_pool_connections=max(10, opts.concurrency), assume_role=role,
+                       **creds)
+    clients = AwsClients(config)
+    if role is not None:
+        from keyplane.cloud.aws.reader import translate
+
+        try:
+            clients.resolve_credentials()
+        except Exception as exc:
+            err = translate(exc, "AssumeRole", region)
+            if isinstance(err, HookSetupError):
+                raise err from None
+            raise HookSetupError(f"cannot assume aws.role_arn {role.role_arn} of environment "
+                                 f"{environment.name}: {err}; nothing was read") from None
+    return clients
 
 
 def gcp_reader(state: ExpectedState, opts: CloudOptions) -> GcpProjectReader | None:

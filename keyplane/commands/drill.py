@@ -54,7 +54,7 @@ def _aws_clients(env: Any, account: str, *, profile: str | None, endpoint_url: s
 
     return build_aws_clients(account_id=account, region=env.aws.region, opts=CloudOptions(
         profile=profile, endpoint_url=endpoint_url, retry_mode=retry_mode,
-        max_attempts=max_attempts))
+        max_attempts=max_attempts), environment=env)
 
 
 def _history(env: Any, fmt: str, output: Path | None, aws: Any) -> None:

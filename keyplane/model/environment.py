@@ -11,9 +11,11 @@ the defaults of the tier table.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from keyplane.model.specs import Cloud, KeyUsage, Origin
 from keyplane.model.tiers import EnvironmentKind, RotationMode, Tier
@@ -21,6 +23,15 @@ from keyplane.model.tiers import EnvironmentKind, RotationMode, Tier
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 AWS_ACCOUNT_PATTERN = r"^[0-9]{12}$"
 AWS_REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
+# An IAM role ARN: partition, 12-digit account, optional path, name of 1-64 characters
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns).
+AWS_ROLE_ARN_PATTERN = (r"^arn:aws(-[a-z]+)*:iam::([0-9]{12}):role/(/|/?[\x21-\x7e]{1,510}/)?"
+                        r"[A-Za-z0-9_+=,.@-]{1,64}$")
+_ROLE_ARN = re.compile(AWS_ROLE_ARN_PATTERN)
+# sts:AssumeRole's RoleSessionName and ExternalId
+# (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html).
+AWS_SESSION_NAME_PATTERN = r"^[A-Za-z0-9_+=,.@-]{2,64}$"
+AWS_EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$"
 
 
 class _Model(BaseModel):
@@ -141,8 +152,50 @@ class AwsAccount(_Model):
     region: str = Field(pattern=AWS_REGION_PATTERN)
     replica_regions: tuple[str, ...] = ()
     organization_id: str | None = Field(default=None, pattern=r"^o-[a-z0-9]{10,32}$")
+    role_arn: str | None = Field(
+        default=None, description="default: none; the role keyplane assumes in account_id for "
+                                   "every read and drill (the credentials' own identity if unset)")
+    external_id: str | None = Field(
+        default=None, pattern=AWS_EXTERNAL_ID_PATTERN,
+        description="default: none; the ExternalId the role's trust policy requires")
+    session_name: str | None = Field(
+        default=None, pattern=AWS_SESSION_NAME_PATTERN,
+        description="default: keyplane-<env> (shown in CloudTrail as the assumed-role session)")
     cloudhsm: CloudHsm | None = None
     backup: AwsBackup | None = None
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role_in_this_account(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A role is assumed to act in the environment's account: one in another account
+        would read (or drill) somewhere else than the account the environment declares."""
+        if value is None:
+            return None
+        match = _ROLE_ARN.match(value)
+        if match is None:
+            raise PydanticCustomError(
+                "role_arn_format", "must be an iam role arn, arn:<partition>:iam::<12-digit "
+                                   "account>:role/[<path>/]<name>")
+        account = info.data.get("account_id")
+        if account is not None and match.group(2) != account:
+            raise PydanticCustomError(
+                "role_account_mismatch",
+                "the role is in account {role_account}, but account_id is {account_id}; the "
+                "role keyplane assumes must be in the environment's own account",
+                {"role_account": match.group(2), "account_id": account})
+        return value
+
+    @field_validator("external_id", "session_name")
+    @classmethod
+    def _only_with_a_role(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """An external id or session name without a role would be silently ignored."""
+        # role_arn is absent from info.data when it was invalid (already reported), None when
+        # it was not given
+        if value is not None and info.data.get("role_arn", "") is None and info.field_name:
+            raise PydanticCustomError(
+                "needs_role_arn", "{field} applies only when role_arn names a role to assume",
+                {"field": info.field_name})
+        return value
 
 
 class GcpProject(_Model):
@@ -170,11 +223,99 @@ class Generation(_Model):
     enabled: bool = True
 
 
+# Who answers for a key: a team name or an address, one line without surrounding blanks.
+OWNER_PATTERN = r"^\S(.{0,126}\S)?$"
+
+
+class AcmCertificates(_Model):
+    """ACM certificates of a key: named by ARN, or every certificate carrying all `tags`."""
+
+    arns: tuple[str, ...] = Field(default=(), description="arn:<partition>:acm:<region>:"
+                                  "<account>:certificate/<id>; default: none")
+    tags: dict[str, str] = Field(default_factory=dict, description="tag key -> value; every "
+                                 "certificate carrying all of them; default: none")
+    regions: tuple[str, ...] = Field(default=(), description="where `tags` are looked up; "
+                                     "default: the environment's region")
+
+
+class AcmPcaCertificates(_Model):
+    """An ACM Private CA: its own certificate, and the certificates it issued for the key
+    (ACM PCA cannot list what it issued, so they are named by ARN)."""
+
+    authority_arn: str = Field(description="arn:<partition>:acm-pca:<region>:<account>:"
+                               "certificate-authority/<id>")
+    issued: tuple[str, ...] = Field(default=(), description="<authority_arn>/certificate/<id> "
+                                    "of each certificate issued for the key; default: none")
+
+
+class GcpCasCertificates(_Model):
+    """A Google Certificate Authority Service pool (declared; not read by keyplane yet)."""
+
+    ca_pool: str = Field(description="projects/<p>/locations/<l>/caPools/<pool>")
+
+
+class Certificates(_Model):
+    """Where a key's certificates live; `keyplane certs` finds them and matches each to a
+    generation by its public key."""
+
+    acm: AcmCertificates | None = None
+    acm_pca: tuple[AcmPcaCertificates, ...] = ()
+    gcp_cas: tuple[GcpCasCertificates, ...] = ()
+    files: tuple[str, ...] = Field(default=(), description="PEM or DER files, or directories "
+                                   "of them, relative to the environment file and inside the "
+                                   "repository; default: none")
+
+    def __bool__(self) -> bool:
+        """Whether any source is declared."""
+        return bool(self.acm and (self.acm.arns or self.acm.tags)) or bool(
+            self.acm_pca or self.gcp_cas or self.files)
+
+
 class Escrow(_Model):
     """The encrypted escrow copy required for imported (`origin: external`) keys."""
 
     location: str = Field(description="s3:// or gs:// URI of the wrapped key material")
     wrapping_key: str = Field(description="name of the backup key that wraps the copy")
+
+
+# An AWS KMS key id: a UUID, or `mrk-` and 32 hex digits for a multi-Region key.
+AWS_KEY_ID_PATTERN = (r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+                      r"[0-9a-f]{12})$")
+
+
+class KeyAdopt(_Model):
+    """The existing cloud key an entry takes over (`keyplane adopt`): what its first plan
+    imports instead of creating. Checked against the entry in `keyplane.model.checks`."""
+
+    aws_key_id: str | None = Field(default=None, pattern=AWS_KEY_ID_PATTERN,
+                                   description="the aws key imported into the entry's key")
+    aliases: tuple[str, ...] = Field(default=(), description="existing aliases keyplane "
+                                     "manages from now on (home region); default: none")
+    replicas: dict[str, str] = Field(default_factory=dict,
+                                     description="region -> key id of each existing replica")
+    replica_aliases: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="region -> existing aliases of a replica")
+    custom_key_store: str | None = Field(
+        default=None, description="the custom key store's name; default: keyplane-<env>")
+    gcp_crypto_key: str | None = Field(default=None, description="projects/.../cryptoKeys/K")
+    key_ring: str | None = Field(default=None, description="projects/.../keyRings/R, when "
+                                 "the key ring is imported too; default: keyplane's own")
+    crypto_key_version: str | None = Field(
+        default=None, description="the existing version imported as the adopted generation")
+    generation: int | None = Field(default=None, ge=1, description="the generation the "
+                                   "existing key became (keys that cannot rotate)")
+    tags: dict[str, str] = Field(default_factory=dict,
+                                 description="the key's own aws tags, kept beside keyplane's")
+    labels: dict[str, str] = Field(default_factory=dict,
+                                   description="the key's own gcp labels, kept beside keyplane's")
+
+
+class EnvironmentAdopt(_Model):
+    """keyplane's own resources that already exist in the account (`keyplane adopt`)."""
+
+    aws_roles: tuple[str, ...] = Field(default=(), description="roles imported, by name")
+    aws_role_policies: tuple[str, ...] = Field(
+        default=(), description="roles whose existing `keyplane` inline policy is imported")
 
 
 class KeyDecl(_Model):
@@ -185,6 +326,10 @@ class KeyDecl(_Model):
     cloud: Cloud
     usage: KeyUsage
     description: str = ""
+    owner: str | None = Field(
+        default=None, pattern=OWNER_PATTERN,
+        description="the team or address answerable for the key (required for ca and "
+                    "production; default: none)")
     spec: str | None = Field(default=None, description="default: per cloud and usage")
     origin: Origin | None = Field(default=None, description="default: cloudhsm for aws ca")
     alias: str | None = Field(default=None, description="default: alias/<name> (aws)")
@@ -200,8 +345,13 @@ class KeyDecl(_Model):
         default=None, description="default: the environment's, for production keys")
     generation: int | None = Field(default=None, ge=1)
     generations: tuple[Generation, ...] = ()
+    certificates: Certificates | None = Field(
+        default=None, description="where the key's certificates live; default: none")
     escrow: Escrow | None = None
     backed_up: bool = Field(default=False, description="default: not in the backup plan")
+    adopt: KeyAdopt | None = Field(default=None, description="default: a key keyplane creates")
+    review: bool = Field(default=False, description="true: a person still has to confirm the "
+                         "tier `keyplane adopt` chose")
 
     @property
     def multi_region(self) -> bool:
@@ -247,7 +397,15 @@ class Environment(_Model):
     principals: Principals
     workloads: tuple[Workload, ...] = ()
     keys: tuple[KeyDecl, ...] = ()
+    adopt: EnvironmentAdopt | None = None
     source_file: str | None = Field(default=None, exclude=True)
+
+    def aws_session_name(self) -> str:
+        """The session name of the role keyplane assumes (`aws.session_name`; default
+        `keyplane-<env>`, cut to STS's 64 characters), so CloudTrail names the environment."""
+        if self.aws is not None and self.aws.session_name is not None:
+            return self.aws.session_name
+        return f"keyplane-{self.name}"[:64]
 
     def key(self, name: str) -> KeyDecl:
         """The key called `name`; KeyError when it is not declared."""

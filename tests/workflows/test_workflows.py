@@ -105,13 +105,19 @@ def test_clouds_are_reached_through_oidc_only(name: str) -> None:
                 assert "role-to-assume" in with_ or "workload_identity_provider" in with_
 
 
-def test_drill_schedules_follow_the_tier_cadence() -> None:
+def test_drills_run_daily_and_keyplane_picks_what_each_tiers_cadence_makes_due() -> None:
     from keyplane.model.tiers import TIERS, Tier
 
-    crons = [c["cron"] for c in load("keyplane-drill.yml")["on"]["schedule"]]
-    monthly, quarterly = crons
-    assert monthly.split()[2:4] == ["1", "*"]  # day 1 of every month
-    assert quarterly.split()[3] == "1,4,7,10"  # every three months
+    workflow = load("keyplane-drill.yml")
+    (cron,) = [c["cron"] for c in workflow["on"]["schedule"]]
+    # every day: a target drilled on the 15th is due 30 days later, not on the 1st
+    assert cron.split()[2:] == ["*", "*", "*"]
+    plan = " ".join(s.get("run", "") for s in workflow["jobs"]["plan"]["steps"])
+    due = [opts for sub, opts in keyplane_calls(plan) if sub == "matrix" and "--today" in opts]
+    assert due and all({"--for", "--evidence-dir"} <= opts for opts in due)
+    assert "keyplane matrix --for drill" in plan
+    assert workflow["jobs"]["drill"]["strategy"]["matrix"] == \
+        "${{ fromJSON(needs.plan.outputs.matrix) }}"
     assert TIERS[Tier.PRODUCTION].drill_cadence_in_days == 30
     assert TIERS[Tier.CA].drill_cadence_in_days == TIERS[Tier.NON_PRODUCTION].drill_cadence_in_days == 90
 
@@ -126,15 +132,27 @@ def test_parser_sees_options_passed_through_arrays() -> None:
         ("drill", {"--history", "--format"})]
 
 
-@pytest.mark.parametrize("name", ["keyplane-pr.yml", "keyplane-drift.yml"])
-def test_one_job_per_stack_each_reaching_only_its_own_cloud(name: str) -> None:
+@pytest.mark.parametrize(("name", "purpose"), [("keyplane-pr.yml", "pr"),
+                                             ("keyplane-drift.yml", "drift")])
+def test_one_job_per_stack_each_reaching_only_its_own_cloud(name: str, purpose: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
     from keyplane.model import load_estate
     from keyplane.model.specs import Cloud
 
     estate = load_estate(sorted(EXAMPLE_ENVIRONMENTS.glob("*.yaml")))
     stacks = {(e.name, c.value) for e in estate.environments for c in Cloud if e.keys_on(c)}
-    job = next(iter(load(name)["jobs"].values()))
-    include = job["strategy"]["matrix"]["include"]
+    first, job = load(name)["jobs"].values()
+    script = " ".join(s.get("run", "") for s in first["steps"])
+    assert f"keyplane matrix --for {purpose} " in script
+    # the stacks are not listed in the workflow: its first job asks keyplane for them
+    assert job["needs"] == "matrix"
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.matrix) }}"
+    result = CliRunner().invoke(cli, ["matrix", "--for", purpose, "-d", str(EXAMPLE_ENVIRONMENTS)])
+    assert result.exit_code == 0, result.output
+    include = json.loads(result.output)["include"]
     assert {(m["environment"], m["cloud"]) for m in include} == stacks
     auth = {s["uses"].split("@")[0]: s.get("if") for s in job["steps"] if "uses" in s}
     assert auth["aws-actions/configure-aws-credentials"] == "matrix.cloud == 'aws'"
