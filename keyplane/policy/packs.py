@@ -143,6 +143,7 @@ CHECKS: dict[str, tuple[Severity, Severity, Severity, Severity]] = {
     "drift.gcp_alert_disabled": (H, H, M, M),
     # access review
     "access.wildcard_principal": (C, C, H, H),
+    "access.gcp_project_kms_roles": (C, C, H, M),
     "access.cross_account": (C, C, H, H),
     "access.admin_can_use": (C, C, H, H),
     "access.human_can_use": (C, C, H, H),
@@ -187,3 +188,22 @@ def drill_severity(rule_id: str, tier: Tier) -> Severity:
     """The severity of a drill that did not pass, for `tier` (HIGH for an unknown drill)."""
     row = DRILLS.get(rule_id)
     return row[_ORDER.index(tier)] if row else H
+
+
+# Certificates (`keyplane certs`): how bad a certificate finding is, by the tier of the key
+# behind the certificate (None: the finding does not apply to that tier). A ca certificate
+# whose key is not shown to be in an HSM is judged at the ca tier only.
+CERTS: dict[str, tuple[Severity | None, Severity | None, Severity | None, Severity | None]] = {
+    "certs.key_not_in_inventory": (C, C, H, M),
+    "certs.retired_generation": (H, H, M, L),
+    "certs.outlives_key": (H, H, M, L),
+    "certs.expiring_without_successor": (H, H, M, L),
+    "certs.ca_key_not_in_hsm": (C, None, None, None),
+}
+
+
+def cert_severity(rule_id: str, tier: Tier) -> Severity | None:
+    """The severity of a certificate finding for `tier` (None: not in that tier's pack, or
+    not a known certificate rule)."""
+    row = CERTS.get(rule_id)
+    return row[_ORDER.index(tier)] if row else None

@@ -21,6 +21,7 @@ from keyplane.findings import Control
 from keyplane.model.specs import AWS_KEY_SPECS, Cloud, KeyFamily, Origin, rotation_eligibility
 from keyplane.postapply.expected import ExpectedState
 from keyplane.postapply.ports import (
+    AlertPolicy,
     Alias,
     AwsKey,
     AwsRegionReader,
@@ -36,6 +37,7 @@ from keyplane.postapply.ports import (
     IamRole,
     KeyRotation,
     LogGroup,
+    LogMetric,
     MetricAlarm,
     MetricFilter,
     NotFound,
@@ -67,6 +69,8 @@ class Facet(StrEnum):
     ALARMS = "alarms"  # DescribeMetricFilters (audit log group) and DescribeAlarms
     GCP_VERSIONS = "gcp-versions"
     GCP_IAM = "gcp-iam"
+    GCP_ALERTS = "gcp-alerts"  # ListLogMetrics and ListAlertPolicies of the project
+    GCP_PROJECT_IAM = "gcp-project-iam"  # the project's GetIamPolicy (Resource Manager)
 
     @property
     def control(self) -> Control:
@@ -77,8 +81,9 @@ class Facet(StrEnum):
 _FACET_CONTROL = {Facet.ROTATION: Control.ROTATION, Facet.ROTATIONS: Control.ROTATION,
                   Facet.POLICY: Control.ACCESS, Facet.GRANTS: Control.ACCESS,
                   Facet.ROLES: Control.ACCESS, Facet.GCP_IAM: Control.ACCESS,
+                  Facet.GCP_PROJECT_IAM: Control.ACCESS,
                   Facet.TRAILS: Control.AUDIT, Facet.LOG_GROUPS: Control.AUDIT,
-                  Facet.ALARMS: Control.AUDIT,
+                  Facet.ALARMS: Control.AUDIT, Facet.GCP_ALERTS: Control.AUDIT,
                   Facet.VAULTS: Control.BACKUP, Facet.CLUSTERS: Control.BACKUP}
 
 
@@ -121,6 +126,9 @@ class Observed:
     alarms: list[MetricAlarm] | None = None  # named keyplane-<env>-*
     gcp_keys: list[ObservedGcpKey] = field(default_factory=list)
     gcp_ring_iam: dict[str, list[IamBinding]] = field(default_factory=dict)
+    gcp_log_metrics: list[LogMetric] | None = None  # of the project
+    gcp_alert_policies: list[AlertPolicy] | None = None  # of the project
+    gcp_project_iam: list[IamBinding] | None = None  # the project's own IAM policy
     unknown_regions: set[str] = field(default_factory=set)
     unknown_locations: set[str] = field(default_factory=set)
     unknowns: list[Unknown] = field(default_factory=list)
@@ -379,6 +387,21 @@ class Collector:
                     self._tick(added=1)
                     listing.append(pool.submit(self._guard, partial(self._read_location, location,
                                                                     pool, futures)))
+                # read only where the stack declares alerts: nothing else would judge them
+                if Facet.GCP_ALERTS in self.needs and self.state.gcp_alerts:
+                    where = f"gcp:projects/{self.gcp.project}"
+                    for attr, fn, what in (
+                            ("gcp_log_metrics", self.gcp.log_metrics, "log-metrics"),
+                            ("gcp_alert_policies", self.gcp.alert_policies, "alert-policies")):
+                        self._tick(added=1)
+                        listing.append(pool.submit(self._guard, partial(
+                            self._read_shared, Facet.GCP_ALERTS, attr, fn, f"{where}:{what}")))
+                if Facet.GCP_PROJECT_IAM in self.needs:
+                    self._tick(added=1)
+                    listing.append(pool.submit(self._guard, partial(
+                        self._read_shared, Facet.GCP_PROJECT_IAM, "gcp_project_iam",
+                        self.gcp.project_iam_policy,
+                        f"gcp:projects/{self.gcp.project}:iam-policy")))
             wait(listing)
             # key tasks are submitted by the listing tasks; wait until none is added any more
             seen = 0

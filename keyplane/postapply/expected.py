@@ -3,7 +3,8 @@
 Read from the synthesized stacks (`keyplane synth`), through the gate's reader of
 `cdk.tf.json` (`keyplane.postapply.stack`): key specs, policies, rotation settings,
 aliases, replicas, IAM members, log groups, trails, vaults, roles (their trust and
-policies) and alarms (with their metric filters) are what the stack says. The environment
+policies), alarms (with their metric filters) and GCP alert policies (with their log-based
+metrics) are what the stack says. The environment
 adds only what a stack cannot say: which declared key (tier, rotation mode) a resource is,
 and its generations (current, verify-until, enabled). A value the stack leaves unknown
 until apply stays unknown, and comparisons skip it.
@@ -14,6 +15,7 @@ The sandbox creates exactly this state, so a fresh sandbox has no drift.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,6 +182,80 @@ class ExpectedAlarm:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExpectedLogMetric:
+    """A Cloud Logging log-based metric counting the audit entries of one event."""
+
+    name: str  # the metric's id in the project
+    project: str
+    filter: str  # may hold `UNRESOLVED` where it names something only apply knows
+    description: str = ""
+    address: str | None = None
+
+    @property
+    def resource_name(self) -> str:
+        """`projects/<project>/metrics/<name>`."""
+        return f"projects/{self.project}/metrics/{self.name}"
+
+    @property
+    def references(self) -> frozenset[str]:
+        """How an alert condition names this metric: its metric type (filters, MQL) and the
+        PromQL name Cloud Monitoring gives it (`logging_googleapis_com:user_<name>`, every
+        character but letters, digits and `_` as `_`)."""
+        return frozenset({f"{LOG_METRIC_TYPE}{self.name}",
+                          f"{LOG_METRIC_PROMQL}{re.sub(r'[^A-Za-z0-9_]', '_', self.name)}"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpectedGcpCondition:
+    """One condition of an alert policy: its kind (the API's `condition_*` field) and the
+    block the stack states for it (literal values, durations as `60s`)."""
+
+    display_name: str
+    kind: str  # condition_threshold | condition_absent | condition_prometheus_query_language ...
+    spec: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        """The filter or query the condition evaluates."""
+        value = self.spec.get("filter", self.spec.get("query", ""))
+        return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpectedGcpAlert:
+    """A Cloud Monitoring alert policy on destructive or evasive events, and the log-based
+    metrics its conditions read (the pair is one alert)."""
+
+    display_name: str
+    project: str
+    combiner: str
+    conditions: tuple[ExpectedGcpCondition, ...]
+    metrics: tuple[ExpectedLogMetric, ...] = ()
+    notification_channels: tuple[str, ...] = ()  # resolved; `UNRESOLVED` inside matches any
+    enabled: bool = True
+    user_labels: dict[str, str] = field(default_factory=dict)
+    address: str | None = None
+    construct_path: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The policy's identity the stack states: its display name (Cloud Monitoring assigns
+        the resource name on create)."""
+        return self.display_name
+
+    @property
+    def resource(self) -> str:
+        """What findings name: the log-based metric behind the alert (a name keyplane gives,
+        stable when the policy is re-created), else the display name."""
+        return self.metrics[0].resource_name if self.metrics else self.display_name
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The metric references in the declared conditions, in order."""
+        return tuple(dict.fromkeys(r for c in self.conditions for r in metric_references(c.text)))
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExpectedState:
     """Everything that should be deployed for one environment."""
 
@@ -195,6 +271,10 @@ class ExpectedState:
     # the stack's other roles: those AWS services assume for keyplane (trail delivery, backup)
     service_roles: tuple[ExpectedRole, ...] = ()
     alarms: tuple[ExpectedAlarm, ...] = ()
+    gcp_alerts: tuple[ExpectedGcpAlert, ...] = ()
+    # role -> members the stack grants on the GCP project itself (keyplane's stacks grant on
+    # key rings and keys only, so this is empty unless a stack adds project-level grants)
+    gcp_project_grants: dict[str, frozenset[str]] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -240,6 +320,22 @@ class ExpectedState:
 
 
 # --- from the synthesized stacks -------------------------------------------------------------
+
+# How Cloud Monitoring names a user-defined log-based metric: its metric type, and the
+# PromQL metric that type maps to.
+LOG_METRIC_TYPE = "logging.googleapis.com/user/"
+LOG_METRIC_PROMQL = "logging_googleapis_com:user_"
+_METRIC_REFERENCE = re.compile(re.escape(LOG_METRIC_TYPE) + r"[A-Za-z0-9_.\-/]+|"
+                               + re.escape(LOG_METRIC_PROMQL) + r"\w+")
+# The condition kinds of an alert policy (the oneof of google.monitoring.v3 Condition).
+GCP_CONDITION_KINDS = ("condition_threshold", "condition_absent", "condition_matched_log",
+                       "condition_monitoring_query_language",
+                       "condition_prometheus_query_language", "condition_sql")
+
+
+def metric_references(text: str) -> list[str]:
+    """The log-based metrics a condition's filter or query names, as written there."""
+    return _METRIC_REFERENCE.findall(text)
 
 # AWS resource types of a declared key (an imported key is an aws_kms_external_key).
 _AWS_KEY_TYPES = ("aws_kms_key", "aws_kms_external_key")
@@ -382,6 +478,19 @@ def _gcp_members(stacks: Stacks) -> dict[str, dict[str, set[str]]]:
             bucket = out.setdefault(f"{target[0]}.{target[1]}", {}).setdefault(role, set())
             bucket.update(m for m in got if _literal(m) is not None)
     return out
+
+
+def _gcp_project_grants(stacks: Stacks) -> dict[str, frozenset[str]]:
+    """Role -> the literal members the stack grants on the project."""
+    out: dict[str, set[str]] = {}
+    for rtype in ("google_project_iam_member", "google_project_iam_binding"):
+        for res in stacks.resources(rtype):
+            role = _literal(res.raw("role"))
+            if role is None:
+                continue
+            got = res.raw("members") or [res.raw("member")]
+            out.setdefault(role, set()).update(m for m in got if _literal(m) is not None)
+    return {role: frozenset(members) for role, members in out.items()}
 
 
 def _gcp_keys(env: Environment, stacks: Stacks) -> tuple[list[ExpectedGcpKey], list[str]]:
@@ -532,6 +641,60 @@ def _alarms(stacks: Stacks) -> tuple[ExpectedAlarm, ...]:
     return tuple(out)
 
 
+def _literal_tree(value: Any) -> Any:
+    """`value` with every string that holds a `${...}` reference made `UNRESOLVED`."""
+    if isinstance(value, str):
+        return value if "${" not in value else UNRESOLVED
+    if isinstance(value, dict):
+        return {k: _literal_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal_tree(v) for v in value]
+    return value
+
+
+def _gcp_alerts(env: Environment, stacks: Stacks) -> tuple[ExpectedGcpAlert, ...]:
+    """The alert policies the GCP stack declares, each with the log-based metrics it reads."""
+    assert env.gcp is not None
+    metrics: list[ExpectedLogMetric] = []
+    for r in stacks.resources("google_logging_metric"):
+        name, text = _literal(r.raw("name")), stacks.resolve(r.raw("filter"))
+        if name is None or not isinstance(text, str):
+            continue
+        metrics.append(ExpectedLogMetric(
+            name=name, project=_literal(r.raw("project")) or env.gcp.project_id, filter=text,
+            description=_literal(r.raw("description")) or "", address=r.address))
+    out = []
+    for r in stacks.resources("google_monitoring_alert_policy"):
+        display = _literal(r.raw("display_name"))
+        if display is None:
+            continue
+        conditions = []
+        for block in _blocks(r.raw("conditions")):
+            kind = next((k for k in GCP_CONDITION_KINDS if isinstance(block.get(k), (dict, list))),
+                        None)
+            spec = next(iter(_blocks(block.get(kind))), None) if kind else None
+            if kind is None or spec is None:
+                continue
+            conditions.append(ExpectedGcpCondition(
+                display_name=_literal(block.get("display_name")) or display, kind=kind,
+                spec=_literal_tree(spec)))
+        reads = {ref for c in conditions for ref in metric_references(c.text)}
+        project = _literal(r.raw("project")) or env.gcp.project_id
+        enabled = r.raw("enabled")
+        labels = r.raw("user_labels")
+        out.append(ExpectedGcpAlert(
+            display_name=display, project=project,
+            combiner=_literal(r.raw("combiner")) or "OR", conditions=tuple(conditions),
+            metrics=tuple(m for m in metrics if m.project == project and m.references & reads),
+            notification_channels=tuple(str(stacks.resolve(c))
+                                        for c in r.raw("notification_channels") or []),
+            enabled=enabled is not False and enabled != "false",
+            user_labels={str(k): v for k, v in labels.items() if isinstance(v, str)
+                         and "${" not in v} if isinstance(labels, dict) else {},
+            address=r.address, construct_path=r.construct_path))
+    return tuple(out)
+
+
 def _shared(stacks: Stacks) -> dict[str, Any]:
     """Log groups, trails, vaults and the CloudHSM backup retention the stack declares."""
     groups = tuple(
@@ -579,4 +742,8 @@ def expected_state(env: Environment, stacks: Stacks) -> ExpectedState:
     return ExpectedState(
         env=env, source=f"synth {stacks.source}", aws_keys=tuple(aws_keys),
         gcp_keys=tuple(gcp_keys), roles=tuple(roles), service_roles=tuple(services),
-        alarms=_alarms(stacks) if env.aws else (), notes=(*notes, *gcp_notes), **_shared(stacks))
+        alarms=_alarms(stacks) if env.aws else (),
+        gcp_alerts=_gcp_alerts(env, stacks) if env.gcp else (),
+        gcp_project_grants=_gcp_project_grants(stacks) if env.gcp else {},
+        notes=(*notes, *gcp_notes),
+        **_shared(stacks))

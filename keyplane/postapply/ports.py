@@ -2,7 +2,8 @@
 
 The hooks (rotation, drift, access review, discover) are written against these
 `typing.Protocol` classes and the plain records below; `keyplane.cloud.aws` and
-`keyplane.cloud.gcp` implement them with boto3 and google-cloud-kms. Every method
+`keyplane.cloud.gcp` implement them with boto3 and google-cloud-kms (and, for GCP alerts,
+google-cloud-logging and google-cloud-monitoring). Every method
 is a read (Describe/Get/List): the ports have no way to change the cloud.
 
 Adapters translate SDK failures into the `ReadError` family, so the hooks can tell
@@ -304,6 +305,7 @@ class CryptoKey:
     primary: CryptoKeyVersion | None = None
     create_time: dt.datetime | None = None
     destroy_scheduled_duration_seconds: int | None = None
+    import_only: bool | None = None  # versions only by import (None: not read)
 
     @property
     def key_id(self) -> str:
@@ -325,8 +327,31 @@ class IamBinding:
     condition: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class LogMetric:
+    """A Cloud Logging log-based metric (ListLogMetrics)."""
+
+    name: str  # the metric's id in the project, e.g. keyplane-prod-destroy-crypto-key-version
+    filter: str
+    disabled: bool = False  # a disabled metric counts nothing: its alert never fires
+    description: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertPolicy:
+    """A Cloud Monitoring alert policy (ListAlertPolicies)."""
+
+    name: str  # projects/P/alertPolicies/ID (assigned by Cloud Monitoring)
+    display_name: str
+    enabled: bool | None  # None: the policy as read does not say
+    notification_channels: tuple[str, ...] = ()
+    # each condition's filter (threshold, absence, matched log) or query (MQL, PromQL)
+    conditions: tuple[str, ...] = ()
+    user_labels: dict[str, str] = field(default_factory=dict)
+
+
 class GcpProjectReader(Protocol):
-    """Read-only view of one GCP project's Cloud KMS."""
+    """Read-only view of one GCP project's Cloud KMS, log-based metrics and alert policies."""
 
     project: str
 
@@ -348,4 +373,16 @@ class GcpProjectReader(Protocol):
 
     def iam_policy(self, resource: str) -> list[IamBinding]:
         """GetIamPolicy of a key ring or crypto key."""
+        ...
+
+    def project_iam_policy(self) -> list[IamBinding]:
+        """The project's own IAM policy (grants that reach every key ring and key in it)."""
+        ...
+
+    def log_metrics(self) -> list[LogMetric]:
+        """Every log-based metric of the project (ListLogMetrics, paginated)."""
+        ...
+
+    def alert_policies(self) -> list[AlertPolicy]:
+        """Every alert policy of the project (ListAlertPolicies, paginated)."""
         ...

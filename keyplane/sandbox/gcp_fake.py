@@ -11,6 +11,10 @@ and a fixed latency can be injected by rule. For restore drills it signs, verifi
 encrypts, decrypts and computes MACs with real keys held in memory per version
 (`cryptography`), refusing versions that are not ENABLED as Cloud KMS does.
 
+The same server also serves Cloud Logging's log-based metrics and Cloud Monitoring's alert
+policies (`gcp_monitoring_fake`), with the same hosted projects, fault rules and latency, and
+Resource Manager's projects with their IAM policies (`gcp_resourcemanager_fake`).
+
 It is a test bed and a playground, not Cloud KMS.
 """
 
@@ -32,6 +36,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.cloud import kms_v1
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.protobuf import timestamp_pb2
+
+from keyplane.sandbox.gcp_monitoring_fake import (
+    CloudMonitoringFake,
+    MonitoringAbort,
+    monitoring_handlers,
+)
 
 KMS_SERVICE = "google.cloud.kms.v1.KeyManagementService"
 IAM_SERVICE = "google.iam.v1.IAMPolicy"
@@ -512,12 +522,22 @@ class GcpEndpoint:
         self.host = host
         self.port = port
         self.fake = CloudKmsFake(latency_ms=latency_ms)
+        # log-based metrics and alert policies, for the projects the KMS fake hosts
+        self.monitoring = CloudMonitoringFake(projects=self.fake.projects)
+        # projects and their IAM policies (project-level grants), for every project asked about
+        # (imported here: that module uses this one's fault rules)
+        from keyplane.sandbox.gcp_resourcemanager_fake import ResourceManagerFake
+
+        self.resource_manager = ResourceManagerFake(host_every_project=True)
         self._max_workers = max_workers
         self._server: grpc.Server | None = None
         self._bound = 0
 
-    def _wrap(self, method: str) -> Any:
+    def _wrap(self, method: str, service: Any = None) -> Any:
+        """The handler of `method` of `service` (default: the Cloud KMS fake); latency and
+        fault rules are the KMS fake's for every service."""
         fake = self.fake
+        target = fake if service is None else service
 
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
             if fake.latency_ms:
@@ -526,17 +546,21 @@ class GcpEndpoint:
             if code is not None and code != "CorruptSignature":
                 context.abort(getattr(grpc.StatusCode, code), "injected by the keyplane sandbox")
             try:
-                answer = getattr(fake, method)(request, repeat)
+                answer = getattr(target, method)(request, repeat)
                 if code == "CorruptSignature" and method == "AsymmetricSign":
                     sig = bytes(answer.signature)
                     answer.signature = sig[:-1] + bytes([sig[-1] ^ 0x01])
                 return answer
-            except _Abort as exc:
+            except (_Abort, MonitoringAbort) as exc:
                 context.abort(exc.code, exc.message)
         return handler
 
     def start(self) -> str:
         """Start serving; the `host:port` to give the client's channel."""
+        from keyplane.sandbox.gcp_resourcemanager_fake import (
+            generic_handlers as resource_manager_handlers,
+        )
+
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self._max_workers,
                                                         thread_name_prefix="keyplane-sandbox-gcp"))
         kms = {m: grpc.unary_unary_rpc_method_handler(
@@ -548,7 +572,9 @@ class GcpEndpoint:
             for m, req in _IAM_METHODS.items()}
         server.add_generic_rpc_handlers((
             grpc.method_handlers_generic_handler(KMS_SERVICE, kms),
-            grpc.method_handlers_generic_handler(IAM_SERVICE, iam)))
+            grpc.method_handlers_generic_handler(IAM_SERVICE, iam),
+            *monitoring_handlers(lambda m: self._wrap(m, self.monitoring)),
+            *resource_manager_handlers(self.resource_manager)))
         self._bound = server.add_insecure_port(f"{self.host}:{self.port}")
         server.start()
         self._server = server

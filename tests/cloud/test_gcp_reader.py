@@ -87,3 +87,20 @@ def test_fails_to_set_rotation_on_an_asymmetric_key(endpoint: GcpEndpoint) -> No
                                               purpose="ASYMMETRIC_SIGN",
                                               rotation_period={"seconds": 86400 * 30})})
     assert "rotation_period is only supported for symmetric keys" in exc.value.message
+
+
+def test_reads_the_projects_own_iam_policy_through_resource_manager(
+        endpoint: GcpEndpoint) -> None:
+    """GetIamPolicy of `projects/<id>` through google-cloud-resource-manager's ProjectsClient,
+    served on the sandbox's port: the grants every key ring and key of the project inherits."""
+    r = reader(endpoint)
+    assert r.project_iam_policy() == []  # a project the sandbox hosts starts with no grant
+    endpoint.resource_manager.add_binding("acme-gcp-test", "roles/cloudkms.signer",
+                                          "serviceAccount:ci@acme-gcp-test.iam.gserviceaccount.com")
+    endpoint.resource_manager.add_binding("acme-gcp-test", "roles/cloudkms.signer",
+                                          "group:release@acme.example")
+    (binding,) = reader(endpoint).project_iam_policy()
+    assert (binding.role, sorted(binding.members), binding.condition) == (
+        "roles/cloudkms.signer",
+        ["group:release@acme.example", "serviceAccount:ci@acme-gcp-test.iam.gserviceaccount.com"],
+        None)

@@ -18,8 +18,9 @@ A change selects one record and changes it:
     {"add": "aws_keys", "record": {...}}
 
 Selectors: aws_key (`name` or `name@gN`, the primary), aws_replica (`name[@gN]@region`),
-gcp_key (crypto key id), trail, log_group, vault, role, key_store, alarm, metric_filter (by
-name), cluster (id, or `*` for every one), alias (`region/alias/name`). A value `"now+7d"` / `"now-400d"` is a
+gcp_key (crypto key id), trail, log_group, vault, role, key_store, alarm, metric_filter,
+gcp_metric (a log-based metric; by name), gcp_alert_policy (by display name), cluster (id, or
+`*` for every one), alias (`region/alias/name`). A value `"now+7d"` / `"now-400d"` is a
 time relative to the recording. A case is judged at the recording time, or at `"at":
 "now+30d"` (for checks whose condition is the calendar against the declaration). A subject
 is reported as its declared key (`key`), or its resource, with ` in <region>` when that is
@@ -30,7 +31,7 @@ today can fail (a trail that selects KMS data events), with `declared`:
 
     {"declared": [{"trail": "keyplane-prod", "set": {"kms_data_events": true}}], ...}
 
-Selectors: trail, log_group, vault, role, alarm (by name).
+Selectors: trail, log_group, vault, role, alarm (by name), gcp_alert (by display name).
 """
 
 from __future__ import annotations
@@ -110,9 +111,12 @@ def _select(data: dict[str, Any], change: dict[str, Any]) -> list[tuple[list[Any
         return where(data["aliases"].get(region), lambda r: r["name"] == name)
     if "cluster" in change:
         return where(data["clusters"], lambda r: change["cluster"] in ("*", r["cluster_id"]))
+    if "gcp_alert_policy" in change:
+        return where(data["gcp_alert_policies"],
+                     lambda r: r["display_name"] == change["gcp_alert_policy"])
     for sel, attr in (("trail", "trails"), ("log_group", "log_groups"), ("vault", "vaults"),
                       ("role", "roles"), ("key_store", "key_stores"), ("alarm", "alarms"),
-                      ("metric_filter", "metric_filters")):
+                      ("metric_filter", "metric_filters"), ("gcp_metric", "gcp_log_metrics")):
         if sel in change:
             return where(data[attr], lambda r, s=sel: r["name"] == change[s])
     raise ValueError(f"change selects nothing it knows: {change}")
@@ -200,7 +204,7 @@ def subject_of(f: Finding, env: Environment) -> str:
 
 
 _DECLARED = (("trail", "trails"), ("log_group", "log_groups"), ("vault", "vaults"),
-             ("role", "roles"), ("alarm", "alarms"))
+             ("role", "roles"), ("alarm", "alarms"), ("gcp_alert", "gcp_alerts"))
 
 
 def declared(state: ExpectedState, changes: list[dict[str, Any]]) -> ExpectedState:

@@ -1,14 +1,17 @@
 """The read-only GCP adapter: implements `keyplane.postapply.ports.GcpProjectReader`.
 
-List*, Get* and GetIamPolicy only. Pages are walked explicitly so a repeated page
-token is caught (the generated pagers would follow it forever); every call has the
-run's Retry and a per-attempt timeout. google-api-core errors become the
-one error tree of cloud calls (`keyplane.cloudcall`).
+List*, Get* and GetIamPolicy only: Cloud KMS through google-cloud-kms, the project's
+log-based metrics through google-cloud-logging (MetricsServiceV2) and its alert policies
+through google-cloud-monitoring (AlertPolicyService). Pages are walked explicitly so a
+repeated page token is caught (the generated pagers would follow it forever); every call
+has the run's Retry and a per-attempt timeout. google-api-core errors become the one error
+tree of cloud calls (`keyplane.cloudcall`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,7 +28,14 @@ from keyplane.cloudcall import (
     NotFound,
     Throttled,
 )
-from keyplane.postapply.ports import CryptoKey, CryptoKeyVersion, IamBinding
+from keyplane.errors import KeyplaneError
+from keyplane.postapply.ports import (
+    AlertPolicy,
+    CryptoKey,
+    CryptoKeyVersion,
+    IamBinding,
+    LogMetric,
+)
 
 MAX_PAGES = 10_000
 
@@ -79,16 +89,77 @@ def crypto_key_of(k: Any) -> CryptoKey:
                      labels=dict(k.labels), rotation_period_seconds=_seconds(k.rotation_period),
                      next_rotation_time=_dt(k.next_rotation_time), primary=primary,
                      create_time=_dt(k.create_time),
-                     destroy_scheduled_duration_seconds=_seconds(k.destroy_scheduled_duration))
+                     destroy_scheduled_duration_seconds=_seconds(k.destroy_scheduled_duration),
+                     import_only=bool(k.import_only))
+
+
+def log_metric_of(m: Any) -> LogMetric:
+    """A LogMetric record from the proto-plus message."""
+    return LogMetric(name=m.name, filter=m.filter, disabled=bool(m.disabled),
+                     description=m.description)
+
+
+# The condition kinds of a Cloud Monitoring AlertPolicy.Condition, and the field holding
+# the filter or query each evaluates.
+_CONDITION_TEXT = (("condition_threshold", "filter"), ("condition_absent", "filter"),
+                   ("condition_matched_log", "filter"),
+                   ("condition_monitoring_query_language", "query"),
+                   ("condition_prometheus_query_language", "query"), ("condition_sql", "query"))
+
+
+def alert_policy_of(p: Any) -> AlertPolicy:
+    """An AlertPolicy record from the proto-plus message (`enabled` unset stays None: the
+    API asks readers to assume nothing of a policy whose state is not populated)."""
+    texts = []
+    for cond in p.conditions:
+        kind = next((k for k, _ in _CONDITION_TEXT if k in cond), None)
+        if kind is not None:
+            texts.append(str(getattr(getattr(cond, kind), dict(_CONDITION_TEXT)[kind])))
+    return AlertPolicy(name=p.name, display_name=p.display_name,
+                       enabled=None if p.enabled is None else bool(p.enabled),
+                       notification_channels=tuple(p.notification_channels),
+                       conditions=tuple(texts), user_labels=dict(p.user_labels))
 
 
 class GcpReader:
-    """Read-only view of one project's Cloud KMS, over google-cloud-kms."""
+    """Read-only view of one project's Cloud KMS, log-based metrics and alert policies.
 
-    def __init__(self, client: Any, config: GcpConfig) -> None:
+    `metrics` (a MetricsServiceV2Client) and `alert_policies` (an AlertPolicyServiceClient)
+    are built from `config` on their first use when not given, so a run that reads no alert
+    never imports google-cloud-logging.
+    """
+
+    def __init__(self, client: Any, config: GcpConfig, *, metrics: Any = None,
+                 alert_policies: Any = None, projects: Any = None) -> None:
         self._client = client
         self._config = config
+        self._logging = metrics
+        self._monitoring = alert_policies
+        self._projects = projects
+        self._lock = threading.Lock()
         self.project = config.project
+
+    def _metrics_client(self, operation: str) -> Any:
+        with self._lock:
+            if self._logging is None:
+                from keyplane.cloud.gcp.monitoring import build_metrics_client
+
+                try:
+                    self._logging = build_metrics_client(self._config)
+                except KeyplaneError as exc:
+                    raise CloudCallError(operation, "ClientSetup", exc.message) from None
+            return self._logging
+
+    def _alert_policy_client(self, operation: str) -> Any:
+        with self._lock:
+            if self._monitoring is None:
+                from keyplane.cloud.gcp.monitoring import build_alert_policy_client
+
+                try:
+                    self._monitoring = build_alert_policy_client(self._config)
+                except KeyplaneError as exc:
+                    raise CloudCallError(operation, "ClientSetup", exc.message) from None
+            return self._monitoring
 
     def _call(self, operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         try:
@@ -150,3 +221,41 @@ class GcpReader:
                          request=iam_policy_pb2.GetIamPolicyRequest(resource=resource))
         return [IamBinding(role=b.role, members=tuple(b.members),
                            condition=b.condition.expression or None) for b in pol.bindings]
+
+    def _projects_client(self, operation: str) -> Any:
+        with self._lock:
+            if self._projects is None:
+                from keyplane.cloud.gcp.resourcemanager import build_clients
+
+                try:
+                    self._projects = build_clients(self._config.endpoint)[1]
+                except KeyplaneError as exc:
+                    raise CloudCallError(operation, "ClientSetup", exc.message) from None
+            return self._projects
+
+    def project_iam_policy(self) -> list[IamBinding]:
+        """GetIamPolicy of the project (Resource Manager): the grants made at project level."""
+        projects = self._projects_client("GetIamPolicy")
+        pol = self._call("GetIamPolicy", projects.get_iam_policy,
+                         request=iam_policy_pb2.GetIamPolicyRequest(
+                             resource=f"projects/{self.project}"))
+        return [IamBinding(role=b.role, members=tuple(b.members),
+                           condition=b.condition.expression or None) for b in pol.bindings]
+
+    def log_metrics(self) -> list[LogMetric]:
+        """ListLogMetrics of the project."""
+        from google.cloud.logging_v2.types import ListLogMetricsRequest
+
+        req = ListLogMetricsRequest(parent=f"projects/{self.project}", page_size=1000)
+        logging = self._metrics_client("ListLogMetrics")
+        return [log_metric_of(m) for m in self._pages(
+            "ListLogMetrics", logging.list_log_metrics, req, "metrics")]
+
+    def alert_policies(self) -> list[AlertPolicy]:
+        """ListAlertPolicies of the project."""
+        from google.cloud.monitoring_v3 import ListAlertPoliciesRequest
+
+        req = ListAlertPoliciesRequest(name=f"projects/{self.project}", page_size=1000)
+        monitoring = self._alert_policy_client("ListAlertPolicies")
+        return [alert_policy_of(p) for p in self._pages(
+            "ListAlertPolicies", monitoring.list_alert_policies, req, "alert_policies")]

@@ -18,8 +18,9 @@ def key_store_disconnected(ctx: CheckContext) -> Iterator[Result]:
     Why: while its key store is disconnected, every cryptographic operation with the key
     fails: for a CA key, nothing can be issued or revoked.
 
-    Fix: see `ConnectionErrorCode` in `aws kms describe-custom-key-stores`, fix the cause
-    (cluster HSMs, the kmsuser password) and `aws kms connect-custom-key-store`.
+    Fix: `keyplane keystore status ENV` shows AWS's `ConnectionErrorCode`; fix the cause
+    (cluster HSMs, the kmsuser password), then `keyplane keystore connect ENV` (with
+    `--update-password` after a password change).
 
     See: https://docs.aws.amazon.com/kms/latest/developerguide/disconnect-keystore.html
     """

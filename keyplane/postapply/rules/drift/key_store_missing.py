@@ -25,7 +25,8 @@ def key_store_missing(ctx: CheckContext) -> Iterator[Result]:
     its backups are the last copy.
 
     Fix: recreate the custom key store on the cluster (from its backup when the cluster
-    is gone) with the same trust anchor, then connect it.
+    is gone) with the same trust anchor, then connect it: `keyplane keystore connect ENV`
+    does both once the cluster is back.
 
     See: https://docs.aws.amazon.com/kms/latest/developerguide/keystore-cloudhsm.html
     """
