@@ -32,8 +32,8 @@ def test_synth_writes_every_stack_and_the_manifest(synthesized) -> None:
     assert code == 0, stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["stacks"]) == ["dev-aws", "dev-gcp", "prod-aws", "prod-aws-drill",
-                                          "prod-gcp", "staging-aws", "staging-aws-drill",
-                                          "staging-gcp"]
+                                          "prod-aws-hsm", "prod-gcp", "staging-aws",
+                                          "staging-aws-drill", "staging-gcp"]
     for env in ("dev", "prod", "staging"):
         aws = json.loads((out / "stacks" / f"{env}-aws" / "cdk.tf.json").read_text())
         gcp = json.loads((out / "stacks" / f"{env}-gcp" / "cdk.tf.json").read_text())
