@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "drill": "keyplane.commands.drill:drill",
     "keystore": "keyplane.commands.keystore:keystore",
     "csr": "keyplane.commands.csr:csr",
+    "certs": "keyplane.commands.certs:certs",
+    "incident": "keyplane.commands.incident:incident",
     "matrix": "keyplane.commands.matrix:matrix",
     "estate": "keyplane.commands.estate:estate",
 }

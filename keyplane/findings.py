@@ -110,6 +110,7 @@ class Finding:
     attribute: str | None = None  # dotted attribute path, e.g. `policy.Statement[2]`
     source: str | None = None  # the input file (gate)
     key: str | None = None  # the declared key: `name` or `name@gN`
+    owner: str | None = None  # the declared key's owner (team or address)
     region: str | None = None
     # what differs (post-apply, drills)
     expected: Any = None
@@ -140,7 +141,7 @@ class Finding:
             "outcome": self.status.value,
             "reason": self.reason,
         }
-        for name in ("address", "construct_path", "attribute", "source", "key", "region",
+        for name in ("address", "construct_path", "attribute", "source", "key", "owner", "region",
                      "expected", "actual", "days_left", "waived_by", "acknowledged"):
             value = getattr(self, name)
             if value is not None:
@@ -167,7 +168,8 @@ class Finding:
             tier=Tier(data["tier"]) if data.get("tier") else None,
             address=data.get("address"), resource_type=data.get("resource_type") or "",
             construct_path=data.get("construct_path"), attribute=data.get("attribute"),
-            source=data.get("source"), key=data.get("key"), region=data.get("region"),
+            source=data.get("source"), key=data.get("key"), owner=data.get("owner"),
+            region=data.get("region"),
             expected=data.get("expected"), actual=data.get("actual"),
             days_left=data.get("days_left"), area=data.get("area") or "",
             waived_by=data.get("waived_by"), acknowledged=data.get("acknowledged"))

@@ -93,12 +93,14 @@ BASE_ENV = textwrap.dedent("""\
         cloud: aws
         usage: encrypt
         users: [signer]
+        owner: team-a@example.com
       - name: code-signing
         tier: production
         cloud: aws
         usage: sign
         spec: ECC_NIST_P384
         users: [signer]
+        owner: team-a@example.com
         generation: 2
         generations:
           - generation: 2
@@ -112,6 +114,7 @@ BASE_ENV = textwrap.dedent("""\
         usage: sign
         spec: EC_SIGN_P384_SHA384
         users: [signer]
+        owner: team-a@example.com
         generation: 1
         generations:
           - generation: 1

@@ -51,21 +51,23 @@ def validate(envs: tuple[str, ...], environments_dir: Path, fmt: str,
         if env.gcp:
             where.append(f"gcp {env.gcp.project_id} {env.gcp.location}")
         title = f"{env.name} ({env.kind.value}) — {'; '.join(where)}"
-        rows = [(key.name, key.tier.value, key.cloud.value, f"{key.usage.value} / {key.spec}",
-                 protection(key), rotation(key), next_due(key)) for key in env.keys]
+        rows = [(key.name, key.tier.value, key.owner or "-", key.cloud.value,
+                 f"{key.usage.value} / {key.spec}", protection(key), rotation(key),
+                 next_due(key)) for key in env.keys]
         if console.width >= TABLE_MIN_WIDTH:
             table = Table(title=title, title_justify="left")
-            for col in ("key", "tier", "cloud", "usage / spec", "protection", "rotation",
-                        "next due"):
+            for col in ("key / owner", "tier", "cloud", "usage / spec", "protection",
+                        "rotation", "next due"):
                 table.add_column(col, overflow="fold")  # a long token folds, never cut
-            for row in rows:
-                table.add_row(*row)
+            for name, tier, owner, *rest in rows:
+                table.add_row(Text(name) + Text(f"\n{owner}", style="dim"), tier, *rest)
             console.print(table)
             continue
         # Narrow terminals: one block per key, wrapped at words, nothing cut.
         console.print(Text(title, style="bold"))
-        for name, tier, cloud, spec, prot, rot, due in rows:
+        for name, tier, owner, cloud, spec, prot, rot, due in rows:
             console.print(Text(f"  {name}  {tier}  {cloud}", style="bold"), overflow="fold")
+            console.print(Text(f"    owner {owner}"), overflow="fold")
             console.print(Text(f"    {spec} · {prot}"), overflow="fold")
             console.print(Text(f"    {rot} · next due {due}"), overflow="fold")
     n_keys = sum(len(e.keys) for e in estate.environments)

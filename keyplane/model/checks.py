@@ -14,6 +14,7 @@ from typing import Any
 
 from keyplane.errors import Problem
 from keyplane.model import limits
+from keyplane.model.certificates import check_owner_and_certificates
 from keyplane.model.environment import AWS_REGION_PATTERN, NAME_PATTERN, Environment, KeyDecl
 from keyplane.model.gcp_locations import hsm_available, hsm_source
 from keyplane.model.source import Path_, SourceDoc
@@ -459,6 +460,147 @@ def _check_cloudhsm(chk: Checker, env: Environment) -> Environment:
     return env.model_copy(update={"aws": env.aws.model_copy(update={"cloudhsm": new_hsm})})
 
 
+# ---- adopted keys (`keyplane adopt`): what the first plan imports must be the declared key ----
+
+_KEY_VERSION = re.compile(r"^(?P<key>.+)/cryptoKeyVersions/[0-9]+$")
+_AWS_ADOPT_FIELDS = ("aws_key_id", "aliases", "replicas", "replica_aliases", "custom_key_store",
+                     "tags")
+_GCP_ADOPT_FIELDS = ("gcp_crypto_key", "key_ring", "crypto_key_version", "labels")
+
+
+def _check_key_adopt(chk: Checker, env: Environment, key: KeyDecl, i: int) -> None:
+    """An `adopt` block names the cloud key the entry's key is imported from. Anything that
+    would make the import target differ from the declaration (a multi-Region key declared
+    single-Region, another key ring, another generation) would replace a key on the first
+    apply, so it is refused here, located, instead."""
+    adopt = key.adopt
+    if adopt is None:
+        return
+    p: Path_ = ("keys", i, "adopt")
+    ours, theirs = ((_AWS_ADOPT_FIELDS, _GCP_ADOPT_FIELDS) if key.cloud is Cloud.AWS
+                    else (_GCP_ADOPT_FIELDS, _AWS_ADOPT_FIELDS))
+    for fld in theirs:
+        if getattr(adopt, fld):
+            chk.add("KP120", f"adopt.{fld} applies to {'gcp' if key.cloud is Cloud.AWS else 'aws'}"
+                             f" keys only; a {key.cloud.value} key's adopt takes: "
+                             f"{', '.join(ours)}, generation", (*p, fld))
+    automatic = key.rotation_period_in_days is not None
+    if automatic and adopt.generation is not None:
+        chk.add("KP120", f"key '{key.name}' rotates automatically, so it has no generations; "
+                         "remove adopt.generation", (*p, "generation"))
+    elif not automatic:
+        numbers = [g.generation for g in key.generations]
+        if adopt.generation is None:
+            chk.add("KP120", f"key '{key.name}' is managed as generations: adopt.generation "
+                             "names the generation the existing key became", p)
+        elif adopt.generation not in numbers:
+            chk.add("KP120", f"adopt.generation {adopt.generation} is not a declared generation "
+                             f"({', '.join(map(str, numbers)) or 'none'}); once the adopted "
+                             "generation is retired, remove the adopt block",
+                    (*p, "generation"))
+    if key.cloud is Cloud.AWS:
+        _check_aws_adopt(chk, key, p)
+    elif env.gcp is not None:
+        _check_gcp_adopt(chk, env.gcp.project_id, key, p)
+
+
+def _check_aws_adopt(chk: Checker, key: KeyDecl, p: Path_) -> None:
+    adopt = key.adopt
+    assert adopt is not None
+    if adopt.aws_key_id is None:
+        chk.add("KP105", "adopt.aws_key_id is required: the key id the entry's key is imported "
+                         "from", p)
+        return
+    multi_region = adopt.aws_key_id.startswith("mrk-")
+    if key.replica_regions and not multi_region:
+        chk.add("KP120", f"key '{key.name}' declares replica_regions but adopt.aws_key_id "
+                         f"'{adopt.aws_key_id}' is a single-region key; a key cannot become "
+                         "multi-region (the plan would replace it)", (*p, "aws_key_id"))
+    if multi_region and not key.replica_regions:
+        chk.add("KP120", f"adopt.aws_key_id '{adopt.aws_key_id}' is a multi-region key; declare "
+                         "its replica_regions (without them the plan would replace it)",
+                (*p, "aws_key_id"))
+    for j, alias in enumerate(adopt.aliases):
+        if alias != key.alias:
+            chk.add("KP120", f"adopt.aliases: '{alias}' is not the key's alias '{key.alias}'; "
+                             "keyplane manages the declared alias only (other aliases are "
+                             "left as they are)", (*p, "aliases", j))
+    for region, key_id in adopt.replicas.items():
+        if region not in (key.replica_regions or ()):
+            chk.add("KP120", f"adopt.replicas: region '{region}' is not in replica_regions "
+                             f"({', '.join(key.replica_regions or ()) or 'none'})",
+                    (*p, "replicas", region))
+        elif key_id != adopt.aws_key_id:
+            chk.add("KP120", f"adopt.replicas.{region}: '{key_id}' must be the primary's key id "
+                             f"'{adopt.aws_key_id}' (a multi-region replica shares it)",
+                    (*p, "replicas", region))
+    for region, aliases in adopt.replica_aliases.items():
+        if region not in adopt.replicas:
+            chk.add("KP120", f"adopt.replica_aliases: region '{region}' has no adopted replica "
+                             "(adopt.replicas)", (*p, "replica_aliases", region))
+        for j, alias in enumerate(aliases):
+            if alias != key.alias:
+                chk.add("KP120", f"adopt.replica_aliases.{region}: '{alias}' is not the key's "
+                                 f"alias '{key.alias}'", (*p, "replica_aliases", region, j))
+    if adopt.custom_key_store is not None and key.origin is not Origin.CLOUDHSM:
+        chk.add("KP120", "adopt.custom_key_store applies to keys with origin cloudhsm only",
+                (*p, "custom_key_store"))
+    for tag in adopt.tags:
+        if tag.lower().startswith(("keyplane:", "aws:")):
+            chk.add("KP120", f"adopt.tags: '{tag}' is reserved (keyplane: tags are keyplane's "
+                             "own, aws: tags are aws's)", (*p, "tags", tag))
+
+
+def _check_gcp_adopt(chk: Checker, project: str, key: KeyDecl, p: Path_) -> None:
+    adopt = key.adopt
+    assert adopt is not None
+    ring = f"projects/{project}/locations/{key.location}/keyRings/{key.key_ring}"
+    name = f"{ring}/cryptoKeys/{key.name}"
+    if adopt.gcp_crypto_key is None:
+        chk.add("KP105", "adopt.gcp_crypto_key is required: the crypto key the entry's key is "
+                         "imported from", p)
+    elif adopt.gcp_crypto_key != name:
+        chk.add("KP120", f"adopt.gcp_crypto_key must be the declared key '{name}' (project, "
+                         f"location, key_ring and name of the entry), got "
+                         f"'{adopt.gcp_crypto_key}'", (*p, "gcp_crypto_key"))
+    if adopt.key_ring is not None and adopt.key_ring != ring:
+        chk.add("KP120", f"adopt.key_ring must be the declared key ring '{ring}', got "
+                         f"'{adopt.key_ring}'", (*p, "key_ring"))
+    version = adopt.crypto_key_version
+    if version is not None:
+        m = _KEY_VERSION.match(version)
+        if m is None or m["key"] != name:
+            chk.add("KP120", f"adopt.crypto_key_version must be a version of '{name}' "
+                             f"({name}/cryptoKeyVersions/N), got '{version}'",
+                    (*p, "crypto_key_version"))
+        elif key.rotation_period_in_days is not None or key.origin is Origin.EXTERNAL:
+            chk.add("KP120", "adopt.crypto_key_version applies to keys managed as generations "
+                             "by terraform (not keys that rotate automatically or take imported "
+                             "versions)", (*p, "crypto_key_version"))
+    for label in adopt.labels:
+        if label.startswith("keyplane-"):
+            chk.add("KP120", f"adopt.labels: '{label}' is reserved for keyplane's own labels",
+                    (*p, "labels", label))
+
+
+def _check_environment_adopt(chk: Checker, env: Environment) -> None:
+    adopt = env.adopt
+    if adopt is None:
+        return
+    prefix = f"keyplane-{env.name}-"
+    if (adopt.aws_roles or adopt.aws_role_policies) and env.aws is None:
+        chk.add("KP120", "adopt.aws_roles needs an 'aws' section", ("adopt",))
+    for j, role in enumerate(adopt.aws_roles):
+        if not role.startswith(prefix):
+            chk.add("KP120", f"adopt.aws_roles: '{role}' is not a keyplane role of this "
+                             f"environment (they are named {prefix}...)", ("adopt", "aws_roles", j))
+    for j, role in enumerate(adopt.aws_role_policies):
+        if role not in adopt.aws_roles:
+            chk.add("KP120", f"adopt.aws_role_policies: '{role}' is not in adopt.aws_roles; a "
+                             "role's inline policy is imported with its role",
+                    ("adopt", "aws_role_policies", j))
+
+
 def check_environment(doc: SourceDoc, env: Environment) -> tuple[Environment, list[Problem]]:
     """Every cross-field problem of `env`, and `env` with its implied values filled in."""
     chk = Checker(doc)
@@ -466,6 +608,10 @@ def check_environment(doc: SourceDoc, env: Environment) -> tuple[Environment, li
     _check_cloud_sections(chk, env)
     keys = tuple(_resolve_key(chk, env, key, i) for i, key in enumerate(env.keys))
     env = env.model_copy(update={"keys": keys})
+    for i, key in enumerate(env.keys):
+        _check_key_adopt(chk, env, key, i)
+    _check_environment_adopt(chk, env)
     _check_principals(chk, env)
+    check_owner_and_certificates(chk, env)
     env = _check_cloudhsm(chk, env)
     return env, chk.problems

@@ -278,9 +278,10 @@ class Escrow(_Model):
     wrapping_key: str = Field(description="name of the backup key that wraps the copy")
 
 
-# An AWS KMS key id: a UUID, or `mrk-` and 32 hex digits for a multi-Region key.
-AWS_KEY_ID_PATTERN = (r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
-                      r"[0-9a-f]{12})$")
+# An AWS KMS key id: a UUID, or `mrk-` and 32 hex digits for a multi-Region key (moto, behind
+# the sandbox, writes `mrk-` and a UUID: accepted too, it cannot be mistaken for anything else).
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+AWS_KEY_ID_PATTERN = rf"^(mrk-[0-9a-f]{{32}}|(mrk-)?{_UUID})$"
 
 
 class KeyAdopt(_Model):

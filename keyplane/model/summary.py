@@ -39,6 +39,22 @@ def next_due(key: KeyDecl) -> str:
     return f"cloud-managed, <= {key.rotation_period_in_days}d"
 
 
+def certificate_sources(key: KeyDecl) -> list[str]:
+    """Where the key's certificates are declared to live, one entry per source."""
+    certs = key.certificates
+    if certs is None:
+        return []
+    out = []
+    if certs.acm is not None:
+        out += [f"acm {arn}" for arn in certs.acm.arns]
+        if certs.acm.tags:
+            out.append("acm tags " + ",".join(f"{k}={v}" for k, v in sorted(certs.acm.tags.items())))
+    out += [f"acm-pca {p.authority_arn} (+{len(p.issued)} issued)" for p in certs.acm_pca]
+    out += [f"gcp-cas {c.ca_pool}" for c in certs.gcp_cas]
+    out += [f"file {f}" for f in certs.files]
+    return out
+
+
 def key_row(key: KeyDecl) -> dict[str, Any]:
     """One key as a flat record (the JSON form of a table row)."""
     cur = key.current_generation()
@@ -46,6 +62,7 @@ def key_row(key: KeyDecl) -> dict[str, Any]:
     return {
         "name": key.name,
         "tier": key.tier.value,
+        "owner": key.owner,
         "cloud": key.cloud.value,
         "usage": key.usage.value,
         "spec": key.spec,
@@ -67,6 +84,7 @@ def key_row(key: KeyDecl) -> dict[str, Any]:
         "deletion_window_in_days": key.deletion_window_in_days,
         "replica_regions": list(key.replica_regions or ()),
         "users": list(key.users),
+        "certificates": certificate_sources(key),
     }
 
 

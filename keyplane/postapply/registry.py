@@ -328,5 +328,15 @@ def run_checks(checks: Iterable[Check], ctx: CheckContext,
                 reason=r.reason, control=chk.control, cloud=s.cloud, environment=env,
                 tier=s.tier, address=s.address, construct_path=s.construct_path, key=s.key,
                 region=s.region, expected=r.expected, actual=r.actual, days_left=r.days_left,
-                area=chk.area))
+                area=chk.area, owner=_owner(ctx, s.key)))
     return out
+
+
+def _owner(ctx: CheckContext, key: str | None) -> str | None:
+    """The owner of the declared key `name` or `name@gN` (None: no declared key)."""
+    if key is None:
+        return None
+    try:
+        return ctx.state.env.key(key.split("@", 1)[0]).owner
+    except KeyError:
+        return None

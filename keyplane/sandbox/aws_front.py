@@ -19,6 +19,8 @@ matter to keyplane's checks. The front, on the same port the SDK talks to, adds:
   their own aliases, and paginated ListKeys / ListAliases (`Limit`, `Marker`);
 - IAM: AWS managed policies (`arn:aws:iam::aws:policy/...`) exist in every account, at
   AWS's paths (`iam_managed`);
+- ACM's ListCertificates as AWS filters it: only RSA_1024 and RSA_2048 certificates
+  unless `Includes.keyTypes` names other key types;
 - AWS Backup as the AWS SDK for Go calls it: ListTags without a trailing slash, backup
   selections and restore testing (`backup_config_fake`);
 - fault injection by rule: throttling, AccessDenied, expired credentials, a repeated
@@ -27,7 +29,9 @@ matter to keyplane's checks. The front, on the same port the SDK talks to, adds:
 - for restore drills: KMS cryptographic operations as AWS does them (`kms_crypto`), a
   `CorruptSignature` fault, AWS Backup jobs and restores (`backup_fake`) and CloudHSM
   clusters, HSMs and backups (`cloudhsm_fake`), timed by one sandbox clock
-  (`/_keyplane/clock`, `/_keyplane/backup`, `/_keyplane/cloudhsm`).
+  (`/_keyplane/clock`, `/_keyplane/backup`, `/_keyplane/cloudhsm`);
+- CloudTrail's event history, which moto lacks: the KMS calls the front served, with the
+  caller its credentials name, answered by LookupEvents (`cloudtrail_fake`).
 
 It is a test bed and a playground, not AWS.
 """
@@ -51,6 +55,7 @@ from werkzeug.wrappers import Request, Response
 
 from keyplane.sandbox.backup_fake import BackupApiError, BackupFake, SandboxClock
 from keyplane.sandbox.cloudhsm_fake import CloudHsmFake, HsmApiError
+from keyplane.sandbox.cloudtrail_fake import CloudTrailHistory, TrailApiError
 from keyplane.sandbox.credentials import SANDBOX_KEY_PREFIX, sandbox_access_key
 from keyplane.sandbox.iam_managed import ManagedPolicies
 from keyplane.sandbox.kms_crypto import KmsAnswer, KmsCrypto
@@ -64,6 +69,8 @@ _ACCOUNT_KEY = re.compile(rf"^{SANDBOX_KEY_PREFIX}(\d{{12}})$")
 CONTROL_PREFIX = "/_keyplane/"
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 _QUERY_SERVICES = {"sts", "iam", "ec2"}
+# KMS operations moto answers only for a key id, where AWS also takes the key's ARN
+_BY_KEY_ID_ONLY = frozenset({"DisableKey", "EnableKey", "CancelKeyDeletion"})
 
 
 @dataclass
@@ -164,6 +171,7 @@ class AwsFront:
         self.cloudhsm = CloudHsmFake(self.clock)
         self.crypto = KmsCrypto(clock=self.clock.now)  # import tokens expire by the sandbox clock
         self.managed_policies = ManagedPolicies()
+        self.trail = CloudTrailHistory(self.clock.now)  # LookupEvents of the KMS calls served
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -255,6 +263,14 @@ class AwsFront:
             return self._control(request)(environ, start_response)
         body = request.get_data()
         call = self._parse(request, body)
+        if self.trail.records(call):  # CloudTrail's event history: the call and its outcome
+            return self.trail.observe(
+                call, lambda sr: self._serve(environ, sr, request, body, call), start_response)
+        return self._serve(environ, start_response, request, body, call)
+
+    def _serve(self, environ: dict[str, Any], start_response: Any, request: Request,
+               body: bytes, call: _Call) -> Any:
+        """Answer a parsed request: faults, latency, the sandbox's fakes, then moto."""
         if self.record_calls:
             with self._lock:
                 self.calls.append((call.service, call.operation, call.region))
@@ -291,6 +307,8 @@ class AwsFront:
             if special is not None:
                 return special(environ, start_response)
         path = request.path
+        if call.service == "acm" and call.operation == "ListCertificates":
+            body = acm_default_key_types(call.params, body)
         if call.service == "backup":
             path = self.backup.moto_path(request.method, path)
         if request.query_string:
@@ -366,6 +384,11 @@ class AwsFront:
             if status == 204:  # no content: AWS sends no body
                 return Response(b"", status=204)
             return Response(json.dumps(doc), status=status, content_type="application/json")
+        if call.service == "cloudtrail" and call.operation == "LookupEvents":
+            try:
+                return self._json(self.trail.lookup(account, call.region, call.params))
+            except TrailApiError as exc:
+                return self._error(call, exc.code, exc.message)
         if call.service == "kms":
             try:
                 got = self.crypto.handle(call.operation, account, call.region, call.params,
@@ -395,6 +418,15 @@ class AwsFront:
     def _kms(self, call: _Call, headers: dict[str, str]) -> Response | None:
         op, p = call.operation, call.params
         scope = self._key_scope(call)
+        if op in _BY_KEY_ID_ONLY and str(p.get("KeyId", "")).startswith("arn:"):
+            # AWS takes a key ARN here; moto looks these up by key id only (an ARN is a 500)
+            arn = str(p["KeyId"]).split(":")
+            if len(arn) < 6 or (arn[3], arn[4]) != (call.region, scope[0]):
+                return self._error(call, "NotFoundException", f"Invalid keyId {p['KeyId']}")
+            status, data = self._moto_json(call, headers, op,
+                                           {**p, "KeyId": arn[5].rsplit("/", 1)[-1]})
+            return Response(json.dumps(data), status=status,
+                            content_type="application/x-amz-json-1.1")
         if op == "CreateCustomKeyStore":
             return self._create_custom_key_store(call)
         if op in ("ConnectCustomKeyStore", "DisconnectCustomKeyStore", "UpdateCustomKeyStore"):
@@ -416,6 +448,16 @@ class AwsFront:
                     else:
                         described.append(s.describe())
             return self._json({"CustomKeyStores": described, "Truncated": False})
+        if op == "CreateKey" and "KeyUsage" not in p \
+                and p.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT":
+            # AWS defaults KeyUsage to ENCRYPT_DECRYPT (API_CreateKey); moto stores none and
+            # DescribeKey then answers KeyUsage null, which the aws provider plans as a
+            # replacement of an imported key (found by `keyplane adopt`'s real plan)
+            p["KeyUsage"] = "ENCRYPT_DECRYPT"
+            if not p.get("CustomKeyStoreId"):
+                status, data = self._moto_json(call, headers, "CreateKey", p)
+                return Response(json.dumps(data), status=status,
+                                content_type="application/x-amz-json-1.1")
         if op == "CreateKey" and p.get("CustomKeyStoreId"):
             with self.kms.lock:
                 store = self.kms.stores.get(scope, {}).get(p["CustomKeyStoreId"])
@@ -646,14 +688,15 @@ class AwsFront:
 
     @staticmethod
     def _own_aliases(account: str, region: str, key_id: str) -> None:
-        """Give a replica its own (empty) alias table: moto's replica is a shallow copy of the
-        primary and shares its aliases, while in AWS aliases are not shared by related
-        multi-Region keys (each Region's alias is created there)."""
+        """Give a replica its own (empty) alias and grant tables: moto's replica is a shallow
+        copy of the primary and shares both, while in AWS neither aliases nor grants are
+        shared by related multi-Region keys (each Region's are created there)."""
         from moto.kms.models import kms_backends
 
         replica = kms_backends[account][region].keys.get(key_id)
         if replica is not None:
             replica.aliases = {}
+            replica.grants = {}
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -661,6 +704,23 @@ class QuietRequestHandler(WSGIRequestHandler):
 
     def log(self, type: str, message: str, *args: Any) -> None:
         """Drop request logs."""
+
+
+# ACM's ListCertificates lists only these key types unless `Includes.keyTypes` names others
+# (https://docs.aws.amazon.com/acm/latest/APIReference/API_ListCertificates.html); moto
+# lists every certificate.
+ACM_DEFAULT_KEY_TYPES = ("RSA_1024", "RSA_2048")
+
+
+def acm_default_key_types(params: dict[str, Any], body: bytes) -> bytes:
+    """The ListCertificates request as AWS reads it: without `Includes.keyTypes`, only the
+    default key types are listed (the body forwarded to moto, with the filter made explicit)."""
+    includes = params.get("Includes")
+    if isinstance(includes, dict) and includes.get("keyTypes"):
+        return body
+    return json.dumps({**params, "Includes": {**(includes if isinstance(includes, dict)
+                                                  else {}),
+                                              "keyTypes": list(ACM_DEFAULT_KEY_TYPES)}}).encode()
 
 
 def _reset_moto() -> None:

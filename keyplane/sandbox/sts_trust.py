@@ -11,9 +11,10 @@ as AWS does, when:
   is itself an assumed role, that role's ARN;
 - a Deny statement matches, or a condition is not met. The condition operators evaluated are
   the String*, Arn*, Bool and Null families (with `IfExists`), on `sts:ExternalId`,
-  `sts:RoleSessionName`, `aws:PrincipalAccount` and `aws:PrincipalArn`; a key the request
-  does not carry is absent, so its condition is not met (as in AWS); an operator outside these
-  families is never met (fail closed).
+  `sts:RoleSessionName`, `aws:PrincipalAccount`, `aws:PrincipalArn` and
+  `aws:MultiFactorAuthPresent` (true when the request carries SerialNumber and a six-digit
+  TokenCode); a key the request does not carry is absent, so its condition is not met (as in
+  AWS); an operator outside these families is never met (fail closed).
 
 `key_account` tells which account moto issued a temporary key in, so the front makes moto
 and the sandbox's own fakes answer an assumed role's requests as the role's account.
@@ -144,6 +145,11 @@ def assume_role_refusal(*, caller_account: str, access_key: str,
                "sts:rolesessionname": (params.get("RoleSessionName") or [""])[0]}
     if params.get("ExternalId"):
         context["sts:externalid"] = params["ExternalId"][0]
+    if params.get("SerialNumber") and re.fullmatch(r"[0-9]{6}", (params.get("TokenCode")
+                                                                  or [""])[0]):
+        # a request with an MFA device and a six-digit code is evaluated with MFA present, as
+        # AWS does (the sandbox accepts any code: it has no devices to check it against)
+        context["aws:multifactorauthpresent"] = "true"
     applies = [s for s in statements
                if isinstance(s, dict) and _statement_applies(s, principals, context)]
     if any(s.get("Effect") == "Deny" for s in applies) or \

@@ -6,7 +6,8 @@
 - `post-apply`: `keyplane post-apply --format json` (and drift, rotation, access-review,
   discover);
 - `drill-evidence`: one drill evidence record (keyplane.audit.evidence.DrillResult);
-- `drill`: `keyplane drill --format json`.
+- `drill`: `keyplane drill --format json`;
+- `incident`: one incident record (`keyplane incident --format json`, and what it stores).
 
 The files ship as package data (`keyplane/schema/<name>.schema.json`); they reference each
 other by relative `$ref`, so they also resolve side by side on disk. `load` needs nothing
@@ -20,7 +21,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-NAMES = ("finding", "check", "post-apply", "drill-evidence", "drill")
+NAMES = ("finding", "check", "post-apply", "drill-evidence", "drill", "incident")
 
 __all__ = ["NAMES", "load", "validate"]
 

@@ -111,6 +111,7 @@ keys:
     usage: sign
     spec: ECC_NIST_P384
     users: [release]
+    owner: release-engineering@example.com
     generation: 2
     generations:
       - {{generation: 2, created_on: 2026-05-01}}

@@ -66,16 +66,17 @@ def ca_production_env() -> dict[str, Any]:
     data["keys"] = [
         {"name": "root-ca", "tier": "ca", "cloud": "gcp", "usage": "sign",
          "spec": "EC_SIGN_P384_SHA384", "generation": 1,
-         "generations": [gen(1, "2025-01-01")]},
+         "generations": [gen(1, "2025-01-01")], "owner": "pki-team"},
         {"name": "webhook-mac", "tier": "production", "cloud": "gcp", "usage": "mac",
          "spec": "HMAC_SHA256", "users": ["mac-user"], "generation": 2,
-         "generations": [gen(2, "2026-01-01"), gen(1, "2025-01-01", verify_until="2026-01-31")]},
+         "generations": [gen(2, "2026-01-01"), gen(1, "2025-01-01", verify_until="2026-01-31")],
+         "owner": "pki-team"},
         {"name": "records-unwrap", "tier": "production", "cloud": "gcp", "usage": "encrypt",
          "spec": "RSA_DECRYPT_OAEP_3072_SHA256", "users": ["decrypter"], "generation": 1,
-         "generations": [gen(1, "2026-02-01")]},
+         "generations": [gen(1, "2026-02-01")], "owner": "pki-team"},
         {"name": "release-sign", "tier": "production", "cloud": "gcp", "usage": "sign",
          "spec": "EC_SIGN_P256_SHA256", "users": ["signer"], "generation": 1,
-         "generations": [gen(1, "2026-02-01")]},
+         "generations": [gen(1, "2026-02-01")], "owner": "pki-team"},
     ]
     return data
 

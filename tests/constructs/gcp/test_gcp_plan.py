@@ -64,7 +64,7 @@ def test_fails_hsm_in_a_location_known_not_to_offer_it() -> None:
     # The loader refuses this declaration (KP117); the plan checks again for environments
     # built in code, so a construct never emits an HSM key where Cloud HSM is unavailable.
     data = base_env("pki", "production")
-    data["keys"] = [{"name": "release-sign", "tier": "production", "cloud": "gcp",
+    data["keys"] = [{"name": "release-sign", "owner": "pki-team", "tier": "production", "cloud": "gcp",
                      "usage": "sign", "users": ["signer"], "generation": 1,
                      "generations": [gen(1, "2026-01-01")]}]
     env = build(data)
@@ -82,7 +82,7 @@ def test_fails_hsm_in_a_location_known_not_to_offer_it() -> None:
 
 def test_hsm_in_an_unknown_location_is_not_refused() -> None:
     data = base_env("pki", "production", location="me-central2")
-    data["keys"] = [{"name": "records", "tier": "production", "cloud": "gcp",
+    data["keys"] = [{"name": "records", "owner": "pki-team", "tier": "production", "cloud": "gcp",
                      "usage": "encrypt", "users": ["encrypter"]}]
     plan = plan_environment(build(data))
     assert plan.key("records").protection_level == "HSM"
@@ -91,7 +91,7 @@ def test_hsm_in_an_unknown_location_is_not_refused() -> None:
 
 def test_fails_rotation_on_an_asymmetric_key_at_load() -> None:
     data = base_env("pki", "production")
-    data["keys"] = [{"name": "release-sign", "tier": "production", "cloud": "gcp",
+    data["keys"] = [{"name": "release-sign", "owner": "pki-team", "tier": "production", "cloud": "gcp",
                      "usage": "sign", "users": ["signer"], "rotation_period_in_days": 90}]
     env, problems = load(data)
     assert env is None

@@ -1,0 +1,69 @@
+"""Incident records in a local directory: `<evidence dir>/incidents/`, never overwritten.
+
+The drill evidence directory's history reads only its own top-level `*.json` records, so
+incident records in their own subdirectory never disturb it. A record is written to a
+temporary file, fsynced and hard-linked to its name: `link` fails when the name exists, so an
+earlier record can never be replaced. The S3 variant is `keyplane.cloud.aws.incident`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from keyplane.audit.evidence import EvidenceError
+
+INCIDENTS = "incidents"
+
+
+def record_name(started_at: str, incident_id: str, run_id: str, key: str, generation: int) -> str:
+    """`<time>-<incident>-<run>-incident-<key>-g<N>.json`: sortable, unique per run."""
+    stamp = re.sub(r"[^0-9TZ]", "", started_at)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
+    run = "" if run_id == incident_id else f"-{run_id}"
+    return f"{stamp}-{incident_id}{run}-incident-{safe}-g{generation}.json"
+
+
+class LocalIncidentStore:
+    """Incident records as JSON files under `<root>/incidents/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / INCIDENTS
+        self.where = str(self.root)
+
+    def ensure_writable(self) -> None:
+        """Create the directory and prove a file can be created in it."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.root)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise EvidenceError(f"cannot write incident records to {self.root}: "
+                                f"{exc.strerror or exc}") from None
+
+    def put(self, name: str, record: dict[str, Any]) -> str:
+        """Write atomically; EvidenceError rather than replace an existing record."""
+        self.ensure_writable()
+        target = self.root / name
+        fd, tmp = tempfile.mkstemp(prefix=".record-", dir=self.root)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(record, fh, indent=2, sort_keys=True)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, target)
+        except FileExistsError:
+            raise EvidenceError(f"incident record {name} already exists; keyplane never "
+                                "overwrites evidence") from None
+        except OSError as exc:
+            raise EvidenceError(f"cannot write incident records to {self.root}: "
+                                f"{exc.strerror or exc}") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return str(target)
