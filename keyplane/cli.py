@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "drift": "keyplane.commands.drift:drift",
     "access-review": "keyplane.commands.access_review:access_review",
     "discover": "keyplane.commands.discover:discover",
+    "adopt": "keyplane.commands.adopt:adopt",
     "post-apply": "keyplane.commands.post_apply:post_apply",
     "sandbox": "keyplane.commands.sandbox:sandbox",
     "check": "keyplane.commands.check:check",

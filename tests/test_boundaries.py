@@ -65,6 +65,7 @@ ALLOWED: dict[str, set[str]] = {
                "documents"},
     "reporters": {"model", "findings", "policy", "postapply", "errors"},
     "estate": {"model", "findings", "drills", "audit", "cloudcall", "errors"},
+    "adopt": {"model", "desired", "postapply", "errors"},
     "incident": {"model", "desired", "drills", "audit", "certs", "cloudcall", "errors",
                  "findings"},
     "certs": {"model", "findings", "desired", "policy", "postapply", "drills", "audit",

@@ -12,6 +12,11 @@ Every record has a `path`: its construct path below the environment's `aws` cons
 (`keys/code-signing/g4/key`). Paths are part of keyplane's contract: the Terraform address
 of a resource derives from its path, and renaming one replaces a key.
 
+A record with an `import_id` stands for a resource that already exists (an adopted key,
+its replicas and aliases, a keyplane role made before keyplane managed it: the inventory's
+`adopt` blocks); its construct renders a Terraform `import` block, so the first plan imports
+it instead of creating it.
+
 A value known only after apply (a key's ARN, a role's id) is written as a reference
 string `${keyplane:<path>#<attribute>}` (see `ref`), also inside policy documents and
 filter patterns; the renderer substitutes the Terraform expression (`resolve`), and a
@@ -274,6 +279,7 @@ class InlinePolicyPlan:
     name: str
     role: str  # reference to the role's id
     document: pol.PolicyDocument
+    import_id: str | None = None  # `<role>:<policy>`, when the policy exists already
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -304,6 +310,7 @@ class RolePlan:
     workload: str | None = None
     inline_policies: tuple[InlinePolicyPlan, ...] = ()
     managed_policies: tuple[PolicyAttachmentPlan, ...] = ()
+    import_id: str | None = None  # the role's name, when the role exists already
 
     @property
     def construct_id(self) -> str:
@@ -352,6 +359,7 @@ class AliasPlan:
     name: str
     target_key_id: str  # reference to the key's (or replica's) id
     region: str | None = None
+    import_id: str | None = None  # the alias name, when the alias exists already
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -369,6 +377,7 @@ class ReplicaPlan:
     tags: dict[str, str]
     prevent_destroy: bool
     depends_on: tuple[str, ...] = ()  # paths of resources created first
+    import_id: str | None = None  # the replica's key id, when it exists already (adopted)
 
     @property
     def arn(self) -> str:
@@ -409,6 +418,7 @@ class KmsKeyPlan:
     depends_on: tuple[str, ...] = ()
     replicas: tuple[ReplicaPlan, ...] = ()
     aliases: tuple[AliasPlan, ...] = ()
+    import_id: str | None = None  # the key id, when the key exists already (adopted)
 
     @property
     def arn(self) -> str:
@@ -529,6 +539,17 @@ class CloudHsmPlan:
     hsms: tuple[HsmPlan, ...]
     key_store: KeyStoreLookupPlan
     connect: KeyStoreConnectPlan
+    # lookups of the other custom key stores adopted keys live in (`adopt.custom_key_store`)
+    adopted_stores: tuple[KeyStoreLookupPlan, ...] = ()
+
+    def store_for(self, name: str | None) -> KeyStoreLookupPlan:
+        """The lookup of the key store called `name` (None: keyplane's own)."""
+        if name is None or name == self.key_store.name:
+            return self.key_store
+        for store in self.adopted_stores:
+            if store.name == name:
+                return store
+        raise KeyError(name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -1358,13 +1379,20 @@ def _plan_roles(config: SeparationOfDutiesConfig) -> _Roles:
                ])
     window = "kms:ScheduleKeyDeletionPendingWindowInDays"
     roles.duty(ROLE_BREAK_GLASS, assumed_by("break_glass", mfa=True),
-               "the only role that may schedule key deletion (mfa)", [
+               "the only role that may schedule key deletion or contain a compromise (mfa)", [
                    pol.identity_statement(
                        "ScheduleKeyDeletion", "Allow", [pol.KMS_DELETE_ACTION], [account_keys],
                        {**pol.mfa_condition(), "NumericGreaterThanEquals": {window: str(floor)}}),
                    pol.identity_statement("DescribeKeys", "Allow",
                                           ["kms:CancelKeyDeletion", "kms:DescribeKey"],
                                           [account_keys]),
+                   # keyplane incident: disable the key, revoke its grants, read who used it
+                   pol.identity_statement("ContainCompromise", "Allow",
+                                          pol.KMS_CONTAIN_ACTIONS, [account_keys],
+                                          pol.mfa_condition()),
+                   pol.identity_statement("ReadEventHistory", "Allow",
+                                          ["cloudtrail:LookupEvents"], ["*"],
+                                          pol.mfa_condition()),
                ])
     if p.has_auditor:
         roles.duty(ROLE_AUDITOR, assumed_by("auditors", mfa=False),
@@ -1446,6 +1474,19 @@ def _alias_everywhere(scope: str, id_: str, name: str, target: KmsKeyPlan
     return tuple(out)
 
 
+def _adopted_aliases(aliases: tuple[AliasPlan, ...], key: KeyDecl) -> tuple[AliasPlan, ...]:
+    """`aliases` with the ones the key's `adopt` block names as existing marked for import."""
+    adopt = key.adopt
+    if adopt is None:
+        return aliases
+    out = []
+    for a in aliases:
+        existing = (adopt.aliases if a.region is None
+                    else adopt.replica_aliases.get(a.region, ()))
+        out.append(dataclasses.replace(a, import_id=a.name) if a.name in existing else a)
+    return tuple(out)
+
+
 def _plan_kms_key(config: TieredKmsKeyConfig, scope: str) -> KmsKeyPlan:
     """One KMS key (with replicas and its own alias) under construct path `scope`."""
     key, tier = config.key, policy_for(config.key.tier)
@@ -1459,12 +1500,21 @@ def _plan_kms_key(config: TieredKmsKeyConfig, scope: str) -> KmsKeyPlan:
     policy = config.policy
     tags = config.tags()
     depends_on = tuple(config.depends_on)
+    adopt = key.adopt if key.adopt is not None and key.adopt.aws_key_id is not None else None
+    if adopt is not None and gen is not None and gen.generation != adopt.generation:
+        adopt = None  # another generation is the adopted key
+    if adopt is not None:
+        # The existing key keeps its description and its own tags (keyplane's tags win):
+        # the first plan changes only what the tier demands.
+        described = key.description
+        tags = {**adopt.tags, **tags}
     replicas = tuple(ReplicaPlan(
         path=_child(scope, f"replica-{region}"), region=region,
         primary_key_arn=ref(path, "arn"), enabled=enabled, description=described,
         deletion_window_in_days=key.deletion_window_in_days,
         bypass_policy_lockout_safety_check=False, policy=policy, tags=tags,
-        prevent_destroy=tier.prevent_destroy, depends_on=depends_on)
+        prevent_destroy=tier.prevent_destroy, depends_on=depends_on,
+        import_id=adopt.replicas.get(region) if adopt is not None else None)
         for region in key.replica_regions or ())
     if key.origin is Origin.EXTERNAL:
         resource, origin = KMS_EXTERNAL_KEY, ORIGIN_EXTERNAL
@@ -1483,7 +1533,7 @@ def _plan_kms_key(config: TieredKmsKeyConfig, scope: str) -> KmsKeyPlan:
         generation=gen.generation if gen is not None else None,
         current=gen is None or gen.generation == key.generation,
         custom_key_store_id=config.custom_key_store_id, depends_on=depends_on,
-        replicas=replicas)
+        replicas=replicas, import_id=adopt.aws_key_id if adopt is not None else None)
     if config.alias_name is not None:
         plan = dataclasses.replace(
             plan, aliases=_alias_everywhere(scope, "alias", config.alias_name, plan))
@@ -1520,7 +1570,7 @@ def _plan_managed_key(config: ManagedKeyConfig) -> ManagedKeyPlan:
         current = next(k for k in keys if k.current)
     # The declared alias is a child of the declared key, not of a generation, so a rotation
     # updates it in place (UpdateAlias) instead of deleting and re-creating it.
-    aliases = _alias_everywhere(path, "alias", key.alias, current)
+    aliases = _adopted_aliases(_alias_everywhere(path, "alias", key.alias, current), key)
     family = pol.key_family(key)
     grants = [KeyGrant(actions=pol.use_actions(key.usage, family),
                        resources=tuple(current.arns))]
@@ -1583,6 +1633,46 @@ def _plan_cloudhsm(config: CloudHsmKeyStoreConfig) -> CloudHsmPlan:
     return CloudHsmPlan(cluster=cluster, hsms=hsms,
                         key_store=KeyStoreLookupPlan(path="cloudhsm/key-store", name=name),
                         connect=connect)
+
+
+def _adopted_stores(env: Environment, own: str) -> tuple[KeyStoreLookupPlan, ...]:
+    """Lookups of the custom key stores adopted keys live in, other than keyplane's own."""
+    found = sorted({k.adopt.custom_key_store for k in env.keys_on(Cloud.AWS)
+                    if k.adopt is not None and k.adopt.custom_key_store not in (None, own)})
+    out = []
+    for name in found:
+        assert name is not None
+        out.append(KeyStoreLookupPlan(path=f"cloudhsm/key-store-{slug(name)}", name=name))
+    if len({p.path for p in out}) != len(out):
+        raise AwsDeclarationError(f"adopted custom key stores {', '.join(found)} are too alike "
+                                  "to tell apart in construct ids", code="KP312")
+    return tuple(out)
+
+
+def _adopt_roles(iam: IamPlan, env: Environment) -> IamPlan:
+    """The planned roles (and inline policies) that exist already, marked for import: the
+    inventory's `adopt.aws_roles` and `adopt.aws_role_policies`."""
+    adopt = env.adopt
+    if adopt is None or not (adopt.aws_roles or adopt.aws_role_policies):
+        return iam
+    planned = {r.name for r in iam.roles}
+    for name in (*adopt.aws_roles, *adopt.aws_role_policies):
+        if name not in planned:
+            raise AwsDeclarationError(
+                f"adopt.aws_roles: '{name}' is not a role keyplane plans for environment "
+                f"'{env.name}'; planned: {', '.join(sorted(planned))}", code="KP312")
+    roles = []
+    for r in iam.roles:
+        if r.name in adopt.aws_role_policies and not r.inline_policies:
+            raise AwsDeclarationError(f"adopt.aws_role_policies: role '{r.name}' has no inline "
+                                      "policy in keyplane's plan", code="KP312")
+        if r.name in adopt.aws_roles:
+            policies = tuple(dataclasses.replace(p, import_id=f"{r.name}:{p.name}")
+                             if r.name in adopt.aws_role_policies else p
+                             for p in r.inline_policies)
+            r = dataclasses.replace(r, import_id=r.name, inline_policies=policies)
+        roles.append(r)
+    return dataclasses.replace(iam, roles=tuple(roles))
 
 
 def plan_hsm_stack(env: Environment) -> HsmStackPlan | None:
@@ -1908,6 +1998,8 @@ def plan_environment(env: Environment) -> AwsPlan:
                                       code="KP307")
         cloudhsm = _plan_cloudhsm(CloudHsmKeyStoreConfig(env_name=env.name,
                                                          cloudhsm=env.aws.cloudhsm))
+        cloudhsm = dataclasses.replace(
+            cloudhsm, adopted_stores=_adopted_stores(env, cloudhsm.key_store.name))
 
     humans = frozenset(w.name for w in env.workloads if w.human)
     # Keys wait for the roles their policies name (ARNs are literal strings, not references).
@@ -1921,8 +2013,9 @@ def plan_environment(env: Environment) -> AwsPlan:
                 principals=principals, key=key, min_deletion_window_in_days=floor,
                 verify_only=verify_only, human_workloads=humans))
 
-        store = cloudhsm.key_store.id if cloudhsm is not None and key.origin is Origin.CLOUDHSM \
-            else None
+        store = None
+        if cloudhsm is not None and key.origin is Origin.CLOUDHSM:
+            store = cloudhsm.store_for(key.adopt.custom_key_store if key.adopt else None).id
         managed.append(_plan_managed_key(ManagedKeyConfig(
             env_name=env.name, key=key, policy=doc(False), verify_only_policy=doc(True),
             custom_key_store_id=store, provider_regions=replica_regions,
@@ -1963,7 +2056,8 @@ def plan_environment(env: Environment) -> AwsPlan:
                                                 tier=tier, backup=env.aws.backup), roles)
     return AwsPlan(env_name=env.name, account_id=env.aws.account_id, region=env.aws.region,
                    partition=principals.partition, tier=tier, providers=providers,
-                   iam=roles.plan(), keys=tuple(managed), audit=audit, cloudhsm=cloudhsm,
+                   iam=_adopt_roles(roles.plan(), env), keys=tuple(managed), audit=audit,
+                   cloudhsm=cloudhsm,
                    alarms=alarms, backup=backup)
 
 

@@ -14,7 +14,7 @@ class AwsDeclarationError(KeyplaneError):
 
     Codes: KP301 key material/spec, KP302 rotation, KP303 deletion window, KP304 replicas,
     KP305 generations, KP306 principals, KP307 cloudhsm, KP308 audit, KP309 backup,
-    KP310 provider/regions, KP311 alarms.
+    KP310 provider/regions, KP311 alarms, KP312 adopted resources (imported, not created).
     """
 
     code = "KP300"
@@ -60,3 +60,9 @@ class GcpRotationError(GcpDeclarationError):
     """A rotation or destroy-scheduled setting Cloud KMS does not accept for this key."""
 
     code = "KP326"
+
+
+class GcpAdoptError(GcpDeclarationError):
+    """Adopted GCP resources (`adopt` blocks) that cannot be imported as declared."""
+
+    code = "KP327"

@@ -8,14 +8,20 @@ resource exists. Names come from `keyplane.desired.names`.
 
 Every number comes from the tier table (`keyplane.model.tiers`) or the provider
 limits (`keyplane.model.limits`); rotation is decided by `rotation_eligibility`.
+
+A record with an `import_id` stands for a resource that already exists (an adopted crypto
+key, its key ring, the version that became its generation: the inventory's `adopt` blocks);
+the construct renders a Terraform `import` block for it instead of a create.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from keyplane.desired.errors import (
+    GcpAdoptError,
     GcpDeclarationError,
     GcpEscrowError,
     GcpIamMemberError,
@@ -117,6 +123,7 @@ class RingPlan:
     construct_id: str
     name: str
     location: str
+    import_id: str | None = None  # projects/.../keyRings/R, when the ring exists already
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,7 @@ class VersionPlan:
     generation: int
     state: str  # ENABLED | DISABLED
     current: bool
+    import_id: str | None = None  # .../cryptoKeyVersions/N, the version adopted as this one
 
 
 @dataclass(frozen=True)
@@ -170,6 +178,7 @@ class KeyPlan:
     grants: tuple[Grant, ...] = ()
     output_name: str | None = None
     usage: KeyUsage = KeyUsage.ENCRYPT
+    import_id: str | None = None  # projects/.../cryptoKeys/K, when the key exists (adopted)
 
     @property
     def current_version(self) -> VersionPlan | None:
@@ -388,7 +397,9 @@ def _plan_key(env: Environment, key: KeyDecl, ring: RingPlan) -> KeyPlan:
         raise GcpRotationError(f"key '{key.name}' cannot rotate automatically: {elig.reason}")
 
     key_id = f"key-{key.name}"
-    labels = gcp_labels(env.name, key.tier, key.name)
+    adopt = key.adopt if key.adopt is not None and key.adopt.gcp_crypto_key else None
+    # an adopted key keeps its own labels beside keyplane's (keyplane's win)
+    labels = {**(adopt.labels if adopt else {}), **gcp_labels(env.name, key.tier, key.name)}
     versions: list[VersionPlan] = []
     import_job: ImportJobPlan | None = None
     output: str | None = None
@@ -411,9 +422,11 @@ def _plan_key(env: Environment, key: KeyDecl, ring: RingPlan) -> KeyPlan:
         else:
             for gen in sorted(key.generations, key=lambda g: g.generation):
                 is_current = gen.generation == current.generation
+                adopted = adopt is not None and adopt.generation == gen.generation
                 versions.append(VersionPlan(
                     f"{key_id}-gen-{gen.generation}", gen.generation,
-                    "ENABLED" if (is_current or gen.enabled) else "DISABLED", is_current))
+                    "ENABLED" if (is_current or gen.enabled) else "DISABLED", is_current,
+                    import_id=adopt.crypto_key_version if adopted and adopt else None))
             output = f"gcp_{key.name.replace('-', '_')}_current_version"
 
     grants: list[Grant] = []
@@ -434,9 +447,11 @@ def _plan_key(env: Environment, key: KeyDecl, ring: RingPlan) -> KeyPlan:
         algorithm=key.spec or "", protection_level=level,
         destroy_scheduled_duration=duration(window), prevent_destroy=pol.prevent_destroy,
         labels=labels, rotation_period=rotation,
-        skip_initial_version_creation=not elig, import_only=imported,
+        # an existing key has its versions: the creation-time flag would only force a new key
+        skip_initial_version_creation=not elig and adopt is None, import_only=imported,
         versions=tuple(versions), import_job=import_job, grants=_unique(grants),
-        output_name=output, usage=key.usage)
+        output_name=output, usage=key.usage,
+        import_id=adopt.gcp_crypto_key if adopt else None)
 
 
 def _plan_audit_key(env: Environment, tier: Tier, ring: RingPlan) -> KeyPlan:
@@ -617,6 +632,22 @@ def _alerts(env: Environment, tier: Tier, keys: list[KeyPlan]) -> tuple[AlertPla
     return tuple(out)
 
 
+def _adopted_rings(keys: Iterable[KeyDecl]) -> dict[tuple[str, str], str]:
+    """(ring, location) -> the import id of each key ring an adopted key brings along; two
+    keys naming one ring differently is refused (the import would be ambiguous)."""
+    out: dict[tuple[str, str], str] = {}
+    for key in keys:
+        if key.adopt is None or key.adopt.key_ring is None:
+            continue
+        assert key.key_ring is not None and key.location is not None
+        where = (key.key_ring, key.location)
+        other = out.setdefault(where, key.adopt.key_ring)
+        if other != key.adopt.key_ring:
+            raise GcpAdoptError(f"key ring '{key.key_ring}' in {key.location} is adopted as "
+                                f"both '{other}' and '{key.adopt.key_ring}'")
+    return out
+
+
 def plan_environment(env: Environment) -> GcpPlan:
     """Validate the GCP declarations of `env` and decide every resource of its GCP half."""
     if env.gcp is None:
@@ -631,12 +662,14 @@ def plan_environment(env: Environment) -> GcpPlan:
 
     rings: dict[tuple[str, str], RingPlan] = {}
     keys: list[KeyPlan] = []
+    ring_imports = _adopted_rings(decls.values())
     for key in decls.values():
         assert key.key_ring is not None and key.location is not None
         check_gcp_id("key_ring", key.key_ring)
         ring = rings.setdefault((key.key_ring, key.location),
                                 RingPlan(_ring_id(key.key_ring, key.location), key.key_ring,
-                                         key.location))
+                                         key.location,
+                                         import_id=ring_imports.get((key.key_ring, key.location))))
         keys.append(_plan_key(env, key, ring))
 
     tier = highest([k.tier for k in keys])

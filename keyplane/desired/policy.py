@@ -40,6 +40,7 @@ from keyplane.model.tiers import Tier
 
 __all__ = [
     "KMS_ADMIN_ACTIONS",
+    "KMS_CONTAIN_ACTIONS",
     "KMS_DELETE_ACTION",
     "KMS_IMPORT_ACTIONS",
     "KMS_READ_ACTIONS",
@@ -120,6 +121,9 @@ KMS_USE_ACTIONS: tuple[str, ...] = (
 )
 KMS_READ_ACTIONS: tuple[str, ...] = ("kms:Describe*", "kms:Get*", "kms:List*")
 KMS_DELETE_ACTION = "kms:ScheduleKeyDeletion"
+# What containing a compromised key takes (`keyplane incident`): stop its use now and cut the
+# grants that let others use it. Break-glass only, with MFA.
+KMS_CONTAIN_ACTIONS: tuple[str, ...] = ("kms:DisableKey", "kms:ListGrants", "kms:RevokeGrant")
 
 # What a key's user may do, by usage and family; the verify-only variant is what a
 # generation that is no longer current keeps (verify, decrypt old data, never produce).
@@ -245,10 +249,13 @@ def administration(p: AccountPrincipals, *, imported: bool = False) -> list[Stat
 
 
 def deletion_guard(p: AccountPrincipals, *, min_window_in_days: int) -> list[Statement]:
-    """Only break-glass, with MFA, may schedule deletion, never below the tier's floor."""
+    """Only break-glass, with MFA, may schedule deletion, never below the tier's floor; and
+    break-glass, with MFA, may contain a compromise (disable the key, revoke its grants)."""
     bg = p.role_arn(ROLE_BREAK_GLASS)
     window = "kms:ScheduleKeyDeletionPendingWindowInDays"
     return [
+        statement("BreakGlassContainCompromise", "Allow", _principal(bg),
+                  list(KMS_CONTAIN_ACTIONS), mfa_condition()),
         statement("BreakGlassScheduleKeyDeletion", "Allow", _principal(bg), [KMS_DELETE_ACTION],
                   {**mfa_condition(), "NumericGreaterThanEquals": {window: str(min_window_in_days)}}),
         statement("DenyScheduleKeyDeletionExceptBreakGlass", "Deny", _principal(p.root),

@@ -367,8 +367,10 @@ def test_backup_restores_compares_reports_and_deletes_the_scratch_copy(
     r = result(report, "backup", "ca-database")
     assert (r["outcome"], r["rto_seconds"]) == ("PASSED", 300.0)
     # the recovery point's age when the restore started: the backup job (60 s), then the
-    # copy into the drill account (120 s); RTO runs from the restore's start
-    assert r["rpo_seconds"] == pytest.approx(180.0, abs=2.0)
+    # copy into the drill account (120 s); RTO runs from the restore's start. The drill's clock
+    # and the sandbox's are sampled at different real moments, which a loaded machine spreads
+    # by seconds: the tolerance allows that, not a missing or doubled step (60 s each)
+    assert r["rpo_seconds"] == pytest.approx(180.0, abs=10.0)
     assert r["details"]["copy_seconds"] == 120.0
     assert r["details"]["manifest_count"] == r["details"]["restored_count"] == 6  # 5 + canary
     assert r["details"]["created_resource"].startswith(

@@ -156,7 +156,7 @@ def test_fails_on_typo_in_field_with_suggestion(env_dir: Path) -> None:
     p = only(problems_of(write_env(env_dir, text)))
     assert p.code == "KP103"
     assert p.message.startswith("unknown field 'rotation_perid_in_days'; did you mean "
-                                "'rotation_period_in_days'? allowed: alias, backed_up,")
+                                "'rotation_period_in_days'? allowed: adopt, alias, backed_up,")
     assert (p.line, p.column) == (line_of(text, "rotation_perid"), 5)
 
 

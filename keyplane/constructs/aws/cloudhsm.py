@@ -15,6 +15,8 @@ policy, so the retention (from the filled model) is written as the tag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdktn_provider_aws.cloudhsm_v2_cluster import CloudhsmV2Cluster
 from cdktn_provider_aws.cloudhsm_v2_hsm import CloudhsmV2Hsm
 from cdktn_provider_aws.data_aws_kms_custom_key_store import DataAwsKmsCustomKeyStore
@@ -48,13 +50,17 @@ class CloudHsmCluster(Construct):
 
 
 class KeyStoreLookup(Construct):
-    """`data.aws_kms_custom_key_store` by name: the ca keys' `custom_key_store_id`."""
+    """`data.aws_kms_custom_key_store` by name: the ca keys' `custom_key_store_id`; and one
+    per other store an adopted key lives in (`adopted`, default: none)."""
 
     def __init__(self, scope: Construct, id_: str, *, plan: KeyStoreLookupPlan,
-                 rendered: Rendered) -> None:
+                 rendered: Rendered, adopted: Sequence[KeyStoreLookupPlan] = ()) -> None:
         super().__init__(scope, id_)
         self.key_store = rendered.add(plan.path, DataAwsKmsCustomKeyStore(
             self, child_id(id_, plan.path), custom_key_store_name=plan.name))
+        for other in adopted:
+            rendered.add(other.path, DataAwsKmsCustomKeyStore(
+                self, child_id(id_, other.path), custom_key_store_name=other.name))
 
     @property
     def key_store_id(self) -> str:

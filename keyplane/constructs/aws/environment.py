@@ -37,7 +37,8 @@ class AwsEnvironment(Construct):
         if plan.cloudhsm is not None:
             # The cluster is `<env>-aws-hsm`; the store is connected by keyplane, found by name.
             self.cloudhsm = KeyStoreLookup(self, "cloudhsm", plan=plan.cloudhsm.key_store,
-                                           rendered=rendered)
+                                           rendered=rendered,
+                                           adopted=plan.cloudhsm.adopted_stores)
         scope_ = Construct(self, "keys")
         self.keys: dict[str, ManagedKey] = {
             key.name: ManagedKey(scope_, key.name, plan=key, rendered=rendered)

@@ -41,6 +41,8 @@ class SeparationOfDuties(Construct):
                 self, child_id(id_, role.path), name=role.name, description=role.description,
                 assume_role_policy=pol.to_json(rendered.resolve(role.trust_policy)),
                 max_session_duration=role.max_session_duration, tags=dict(role.tags)))
+            if role.import_id is not None:  # a keyplane role that exists already (adopted)
+                self.roles[role.construct_id].import_from(role.import_id)
 
     def render_policies(self) -> None:
         """The inline policies and attachments planned below `iam`."""
@@ -56,10 +58,12 @@ def render_role_policies(scope: Construct, path: str, plan: IamPlan, rendered: R
     for role in plan.roles:
         for inline in role.inline_policies:
             if is_below(path, inline.path):
-                rendered.add(inline.path, IamRolePolicy(
+                policy = rendered.add(inline.path, IamRolePolicy(
                     scope, child_id(path, inline.path), name=inline.name,
                     role=rendered.resolve(inline.role),
                     policy=pol.to_json(rendered.resolve(inline.document))))
+                if inline.import_id is not None:
+                    policy.import_from(inline.import_id)
         for attachment in role.managed_policies:
             if is_below(path, attachment.path):
                 rendered.add(attachment.path, IamRolePolicyAttachment(

@@ -4,6 +4,9 @@ Construct ids are part of the contract: `<key name>/key` for a key that rotates
 automatically, `<key name>/g<N>/key` for generation N of a key that cannot, and
 `<key name>/alias` for the alias that follows the current generation. Renaming any
 of them replaces a key.
+
+A record with an `import_id` (an adopted key, replica or alias) is rendered with a Terraform
+`import` block (`import_from`): the first plan imports the existing resource into it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class KeyResources:
         }
         self.key: KmsKey | KmsExternalKey = rendered.add(plan.path, _key(
             scope, child_id(scope_path, plan.path), plan, rendered, common))
+        if plan.import_id is not None:
+            self.key.import_from(plan.import_id)
         self.replicas: dict[str, KmsReplicaKey] = {}
         for replica in plan.replicas:
             self.replicas[replica.region] = rendered.add(replica.path, KmsReplicaKey(
@@ -53,6 +58,8 @@ class KeyResources:
                 policy=pol.to_json(rendered.resolve(replica.policy)), tags=dict(replica.tags),
                 lifecycle=lifecycle(replica.prevent_destroy),
                 depends_on=rendered.depends(replica.depends_on)))
+            if replica.import_id is not None:
+                self.replicas[replica.region].import_from(replica.import_id)
         self.aliases = render_aliases(scope, scope_path, plan.aliases, rendered)
 
     @property
@@ -83,11 +90,16 @@ def _key(scope: Construct, id_: str, plan: KmsKeyPlan, rendered: Rendered,
 
 def render_aliases(scope: Construct, scope_path: str, aliases: Sequence[AliasPlan],
                    rendered: Rendered) -> list[KmsAlias]:
-    """The planned aliases directly below `scope_path`."""
-    return [rendered.add(a.path, KmsAlias(scope, child_id(scope_path, a.path), name=a.name,
-                                          target_key_id=rendered.resolve(a.target_key_id),
-                                          provider=rendered.provider(a.region)))
-            for a in aliases]
+    """The planned aliases directly below `scope_path` (existing ones imported)."""
+    out = []
+    for a in aliases:
+        alias = rendered.add(a.path, KmsAlias(scope, child_id(scope_path, a.path), name=a.name,
+                                              target_key_id=rendered.resolve(a.target_key_id),
+                                              provider=rendered.provider(a.region)))
+        if a.import_id is not None:
+            alias.import_from(a.import_id)
+        out.append(alias)
+    return out
 
 
 class TieredKmsKey(Construct):

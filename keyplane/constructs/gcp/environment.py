@@ -98,6 +98,8 @@ class GcpEnvironment(Construct):
             self.key_rings[ring.construct_id] = KmsKeyRing(
                 self, ring.construct_id, name=ring.name, location=ring.location,
                 project=plan.project)
+            if ring.import_id is not None:  # an adopted key's ring that exists already
+                self.key_rings[ring.construct_id].import_from(ring.import_id)
             for grant in plan.ring_grants.get(ring.construct_id, ()):
                 KmsKeyRingIamMember(self, grant.construct_id,
                                     key_ring_id=self.key_rings[ring.construct_id].id,
@@ -128,11 +130,15 @@ class GcpEnvironment(Construct):
             lifecycle=cdktn.TerraformResourceLifecycle(prevent_destroy=True)
             if key.prevent_destroy else None)
         self.crypto_keys[key.construct_id] = crypto_key
+        if key.import_id is not None:  # an adopted key: imported, never created
+            crypto_key.import_from(key.import_id)
         for version in key.versions:
             # A retired generation leaves the config: Terraform destroys the version, which
             # Cloud KMS schedules for destruction for the key's destroy-scheduled duration.
             self.versions[version.construct_id] = KmsCryptoKeyVersion(
                 self, version.construct_id, crypto_key=crypto_key.id, state=version.state)
+            if version.import_id is not None:
+                self.versions[version.construct_id].import_from(version.import_id)
         current = key.current_version
         if current is not None and key.output_name is not None:
             out = cdktn.TerraformOutput(

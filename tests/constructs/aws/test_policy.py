@@ -38,7 +38,8 @@ def test_production_signing_key_policy_keeps_every_guardrail(prod) -> None:
     doc = _policy(prod, "code-signing")
     sids = _by_sid(doc)
     assert set(sids) == {"KeyAdministration", "IamDelegationToKeyAdmins",
-                         "DenyKeyUseByAdministrators", "BreakGlassScheduleKeyDeletion",
+                         "DenyKeyUseByAdministrators", "BreakGlassContainCompromise",
+                         "BreakGlassScheduleKeyDeletion",
                          "DenyScheduleKeyDeletionExceptBreakGlass", "DenyShortDeletionWindow",
                          "AuditorReadOnly", "KeyUseReleasePipeline"}
     for stmt in doc["Statement"]:
@@ -58,6 +59,12 @@ def test_production_signing_key_policy_keeps_every_guardrail(prod) -> None:
     bg = sids["BreakGlassScheduleKeyDeletion"]
     assert bg["Principal"] == {"AWS": "arn:aws:iam::210987654321:role/keyplane-prod-break-glass"}
     assert bg["Action"] == ["kms:ScheduleKeyDeletion"]
+    # keyplane incident: break-glass, with MFA, stops the key's use and cuts its grants; it
+    # never uses the key
+    contain = sids["BreakGlassContainCompromise"]
+    assert contain["Principal"] == bg["Principal"]
+    assert contain["Action"] == ["kms:DisableKey", "kms:ListGrants", "kms:RevokeGrant"]
+    assert contain["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
     assert bg["Condition"] == {
         "Bool": {"aws:MultiFactorAuthPresent": "true"},
         "NumericGreaterThanEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": "30"}}
