@@ -46,6 +46,15 @@ step "restore drills: a sign canary and an AWS Backup restore"
 "$K" drill prod --sandbox --key ca-database --deadline-scale 0.01 \
   --evidence-location "$OUT/evidence/prod"
 
+step "a certificate request signed inside KMS by code-signing's current generation (g4)"
+"$K" csr prod code-signing --sandbox --subject "CN=code-signing.acme.example,O=Acme" \
+  --evidence-location "$OUT/evidence/prod" --out "$OUT/code-signing.csr.pem"
+if command -v openssl >/dev/null; then openssl req -in "$OUT/code-signing.csr.pem" -verify -noout; fi
+
+step "incident response, as a dry run: what disabling code-signing@g4 would do"
+"$K" incident prod code-signing@g4 --sandbox --reason "demo: a build host may have leaked it" \
+  --evidence-location "$OUT/evidence/prod"
+
 step "the evidence report"
 "$K" report --check-json "$OUT/check.json" --post-apply-json "$OUT/post-apply-prod.json" \
   --evidence-dir "$OUT/evidence" --output "$OUT/report.html"
