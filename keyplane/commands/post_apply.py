@@ -10,6 +10,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,8 @@ def common_options(fn: Callable[..., Any], env_required: bool = True) -> Callabl
                      default=Path("cdktf.out"), show_default=True,
                      help="Where `keyplane synth` wrote the stacks."),
         click.option("--resume", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                     help="A partial json report: skip what it already checked."),
+                     help="A partial json report: skip what it already checked "
+                          "(post-apply --all: the estate.json of a run that stopped)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -132,6 +134,30 @@ def _progress(enabled: bool) -> tuple[Any, Callable[[int, int], None] | None]:
     return bar, update
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReadSettings:
+    """What every environment read by one command shares: the command, its sections, the
+    cloud options, the expected state's directory, the audit sinks and the known drift."""
+
+    command: str
+    sections: list[str]
+    regions: tuple[str, ...]
+    profile: str | None
+    endpoint_url: str | None
+    gcp_endpoint: str | None
+    gcp_project: str | None
+    concurrency: int
+    max_attempts: int
+    retry_mode: str
+    synth_dir: Path
+    audit_log: Path
+    audit_cloudwatch_log_group: str | None = None
+    audit_cloud_logging_log: str | None = None
+    acks: list[Any] | None = None
+    now: dt.datetime | None = None
+    run_id: str | None = None  # one audit run id for every unit of a bulk run
+
+
 def execute(*, command: str, sections: list[str], env: str, environments_dir: Path, fmt: str,
             output: Path | None, regions: tuple[str, ...], profile: str | None,
             endpoint_url: str | None, gcp_endpoint: str | None, gcp_project: str | None,
@@ -145,17 +171,7 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
     if not env:
         raise click.UsageError("Missing argument 'ENV'.")
     set_format(fmt)
-    from keyplane.commands.cloud_wiring import (
-        CloudOptions,
-        aws_clients,
-        aws_readers,
-        gcp_reader,
-        require_credentials,
-    )
     from keyplane.postapply import acks as acks_mod
-    from keyplane.postapply.expected import expected_state
-    from keyplane.postapply.run import run
-    from keyplane.postapply.stack import load_environment_stacks
     from keyplane.reporters import render
 
     environment = load_targets([env], environments_dir).environments[0]
@@ -166,59 +182,98 @@ def execute(*, command: str, sections: list[str], env: str, environments_dir: Pa
         endpoint_url = endpoint_url or sb_aws
         gcp_endpoint = gcp_endpoint or sb_gcp
     acks = acks_mod.load(known_drift) if known_drift else None  # every input checked first
-    # The synthesized stacks are the expected state; without them the run refuses (KP609).
-    stack = load_environment_stacks(environment, synth_dir)
-    state = expected_state(environment, stack)
-    previous = None
-    if resume is not None:
-        try:  # loads: a document too deep to walk is a ValueError too
-            previous = loads(resume.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise HookSetupError(f"resume file {resume} is not readable json: {exc}",
-                                 code=RESUME_INVALID) from None
-        if not isinstance(previous, dict):
-            raise HookSetupError(f"resume file {resume} is not a keyplane json report: "
-                                 f"expected an object, got {type(previous).__name__}",
-                                 code=RESUME_INVALID)
-    opts = CloudOptions(regions=regions, profile=profile, endpoint_url=endpoint_url,
-                        gcp_endpoint=gcp_endpoint, gcp_project=gcp_project,
-                        retry_mode=retry_mode, max_attempts=max_attempts,
-                        concurrency=concurrency)
-    require_credentials(environment, opts)
-    aws = aws_readers(state, opts)
-    gcp = gcp_reader(state, opts)
-    audit = build_audit_log(
-        command=command, audit_log=audit_log,
+    settings = ReadSettings(
+        command=command, sections=sections, regions=regions, profile=profile,
+        endpoint_url=endpoint_url, gcp_endpoint=gcp_endpoint, gcp_project=gcp_project,
+        concurrency=concurrency, max_attempts=max_attempts, retry_mode=retry_mode,
+        synth_dir=synth_dir, audit_log=audit_log,
         audit_cloudwatch_log_group=audit_cloudwatch_log_group,
-        audit_cloud_logging_log=audit_cloud_logging_log,
-        logs_client=(lambda: aws_clients(state, opts).client(
-            "logs", environment.aws.region)) if environment.aws else None,
-        actor=_actor(aws))
-    audit.ensure_writable()  # before anything is read: an unrecorded run does not happen
-    audit.emit(action=command, outcome="started", environment=environment.name,
-               details={"sections": sections, "regions": sorted(aws)})
-    started = time.monotonic()
-    bar, update = _progress(sys.stderr.isatty() and not quiet)
-    if not quiet and bar is None:  # CI logs: one line for the step, one for its result
-        clouds = " and ".join(c for c, on in (("aws", aws), ("gcp", gcp is not None)) if on)
-        click.echo(f"keyplane: {command} {environment.name}: reading {clouds}", err=True)
-    try:
-        if bar is not None:
-            bar.start()
-        report = run(command=command, sections=sections, state=state, aws=aws, gcp=gcp,
-                     now=now, concurrency=concurrency, acks=acks, resume=previous,
-                     progress=update)
-    finally:
-        if bar is not None:
-            bar.stop()
-    _emit_report(audit, report, int((time.monotonic() - started) * 1000))
-    if not quiet:
-        click.echo(f"keyplane: {command} {environment.name}: {len(report.checked)} resource(s) "
-                   f"read in {time.monotonic() - started:.1f} s", err=True)
+        audit_cloud_logging_log=audit_cloud_logging_log, acks=acks, now=now)
+    report = read_environment(environment, settings, resume=resume,
+                              bar=sys.stderr.isatty() and not quiet, announce=not quiet)
     deliver(render(report, fmt, synth_dir=synth_dir), output)
     if report.stopped:
         click.echo(f"keyplane: error {CREDENTIALS_EXPIRED}: {report.stopped}", err=True)
     sys.exit(report.outcome.exit_code)
+
+
+def _load_resume(resume: Path | None) -> dict[str, Any] | None:
+    """The report a run resumes from; a coded error when it is not a json object."""
+    if resume is None:
+        return None
+    try:  # loads: a document too deep to walk is a ValueError too
+        previous = loads(resume.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HookSetupError(f"resume file {resume} is not readable json: {exc}",
+                             code=RESUME_INVALID) from None
+    if not isinstance(previous, dict):
+        raise HookSetupError(f"resume file {resume} is not a keyplane json report: "
+                             f"expected an object, got {type(previous).__name__}",
+                             code=RESUME_INVALID)
+    return previous
+
+
+def read_environment(environment: Any, s: ReadSettings, *, resume: Path | None = None,
+                     bar: bool = False, announce: bool = False) -> Any:
+    """One environment (or one cloud of it) read and judged: its expected state from the
+    synthesized stacks, its readers, its audit trail, the run; the Report.
+
+    `bar` shows a progress bar (a terminal), `announce` the one-line start and end a CI log
+    shows; a bulk run turns both off and says per unit what ended. Raises a KeyplaneError
+    (exit 2) for anything that stops the run before it reads.
+    """
+    from keyplane.commands.cloud_wiring import (
+        CloudOptions,
+        aws_clients,
+        aws_readers,
+        gcp_reader,
+        require_credentials,
+    )
+    from keyplane.postapply.expected import expected_state
+    from keyplane.postapply.run import run
+    from keyplane.postapply.stack import load_environment_stacks
+
+    command = s.command
+    # The synthesized stacks are the expected state; without them the run refuses (KP609).
+    stack = load_environment_stacks(environment, s.synth_dir)
+    state = expected_state(environment, stack)
+    previous = _load_resume(resume)
+    opts = CloudOptions(regions=s.regions, profile=s.profile, endpoint_url=s.endpoint_url,
+                        gcp_endpoint=s.gcp_endpoint, gcp_project=s.gcp_project,
+                        retry_mode=s.retry_mode, max_attempts=s.max_attempts,
+                        concurrency=s.concurrency)
+    require_credentials(environment, opts)
+    aws = aws_readers(state, opts)
+    gcp = gcp_reader(state, opts)
+    audit = build_audit_log(
+        command=command, audit_log=s.audit_log,
+        audit_cloudwatch_log_group=s.audit_cloudwatch_log_group,
+        audit_cloud_logging_log=s.audit_cloud_logging_log,
+        logs_client=(lambda: aws_clients(state, opts).client(
+            "logs", environment.aws.region)) if environment.aws else None,
+        actor=_actor(aws), run_id=s.run_id)
+    audit.ensure_writable()  # before anything is read: an unrecorded run does not happen
+    audit.emit(action=command, outcome="started", environment=environment.name,
+               details={"sections": s.sections, "regions": sorted(aws)})
+    started = time.monotonic()
+    progress_bar, update = _progress(bar)
+    if announce and progress_bar is None:  # CI logs: one line for the step, one for its result
+        clouds = " and ".join(c for c, on in (("aws", aws), ("gcp", gcp is not None)) if on)
+        click.echo(f"keyplane: {command} {environment.name}: reading {clouds}", err=True)
+    try:
+        if progress_bar is not None:
+            progress_bar.start()
+        report = run(command=command, sections=s.sections, state=state, aws=aws, gcp=gcp,
+                     now=s.now, concurrency=s.concurrency, acks=s.acks, resume=previous,
+                     progress=update)
+    finally:
+        if progress_bar is not None:
+            progress_bar.stop()
+    _emit_report(audit, report, int((time.monotonic() - started) * 1000))
+    if announce:
+        click.echo(f"keyplane: {command} {environment.name}: {len(report.checked)} resource(s) "
+                   f"read in {time.monotonic() - started:.1f} s", err=True)
+    return report
 
 
 def one_cloud(environment: Any, cloud: str) -> Any:
@@ -264,6 +319,284 @@ def _emit_report(audit: Any, report: Any, duration_ms: int) -> None:
                duration_ms=duration_ms)
 
 
+# ---- the whole estate from one runner: `--all` -------------------------------------------------
+
+ALL_FORMATS = ("text", "json", "markdown")  # the summary's; every unit's report is json
+
+
+def estate_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--all`, `--shard`, `--estate-concurrency`, `--output-dir`: one runner, many units."""
+    opts = [
+        click.option("--all", "all_units", is_flag=True,
+                     help="Run every stack of the inventory (each environment on each cloud "
+                          "is one unit), several at once; one json report per unit in "
+                          "--output-dir, and estate.json."),
+        click.option("--shard", metavar="i/N",
+                     help="With --all: only the units of shard i of N, the same ones "
+                          "`keyplane matrix --shard i/N` lists (stable: no coordination "
+                          "between runners)."),
+        click.option("--estate-concurrency", type=click.IntRange(1, 64), default=None,
+                     help="With --all: units at once (default 4), each with its own "
+                          "--concurrency."),
+        click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
+                     help="With --all: where the units' reports and estate.json go (a new "
+                          "directory, or the one of --resume)."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def check_all_options(*, all_units: bool, env: str | None, fmt: str, shard: str | None,
+                      estate_concurrency: int | None, output_dir: Path | None,
+                      resume: Path | None, **others: Any) -> None:
+    """Refuse options that do not go together with (or without) `--all`, naming the fix
+    (KP940); `others` are options that only a single environment takes."""
+    from keyplane.estate.run import EstateRunError
+    from keyplane.estate.shard import parse_shard
+
+    if not all_units:
+        given = [name for name, value in (("--shard", shard), ("--output-dir", output_dir),
+                                          ("--estate-concurrency", estate_concurrency))
+                 if value is not None]
+        if given:
+            raise EstateRunError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} "
+                                 "to --all only; add --all to run every stack")
+        return
+    if env:
+        raise EstateRunError(f"--all runs every stack of the inventory; give ENV or --all, not "
+                             f"both (got ENV {env})")
+    if fmt not in ALL_FORMATS:
+        raise EstateRunError(f"with --all, --format is the summary's and must be one of "
+                             f"{', '.join(ALL_FORMATS)}, got {fmt} (each unit's report is json "
+                             "in --output-dir)")
+    for name, value in others.items():
+        if value:
+            raise EstateRunError(f"{name} applies to one environment, not to --all (each "
+                                 "environment's own file says what it needs): leave it out")
+    if output_dir is None and resume is None:
+        raise EstateRunError("--all needs --output-dir DIR (a new directory for the units' "
+                             "reports), or --resume DIR/estate.json to continue a run")
+    if shard is not None:
+        parse_shard(shard, option="--shard")
+
+
+def _open_run_dir(*, command: str, shard: str | None, output_dir: Path | None,
+                  resume: Path | None) -> tuple[Path, list[Any]]:
+    """(the run's directory, the unit results of the run it resumes, or none).
+
+    A new run needs a directory that holds no run yet, so nothing of an earlier run is
+    overwritten or mistaken for this one's (KP941). A resumed run continues in the directory
+    of its estate.json, for the same command and shard (KP942).
+    """
+    from keyplane.estate.run import (
+        OUTPUT_DIR_IN_USE,
+        RESUME_NOT_A_RUN,
+        SUMMARY_FILE,
+        EstateRunError,
+        read_summary,
+    )
+
+    if resume is None:
+        assert output_dir is not None
+        if (output_dir / SUMMARY_FILE).exists():
+            raise EstateRunError(f"{output_dir} already holds a run ({output_dir / SUMMARY_FILE})"
+                                 f"; continue it with --resume {output_dir / SUMMARY_FILE}, or "
+                                 "give a new --output-dir", code=OUTPUT_DIR_IN_USE)
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EstateRunError(f"cannot create --output-dir {output_dir}: "
+                                 f"{exc.strerror or exc}") from None
+        return output_dir, []
+    run_dir = resume.parent
+    if output_dir is not None and output_dir.resolve() != run_dir.resolve():
+        raise EstateRunError(f"--resume {resume} continues the run in {run_dir}; --output-dir "
+                             f"{output_dir} is another directory (leave it out, or give "
+                             f"{run_dir})", code=RESUME_NOT_A_RUN)
+    try:
+        data = loads(resume.read_text(encoding="utf-8"))
+        previous_command, previous_shard, results = read_summary(data, where=str(resume))
+    except (OSError, ValueError) as exc:
+        raise EstateRunError(f"--resume {resume} cannot be continued: {exc}",
+                             code=RESUME_NOT_A_RUN) from None
+    if previous_command != command or previous_shard != shard:
+        was = f"{previous_command} --all" + (f" --shard {previous_shard}" if previous_shard
+                                             else "")
+        now = f"{command} --all" + (f" --shard {shard}" if shard else "")
+        raise EstateRunError(f"--resume {resume} is a run of `{was}`, not of `{now}`; resume "
+                             "it with the same command and shard", code=RESUME_NOT_A_RUN)
+    return run_dir, results
+
+
+def require_any_credentials(environments: list[Any], opts: Any) -> None:
+    """Before any unit starts: every cloud the selected units read has some credentials (one
+    KP604 naming each missing cloud, instead of one failed unit per stack)."""
+    from types import SimpleNamespace
+
+    from keyplane.commands.cloud_wiring import require_credentials
+
+    probe = SimpleNamespace(aws=next((e.aws for e in environments if e.aws), None),
+                            gcp=next((e.gcp for e in environments if e.gcp), None))
+    require_credentials(probe, opts)
+
+
+def run_estate(*, command: str, units: list[Any], shard: str | None, output_dir: Path | None,
+               resume: Path | None, estate_concurrency: int | None,
+               work: Callable[[Any, Path, Path | None], Any], settings: dict[str, Any],
+               audit_log: Path, fmt: str, output: Path | None, quiet: bool,
+               run_id: str, notes: list[str] | None = None) -> None:
+    """Run `work(unit, run dir, partial report or None)` for every unit, a bounded number at
+    once; keep estate.json current after every unit; print the summary; exit with the worst
+    unit's code (0 clean, 1 findings, 3 incomplete)."""
+    from keyplane.estate.run import (
+        DEFAULT_UNITS_AT_ONCE,
+        SUMMARY_FILE,
+        Summary,
+        carried_over,
+        render_markdown,
+        render_text,
+        run_units,
+    )
+    from keyplane.output import to_json, write_atomic
+
+    run_dir, previous = _open_run_dir(command=command, shard=shard, output_dir=output_dir,
+                                      resume=resume)
+    at_once = estate_concurrency or DEFAULT_UNITS_AT_ONCE
+    done, partial = carried_over(previous, units, run_dir)
+    now = dt.datetime.now(dt.UTC)
+    summary = Summary.start(command=command, shard=shard, units=units, now=now, carried=done,
+                            settings={**settings, "estate_concurrency": at_once,
+                                      "run_id": run_id})
+    summary.notes += notes or []
+    if done:
+        summary.notes.append(f"resumed {resume}: {len(done)} finished unit(s) kept, "
+                             f"{len(partial)} continued from their partial report")
+    audit = build_audit_log(command=command, audit_log=audit_log, run_id=run_id)
+    audit.ensure_writable()  # fail closed before any unit runs
+    path = run_dir / SUMMARY_FILE
+    last_save = [0.0]
+
+    def save(every: float = 0.0) -> None:
+        # At most once a second while units end (an estate of thousands of units would
+        # otherwise rewrite a growing file thousands of times); a unit that ended after the
+        # last save has its report on disk, and a resumed run simply runs it again.
+        if time.monotonic() - last_save[0] >= every:
+            write_atomic(path, to_json(summary.to_dict()))
+            last_save[0] = time.monotonic()
+
+    save()
+    todo = [u for u in units if u.stack not in done]
+    audit.emit(action=f"{command}.all", outcome="started",
+               details={"units": len(units), "to_run": len(todo), "shard": shard,
+                        "estate_concurrency": at_once, "output_dir": str(run_dir)})
+    if not quiet:
+        click.echo(f"keyplane: {command} --all: {len(todo)} of {len(units)} unit(s)"
+                   f"{f' (shard {shard})' if shard else ''}, {at_once} at once; reports to "
+                   f"{run_dir}", err=True)
+    started = time.monotonic()
+    ended = [len(done)]
+
+    def on_result(result: Any) -> None:
+        summary.results[result.unit.stack] = result
+        save(every=1.0)
+        ended[0] += 1
+        if not quiet:
+            what = (f"{result.error['code']} {result.error['message']}" if result.error else
+                    ", ".join(f"{v} {k}" for k, v in result.summary.items()))
+            click.echo(f"keyplane: {command} {result.unit.stack}: {result.outcome.upper()}, "
+                       f"{what} ({result.seconds or 0:.1f} s) [{ended[0]}/{len(units)}]",
+                       err=True)
+
+    try:
+        run_units(todo, lambda unit, part: work(unit, run_dir, part), concurrency=at_once,
+                  on_result=on_result, resume_from=partial)
+    finally:
+        summary.finished = all(r.outcome != "pending" for r in summary.results.values())
+        save()
+    outcome = summary.outcome
+    audit.emit(action=f"{command}.all",
+               outcome={"clean": "ok", "findings": "finding"}.get(outcome, "unknown"),
+               reason=f"{outcome}: {len(units)} unit(s)",
+               duration_ms=int((time.monotonic() - started) * 1000),
+               details={"units": summary.counts(), "summary": summary.added_up()})
+    doc = summary.to_dict()
+    text = {"json": lambda: to_json(doc), "markdown": lambda: render_markdown(doc, run_dir)
+            }.get(fmt, lambda: render_text(doc, run_dir))()
+    deliver(text, output)
+    sys.exit(summary.exit_code)
+
+
+def execute_all(*, command: str, sections: list[str], environments_dir: Path, fmt: str,
+                output: Path | None, regions: tuple[str, ...], profile: str | None,
+                endpoint_url: str | None, gcp_endpoint: str | None, use_sandbox: bool,
+                concurrency: int, max_attempts: int, retry_mode: str, synth_dir: Path,
+                resume: Path | None, audit_log: Path, audit_cloudwatch_log_group: str | None,
+                audit_cloud_logging_log: str | None, known_drift: Path | None,
+                cloud: str | None, sandbox_state_file: Path | None, quiet: bool,
+                shard: str | None, estate_concurrency: int | None, output_dir: Path | None,
+                now: dt.datetime | None = None) -> None:
+    """`post-apply --all`: every stack of the inventory (or of one shard), each unit read as
+    `post-apply ENV --cloud C` reads it, its json report in the run's directory."""
+    set_format(fmt)
+    from keyplane.audit.events import new_run_id
+    from keyplane.commands.cloud_wiring import CloudOptions
+    from keyplane.estate.matrix import stack_targets
+    from keyplane.estate.run import UnitResult, digest, select, units_of
+    from keyplane.output import write_atomic
+    from keyplane.postapply import acks as acks_mod
+    from keyplane.reporters import render
+
+    if shard is not None:
+        from keyplane.estate.shard import parse_shard
+
+        parse_shard(shard, option="--shard")  # before the inventory is read: fail fast
+    estate = load_targets((), environments_dir)
+    environments = {e.name: e for e in estate.environments}
+    units = [u for u in units_of(stack_targets(estate.environments))
+             if cloud is None or u.cloud == cloud]
+    units = select(units, shard)
+    if use_sandbox:
+        sb_aws, sb_gcp = sandbox_endpoints(sandbox_state_file)
+        endpoint_url = endpoint_url or sb_aws
+        gcp_endpoint = gcp_endpoint or sb_gcp
+    acks = acks_mod.load(known_drift) if known_drift else None
+    if units:
+        require_any_credentials([one_cloud(environments[u.environment], u.cloud)
+                                 for u in units],
+                                CloudOptions(regions=regions, profile=profile,
+                                             endpoint_url=endpoint_url,
+                                             gcp_endpoint=gcp_endpoint))
+    base = ReadSettings(command=command, sections=sections, regions=regions, profile=profile,
+                        endpoint_url=endpoint_url, gcp_endpoint=gcp_endpoint, gcp_project=None,
+                        concurrency=concurrency, max_attempts=max_attempts,
+                        retry_mode=retry_mode, synth_dir=synth_dir, audit_log=audit_log,
+                        audit_cloudwatch_log_group=audit_cloudwatch_log_group,
+                        audit_cloud_logging_log=audit_cloud_logging_log, acks=acks, now=now,
+                        run_id=new_run_id())
+
+    def work(unit: Any, run_dir: Path, partial: Path | None) -> UnitResult:
+        started = time.monotonic()
+        environment = one_cloud(environments[unit.environment], unit.cloud)
+        report = read_environment(environment, base, resume=partial)
+        text = render(report, "json", synth_dir=synth_dir)
+        write_atomic(run_dir / unit.file, text)
+        outcome = report.outcome
+        return UnitResult(unit=unit, outcome=outcome.value, exit_code=outcome.exit_code,
+                          summary=report.summary(), file=unit.file, sha256=digest(text),
+                          started_at=report.started_at.isoformat(),
+                          seconds=time.monotonic() - started, stopped=report.stopped,
+                          resumed=partial is not None)
+
+    notes = [] if units else [f"no stack of {environments_dir} is in this selection"]
+    run_estate(command=command, units=units, shard=shard, output_dir=output_dir, resume=resume,
+               estate_concurrency=estate_concurrency, work=work, audit_log=audit_log,
+               settings={"sections": sections, "concurrency": concurrency, "cloud": cloud,
+                         "environments_dir": str(environments_dir),
+                         "synth_dir": str(synth_dir)},
+               fmt=fmt, output=output, quiet=quiet, run_id=str(base.run_id), notes=notes)
+
+
 def _env_optional(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`common_options` with ENV optional: `--list-checks` needs none."""
     return common_options(fn, env_required=False)
@@ -272,13 +605,20 @@ def _env_optional(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.command("post-apply")
 @_env_optional
 @known_drift_option
+@estate_options
 @click.option("--list-checks", is_flag=True,
               help="Print the post-apply checks (markdown: docs/checks.md) and exit.")
-def post_apply(list_checks: bool, **kwargs: Any) -> None:
+def post_apply(list_checks: bool, all_units: bool, shard: str | None,
+               estate_concurrency: int | None, output_dir: Path | None,
+               **kwargs: Any) -> None:
     """Run rotation, drift and access review for ENV after a deploy: one report, one exit code.
 
+    With --all instead of ENV: every stack of the inventory (or of --shard i/N), a few at
+    once (--estate-concurrency), one json report per stack in --output-dir plus estate.json,
+    the summary on stdout; --resume DIR/estate.json continues a run that was stopped.
+
     Read-only. Exit 0 clean, 1 findings, 2 bad input or setup error, 3 incomplete
-    (something could not be read: never reported as clean).
+    (something could not be read: never reported as clean; with --all, the worst stack).
     """
     if list_checks:
         from keyplane.postapply.docs import checks_markdown, checks_text
@@ -286,4 +626,14 @@ def post_apply(list_checks: bool, **kwargs: Any) -> None:
         deliver(checks_markdown() if kwargs["fmt"] == "markdown" else checks_text(),
                 kwargs["output"])
         return
-    execute(command="post-apply", sections=["rotation", "drift", "access-review"], **kwargs)
+    sections = ["rotation", "drift", "access-review"]
+    check_all_options(all_units=all_units, env=kwargs["env"], fmt=kwargs["fmt"], shard=shard,
+                      estate_concurrency=estate_concurrency, output_dir=output_dir,
+                      resume=kwargs["resume"], **{"--gcp-project": kwargs["gcp_project"]})
+    if all_units:
+        kwargs.pop("env")
+        kwargs.pop("gcp_project")
+        execute_all(command="post-apply", sections=sections, shard=shard,
+                    estate_concurrency=estate_concurrency, output_dir=output_dir, **kwargs)
+        return
+    execute(command="post-apply", sections=sections, **kwargs)

@@ -135,7 +135,7 @@ def test_the_page_lays_out_with_every_environment_key_and_waiver(
     got = json.loads(html.unescape(m.group(1)))
 
     assert [(env, title, shown) for env, title, shown in got["h2"]] == [
-        (env, env, True) for env in ("dev", "prod", "staging")]
+        (env, env, True) for env in ("prod", "staging", "dev")]  # worst first
     rows = {(env, key) for env, key, shown in got["rows"] if shown}
     assert rows == {(env, k) for env, keys in EXAMPLE_KEYS.items() for k in keys}
     assert got["cells"] >= 4 * 16  # every matrix cell shows its mark

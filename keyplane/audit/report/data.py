@@ -69,6 +69,10 @@ class ReportOptions:
     as_of: dt.date
     check_files: Sequence[Path] = ()
     post_apply_files: Sequence[Path] = ()
+    # Runs read and merged by the caller (`keyplane report --post-apply-dir`: the unit reports
+    # of `post-apply --all`, one run per environment), and the files they were read from.
+    post_apply_runs: Sequence[PostApplyRun] = ()
+    post_apply_inputs: Sequence[InputFile] = ()
     evidence_dirs: Sequence[Path] = ()  # default: each environment's local evidence_location
     waivers_file: Path | None = None
     base_dir: Path = Path(".")  # relative evidence locations are read from here
@@ -636,6 +640,8 @@ def build_report(environments: Sequence[Environment], options: ReportOptions) ->
 
     runs = [read_post_apply(p) for p in options.post_apply_files]
     inputs += [r.file for r in runs]
+    runs += options.post_apply_runs
+    inputs += options.post_apply_inputs
     other = sorted({r.environment for r in runs} - set(envs))
     if other:
         notes.append(f"post-apply reports of environment(s) not in this report ignored: "

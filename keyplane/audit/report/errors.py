@@ -12,6 +12,7 @@ REPORT_EVIDENCE_UNREADABLE = "KP814"  # a drill evidence record cannot be read
 REPORT_BAD_DATE = "KP815"  # --as-of is not a date
 REPORT_EVIDENCE_DIR_MISSING = "KP816"  # an --evidence-dir that does not exist (or is a file)
 REPORT_HTML_TO_TERMINAL = "KP817"  # html asked for on a terminal without --output
+REPORT_PAGES = "KP818"  # --page-size where pages cannot be written (markdown, stdout)
 
 
 class ReportInputError(KeyplaneError):

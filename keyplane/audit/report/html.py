@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from html import escape
+from urllib.parse import quote
 
 from keyplane.audit.evidence import DrillResult
 from keyplane.audit.report.charts import rto_svg, timeline_svg
@@ -35,12 +37,27 @@ from keyplane.audit.report.data import (
     fmt_seconds,
 )
 from keyplane.audit.report.inputs import PostApplyRun
+from keyplane.audit.report.overview import (
+    EstateOverview,
+    estate_overview,
+    paginate,
+    worst_first,
+)
 from keyplane.audit.report.style import CSS
 from keyplane.audit.report.text import age_days, clean, days_phrase, whole
+from keyplane.findings import Severity
 
 MAX_CHECK_ROWS = 150
 MAX_DRILL_ROWS = 60
 MAX_PASSES_SHOWN = 4
+# Paging: the bound in bytes no page with two or more environments exceeds, so a browser
+# opens any page at once however large the estate (the page size in environments is the
+# command's `--page-size`).
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+_PAGE_SLACK = 1024  # page numbers in the header and title, longer than the laid-out ones
+TITLE_NAMES = 5  # environments named in the title; more are counted
+ENVS_PER_ROW = 6  # environments named per row of the controls table; more are counted
+GENERATOR = "keyplane report"  # every page says so: only such files are ever replaced
 
 
 def _e(value: object) -> str:
@@ -68,9 +85,10 @@ def _mark(mark: Mark) -> str:
     return f'<span class="mark {mark.css}">{mark.symbol} {_e(mark.value)}</span>'
 
 
-def _table(cls: str, head: Sequence[str], rows: Iterable[str]) -> str:
+def _table(cls: str, head: Sequence[str], rows: Iterable[str], table_id: str = "") -> str:
     th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    return (f'<div class="scroll"><table class="{cls}"><thead><tr>{th}</tr></thead>'
+    ident = f' id="{_e(table_id)}"' if table_id else ""
+    return (f'<div class="scroll"><table class="{cls}"{ident}><thead><tr>{th}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
@@ -80,29 +98,165 @@ def _chart(svg: str) -> str:
 
 
 def render_html(data: ReportData) -> str:
-    """The whole page."""
+    """The whole report as one page: the estate overview, then every environment."""
+    return render_pages(data, page_size=0, max_bytes=None)[0].text
+
+
+@dataclass(frozen=True)
+class HtmlPage:
+    """One file of a paged report."""
+
+    number: int  # 1: the first page, with the estate overview
+    name: str  # its file name, beside the first page's
+    environments: tuple[str, ...]  # the environments whose sections it holds, worst first
+    text: str
+
+    @property
+    def size(self) -> int:
+        """Its size in bytes, as written (utf-8)."""
+        return len(self.text.encode("utf-8"))
+
+
+def page_name(first: str, number: int) -> str:
+    """The file name of page `number`: `report.html`, `report-page-2.html`, ..."""
+    if number == 1:
+        return first
+    stem, dot, suffix = first.rpartition(".")
+    if not stem or "/" in suffix:
+        return f"{first}-page-{number}"
+    return f"{stem}-page-{number}{dot}{suffix}"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which page every environment is on, so links can name the file."""
+
+    first: str
+    pages: int
+    page_of: dict[str, int]
+
+    def href(self, env: str, here: int) -> str:
+        """A link to the section of `env` from page `here`."""
+        anchor = f"#env-{_slug(env)}"
+        page = self.page_of[env]
+        return anchor if page == here else f"{_e(quote(page_name(self.first, page)))}{anchor}"
+
+    def page(self, number: int, anchor: str = "") -> str:
+        """A link to page `number` (and an anchor on it)."""
+        return f"{_e(quote(page_name(self.first, number)))}{anchor}"
+
+
+def render_pages(data: ReportData, *, page_size: int, first_name: str = "report.html",
+                 max_bytes: int | None = MAX_PAGE_BYTES) -> list[HtmlPage]:
+    """The report as linked pages: the first (`first_name`) holds the estate overview, an
+    index of every environment, the first environments, all waivers and the inputs; each
+    further page `page_name(first_name, n)` holds the next environments, worst first.
+
+    A page holds at most `page_size` environments (0: no limit) and, with `max_bytes`, is
+    closed early so that it stays under that many bytes: the room left for environments is
+    measured on the page without them, laid out as if every link named the longest file
+    name. Only an environment larger than a page by itself makes a page above the bound.
+    """
+    overview = estate_overview(data)
+    views = worst_first(data, overview)
+    sections = [_environment(v, data) for v in views]
+    if page_size <= 0 and max_bytes is None:
+        ranges = [range(len(views))]
+    else:
+        sizes = [_bytes(s) + _bytes(_onpage_entry(v.name)) for s, v in zip(sections, views,
+                                                                           strict=True)]
+        budget = None
+        if max_bytes is not None:
+            most = max(len(views), 2)
+            worst = _Layout(first_name, most, {v.name: most for v in views})
+            budget = [max_bytes - _PAGE_SLACK - _bytes(_page(data, overview, worst, n, [], []))
+                      for n in (1, 2)]
+        ranges = paginate(sizes, page_size=page_size, budget=budget) or [range(0)]
+    layout = _Layout(first_name, len(ranges),
+                     {views[i].name: n for n, r in enumerate(ranges, 1) for i in r})
+    return [HtmlPage(n, page_name(first_name, n), tuple(views[i].name for i in r),
+                     _page(data, overview, layout, n, [views[i] for i in r],
+                           [sections[i] for i in r]))
+            for n, r in enumerate(ranges, 1)]
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _page(data: ReportData, overview: EstateOverview, layout: _Layout, number: int,
+          views: Sequence[EnvView], sections: Sequence[str]) -> str:
+    """One page: the header, navigation, the overview (first page), the environments."""
     n_keys = sum(len(v.keys) for v in data.environments)
-    envs = ", ".join(v.name for v in data.environments)
+    names = [v.name for v in data.environments]
+    envs = ", ".join(names) if len(names) <= TITLE_NAMES else f"{len(names)} environments"
+    paged = layout.pages > 1
+    where = f" \u2014 page {number} of {layout.pages}" if paged else ""
+    page_meta = f" \u00b7 page <b>{number}</b> of <b>{layout.pages}</b>" if paged else ""
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            # No script and no remote content, even if the file is opened from a web server.
            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
            "style-src 'unsafe-inline'; img-src data:\">",
+           f'<meta name="generator" content="{GENERATOR}">',
            f"<title>keyplane evidence report \u2014 {_e(envs)} \u2014 "
-           f"{_e(data.as_of.isoformat())}</title>",
+           f"{_e(data.as_of.isoformat())}{where}</title>",
            f"<style>{CSS}</style></head><body>",
            '<header class="top"><div class="inner"><h1>keyplane evidence report</h1>',
            f'<span class="meta">as of <b>{_e(data.as_of.isoformat())}</b> \u00b7 generated '
            f'<b>{_e(data.generated_at.strftime("%Y-%m-%d %H:%M UTC"))}</b> \u00b7 '
-           f"<b>{len(data.environments)}</b> environment(s), <b>{n_keys}</b> key(s) \u00b7 "
-           "read from files only, no cloud access</span></div></header><main>"]
-    out.append(_overview(data))
-    for view in data.environments:
-        out.append(_environment(view, data))
-    out.append(_all_waivers(data.waivers))
-    out.append(_footer(data))
+           f"<b>{len(data.environments)}</b> environment(s), <b>{n_keys}</b> key(s)"
+           f"{page_meta} \u00b7 read from files only, no cloud access</span></div></header>",
+           "<main>"]
+    nav = _nav(layout, number) if paged else ""
+    out.append(nav)
+    if number == 1:
+        out.append(_overview(data, overview, layout))
+    else:
+        out.append(_page_intro(data, layout, number, views))
+    out.extend(sections)
+    if number == 1:
+        out.append(_all_waivers(data.waivers))
+        out.append(_footer(data))
+    else:
+        out.append(f'<footer><p>Generated by <b>keyplane report</b>; the waivers and the inputs '
+                   f'it read are listed on the <a href="{layout.page(1, "#inputs")}">first '
+                   "page</a>.</p></footer>")
+    out.append(nav)
     out.append("</main></body></html>\n")
     return "".join(out)
+
+
+def _nav(layout: _Layout, number: int) -> str:
+    """Links to the overview and to every page; the current page is marked, not linked."""
+    links = []
+    for n in range(1, layout.pages + 1):
+        if n == number:
+            links.append(f'<span class="current" aria-current="page">{n}</span>')
+        else:
+            links.append(f'<a href="{layout.page(n)}" data-page="{n}">{n}</a>')
+    prev = (f'<a href="{layout.page(number - 1)}" rel="prev">\u2039 previous</a>'
+            if number > 1 else "")
+    nxt = (f'<a href="{layout.page(number + 1)}" rel="next">next \u203a</a>'
+           if number < layout.pages else "")
+    return (f'<nav class="pages" aria-label="report pages"><a href="{layout.page(1, "#overview")}">'
+            f"estate overview</a><span>pages:</span>{''.join(links)}{prev}{nxt}</nav>")
+
+
+def _onpage_entry(name: str) -> str:
+    return f'<a href="#env-{_slug(name)}">{_e(name)}</a> '
+
+
+def _page_intro(data: ReportData, layout: _Layout, number: int,
+                views: Sequence[EnvView]) -> str:
+    first = 1 + sum(1 for p in layout.page_of.values() if p < number)
+    last = first + len(views) - 1
+    onpage = "".join(_onpage_entry(v.name) for v in views)
+    span = f"Environment {first}" if first == last else f"Environments {first}\u2013{last}"
+    return (f'<section class="pageintro"><h2>{span} of '
+            f"{len(data.environments)}</h2><p class=\"lede\">Worst first, as ranked in the "
+            f'<a href="{layout.page(1, "#overview")}">estate overview</a>.</p>'
+            f'<p class="onpage">On this page: {onpage}</p></section>')
 
 
 def _legend() -> str:
@@ -113,30 +267,101 @@ def _legend() -> str:
             f"{_mark(Mark.NOT_APPLICABLE)}<span>the tier asks nothing here</span></div>")
 
 
-def _overview(data: ReportData) -> str:
+def _count(mark: Mark, n: int) -> str:
+    """A count with its mark's colour when non-zero (a zero is plain, so the eye skips it)."""
+    return f'<span class="count {mark.css}">{n}</span>' if n else '<span class="count">0</span>'
+
+
+def _env_links(names: Sequence[str], layout: _Layout) -> str:
+    shown = "".join(f'<a href="{layout.href(n, 1)}">{_e(n)}</a> ' for n in names[:ENVS_PER_ROW])
+    more = len(names) - ENVS_PER_ROW
+    return shown + (f'<span class="sub">+{more} more</span>' if more > 0 else "")
+
+
+def _controls_table(overview: EstateOverview, layout: _Layout) -> str:
     rows = []
-    for v in data.environments:
-        t = v.totals()
+    for t in overview.tallies:
+        rows.append(
+            f'<tr data-tier="{_e(t.tier.value)}" data-control="{_e(t.control.value)}" '
+            f'data-mark="{_e(t.mark.value)}"><td>{_e(t.tier.value)}</td>'
+            f"<td>{_e(t.control.value)}</td><td>{_mark(t.mark)}</td>"
+            f'<td data-count="not met">{_count(Mark.NOT_MET, t.not_met)}</td>'
+            f'<td data-count="unknown">{_count(Mark.UNKNOWN, t.unknown)}</td>'
+            f'<td data-count="met">{_count(Mark.MET, t.met)}</td>'
+            f'<td data-count="n/a">{t.not_applicable}</td><td>{t.keys}</td>'
+            f"<td>{_env_links(t.not_met_in or t.unknown_in, layout)}</td></tr>")
+    return _table("overview", ["tier", "control", "worst", "keys not met", "unknown", "met",
+                               "n/a", "keys", "where (worst first)"], rows, "estate-controls")
+
+
+def _worst_table(overview: EstateOverview, layout: _Layout) -> str:
+    worst = overview.worst()
+    if not worst:
+        return ('<p class="empty">every applicable control of every environment is met and no '
+                "critical or high failure is open</p>")
+    rows = []
+    for i, s in enumerate(worst, 1):
+        tier = s.worst_tier.value if s.worst_tier else "-"
+        rows.append(
+            f'<tr data-env="{_e(s.name)}"><td>{i}</td><td><a href="{layout.href(s.name, 1)}">'
+            f'<span class="keyname">{_e(s.name)}</span></a></td><td>{_e(s.kind)}</td>'
+            f'<td data-count="critical">{_sev_count(Severity.CRITICAL, s.critical)}</td>'
+            f'<td data-count="high">{_sev_count(Severity.HIGH, s.high)}</td>'
+            f'<td data-count="not met">{_count(Mark.NOT_MET, s.not_met)}</td>'
+            f'<td data-count="unknown">{_count(Mark.UNKNOWN, s.unknown)}</td>'
+            f'<td>{_e(tier)}</td><td data-page="{layout.page_of[s.name]}">'
+            f"{layout.page_of[s.name]}</td></tr>")
+    return _table("overview", ["#", "environment", "kind", "open critical", "open high",
+                               "controls not met", "unknown", "most sensitive tier affected",
+                               "page"], rows, "estate-worst")
+
+
+def _sev_count(sev: Severity, n: int) -> str:
+    return f'<span class="sev {_e(sev.value)}">{n}</span>' if n else "0"
+
+
+def _overview(data: ReportData, overview: EstateOverview, layout: _Layout) -> str:
+    rows = []
+    by_name = {v.name: v for v in data.environments}
+    for s in overview.standings:
+        v = by_name[s.name]
         open_f = sum(1 for f in v.findings if f.is_open)
         last = max((d.started_at for d in v.drills), default=None)
         gate = v.check.gate if v.check else None
         rows.append(
-            f'<tr data-env="{_e(v.name)}"><td><a href="#env-{_slug(v.name)}">'
+            f'<tr data-env="{_e(v.name)}"><td><a href="{layout.href(v.name, 1)}">'
             f'<span class="keyname">{_e(v.name)}</span></a></td>'
             f"<td>{_e(v.env.kind.value)}</td><td>{len(v.keys)}</td>"
-            f'<td>{_mark(Mark.MET)} {t[Mark.MET]}</td><td>{_mark(Mark.NOT_MET)} '
-            f"{t[Mark.NOT_MET]}</td><td>{_mark(Mark.UNKNOWN)} {t[Mark.UNKNOWN]}</td>"
+            f'<td data-count="critical">{_sev_count(Severity.CRITICAL, s.critical)}</td>'
+            f'<td data-count="high">{_sev_count(Severity.HIGH, s.high)}</td>'
+            f'<td data-count="met">{_mark(Mark.MET)} {s.met}</td>'
+            f'<td data-count="not met">{_mark(Mark.NOT_MET)} {s.not_met}</td>'
+            f'<td data-count="unknown">{_mark(Mark.UNKNOWN)} {s.unknown}</td>'
             f"<td>{open_f}</td>"
             f'<td>{_gate(gate)}</td><td class="nowrap">{_e(last[:10]) if last else "none"}</td>'
-            f"<td>{sum(1 for w in v.waivers if w.status != 'expired')}</td></tr>")
-    head = ["environment", "kind", "keys", "controls met", "not met", "unknown",
-            "open post-apply findings", "PR gate", "last drill", "active waivers"]
+            f"<td>{sum(1 for w in v.waivers if w.status != 'expired')}</td>"
+            f'<td data-page="{layout.page_of[v.name]}">{layout.page_of[v.name]}</td></tr>')
+    head = ["environment", "kind", "keys", "open critical", "open high", "controls met",
+            "not met", "unknown", "open post-apply findings", "PR gate", "last drill",
+            "active waivers", "page"]
     notes = "".join(f'<div class="note">{_c(n)}</div>' for n in data.notes)
-    return ('<section class="overview"><h2>Estate overview</h2>'
+    return ('<section class="overview" id="overview"><h2>Estate overview</h2>'
             '<p class="lede">Per environment: where each key is, who can use it, how it is '
             "backed up and rotated, and when that was last proven. A control is "
-            "<b>met</b> only when evidence says so; with no evidence it is <b>unknown</b>."
-            f"</p>{_legend()}{_table('overview', head, rows)}{notes}</section>")
+            "<b>met</b> only when evidence says so; with no evidence it is <b>unknown</b>, "
+            "and an unknown is never counted as met. Everything below is worst first.</p>"
+            f"{_legend()}"
+            "<h3>Controls by tier</h3><p class=\"sub\">Each key counts once per control "
+            "(protection, access, audit, backup, rotation). Rows with a key not met come "
+            "first, then rows with unknowns; the more sensitive tier first among equals.</p>"
+            f"{_controls_table(overview, layout)}"
+            "<h3>Worst environments</h3><p class=\"sub\">Ranked by open critical, then high "
+            "failures (post-apply findings not acknowledged, gate results not waived, drills of "
+            "the newest run that did not pass), then controls not met on the most sensitive "
+            "tier, then unknowns.</p>"
+            f"{_worst_table(overview, layout)}"
+            "<h3>Every environment</h3>"
+            f"{_table('overview', head, rows, 'estate-index')}{notes}</section>")
 
 
 def _gate(gate: str | None) -> str:
@@ -495,7 +720,8 @@ def _footer(data: ReportData) -> str:
             for f in data.inputs]
     inputs = _table("inputs", ["input", "path", "sha-256 (first 16)", "modified"], rows) \
         if rows else '<p class="empty">the inventory only</p>'
-    return (f"<footer><h3>Inputs</h3>{inputs}<p>Generated by <b>keyplane report</b> from the "
+    return ('<footer><h3 id="inputs">Inputs</h3>'
+            f"{inputs}<p>Generated by <b>keyplane report</b> from the "
             "inventory and the files above; it never calls a cloud. Marks are evidence, not "
             "intent: a declaration counts as met only where the synthesized stack's check "
             "results or a deployed read confirm it.</p></footer>")

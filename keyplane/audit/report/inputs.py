@@ -418,6 +418,14 @@ def _timestamp(value: Any) -> dt.datetime | None:
 def read_post_apply(path: Path) -> PostApplyRun:
     """Read a JSON report of `keyplane post-apply`, `drift`, `rotation` or `access-review`."""
     data, raw = _read_json(path, "post-apply json")
+    return post_apply_run(data, describe(path, "post-apply", raw))
+
+
+def post_apply_run(data: Any, file: InputFile) -> PostApplyRun:
+    """A JSON report of `keyplane post-apply` (or `drift`, ...) already parsed, from `file`
+    (named in every error): what `read_post_apply` reads, and what `keyplane report` makes of
+    the unit reports of a `post-apply --all` run, merged per environment."""
+    path = Path(file.path)
     if not isinstance(data, Mapping) or not isinstance(data.get("findings"), list) \
             or not isinstance(data.get("environment"), str):
         raise _shape(path, "not a keyplane post-apply, drift, rotation or access-review json "
@@ -464,7 +472,7 @@ def read_post_apply(path: Path) -> PostApplyRun:
                                    f"principals: expected a list, got {type(row[name]).__name__}")
     notes = data.get("notes")
     return PostApplyRun(
-        file=describe(path, "post-apply", raw), command=command,
+        file=file, command=command,
         environment=str(data["environment"]), started_at=_timestamp(data.get("started_at")),
         outcome=_opt_str(data.get("outcome")), sections=secs,
         stopped=_opt_str(data.get("stopped")), findings=tuple(findings),

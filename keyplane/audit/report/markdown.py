@@ -20,9 +20,11 @@ from keyplane.audit.report.data import (
     WaiverView,
     fmt_seconds,
 )
+from keyplane.audit.report.overview import EstateOverview, estate_overview, worst_first
 from keyplane.audit.report.text import age_days, clean, days_phrase, whole
 
 MAX_CHECK_ROWS = 100
+ENVS_PER_ROW = 6  # environments named per row of the controls table; more are counted
 
 
 def _m(value: object, limit: int = 300) -> str:
@@ -58,20 +60,25 @@ def render_markdown(data: ReportData) -> str:
            f"environment(s), {n_keys} key(s). Read from files only, no cloud access. A control "
            "is *met* only when evidence says so; with no evidence it is *unknown*.", "",
            "## Estate overview", ""]
+    overview = estate_overview(data)
+    out += _estate(overview)
+    out += ["", "### Every environment (worst first)", ""]
     rows = []
-    for v in data.environments:
-        t = v.totals()
+    views = worst_first(data, overview)
+    for v in views:
+        s = overview.standing(v.name)
         open_f = sum(1 for f in v.findings if f.is_open)
         last = max((d.started_at for d in v.drills), default=None)
-        rows.append([_m(v.name), _m(v.env.kind.value), len(v.keys), t[Mark.MET],
-                     t[Mark.NOT_MET], t[Mark.UNKNOWN], open_f,
+        rows.append([_m(v.name), _m(v.env.kind.value), len(v.keys), s.critical, s.high, s.met,
+                     s.not_met, s.unknown, open_f,
                      _m(v.check.gate if v.check and v.check.gate else "no check results"),
                      _m(last[:10] if last else "none"),
                      sum(1 for w in v.waivers if w.status != "expired")])
-    out += _table(["environment", "kind", "keys", "met", "not met", "unknown",
-                   "open post-apply findings", "PR gate", "last drill", "active waivers"], rows)
+    out += _table(["environment", "kind", "keys", "open critical", "open high", "met",
+                   "not met", "unknown", "open post-apply findings", "PR gate", "last drill",
+                   "active waivers"], rows)
     out += [f"\n> {_m(n)}" for n in data.notes]
-    for v in data.environments:
+    for v in views:
         out += ["", *_environment(v, data)]
     if data.waivers:
         out += ["", "## All waivers", ""]
@@ -81,6 +88,33 @@ def render_markdown(data: ReportData) -> str:
                   [[_m(f.kind), _id(f.path), _m(f.sha256[:16] if f.sha256 else "-"),
                     _m(f.modified.isoformat() if f.modified else "-")] for f in data.inputs])
     return "\n".join(out) + "\n"
+
+
+def _estate(overview: EstateOverview) -> list[str]:
+    """The tier x control matrix and the worst environments, both worst first."""
+    out = ["An unknown is never counted as met. Each key counts once per control (protection, "
+           "access, audit, backup, rotation); everything below is worst first.", "",
+           "### Controls by tier (worst first)", ""]
+    rows = []
+    for t in overview.tallies:
+        where = list(t.not_met_in or t.unknown_in)
+        more = f" +{len(where) - ENVS_PER_ROW} more" if len(where) > ENVS_PER_ROW else ""
+        rows.append([_m(t.tier.value), _m(t.control.value), _mark(t.mark), t.not_met, t.unknown,
+                     t.met, t.not_applicable, t.keys,
+                     _m(", ".join(where[:ENVS_PER_ROW]) + more) or "-"])
+    out += _table(["tier", "control", "worst", "keys not met", "unknown", "met", "n/a", "keys",
+                   "where (worst first)"], rows)
+    out += ["", "### Worst environments", ""]
+    worst = overview.worst()
+    if not worst:
+        return [*out, "Every applicable control of every environment is met and no critical or "
+                      "high failure is open."]
+    out += _table(["#", "environment", "kind", "open critical", "open high", "controls not met",
+                   "unknown", "most sensitive tier affected"],
+                  [[i, f"**{_m(s.name)}**", _m(s.kind), s.critical, s.high, s.not_met, s.unknown,
+                    _m(s.worst_tier.value if s.worst_tier else "-")]
+                   for i, s in enumerate(worst, 1)])
+    return out
 
 
 def _environment(v: EnvView, data: ReportData) -> list[str]:

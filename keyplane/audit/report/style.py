@@ -123,6 +123,15 @@ svg .bar-nortos{fill-opacity:.35}
 svg .barlabel{font-size:10.5px;fill:#24292f}
 svg .deadline{stroke:#a40e26;stroke-width:1.5;stroke-dasharray:4 3}
 svg .deadlinelabel{font-size:10px;fill:#a40e26}
+nav.pages{display:flex;flex-wrap:wrap;gap:4px 8px;align-items:baseline;margin:14px 0;
+padding:6px 10px;border:1px solid var(--line);border-radius:4px;background:var(--soft);
+font-size:12px}
+nav.pages span{color:var(--muted)}
+nav.pages a,nav.pages .current{padding:0 3px}
+nav.pages .current{color:var(--fg);font-weight:700;border-bottom:2px solid var(--accent)}
+.count{font-weight:650}.count.notmet{color:var(--bad)}.count.unknown{color:var(--unk)}
+.count.met{color:var(--met)}
+p.onpage{font-size:12px;overflow-wrap:anywhere}p.onpage a{margin-right:6px}
 footer{margin-top:36px;border-top:1px solid var(--line);padding-top:10px;color:var(--muted);
 font-size:11.5px}
 @media print{header.top{background:#fff;color:#000;border-bottom:2px solid #000}
