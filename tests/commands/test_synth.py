@@ -52,9 +52,11 @@ def test_synth_selects_environments(tmp_path: Path) -> None:
     envs = tmp_path / "environments"
     envs.mkdir()
     dev = (EXAMPLE_ENVIRONMENTS / "dev.yaml").read_text()
-    dev = dev.replace("  - name: per-deploy-data\n    tier: ephemeral\n    cloud: gcp\n"
-                      "    usage: encrypt\n    users: [ci-runner]\n"
-                      "    rotation_period_in_days: 7\n", "")
+    entry = ("  - name: per-deploy-data\n    tier: ephemeral\n"
+             "    owner: ci-platform@acme.example\n    cloud: gcp\n"
+             "    usage: encrypt\n    users: [ci-runner]\n    rotation_period_in_days: 7\n")
+    assert entry in dev  # dev's only gcp key: without it dev has no gcp stack
+    dev = dev.replace(entry, "")
     (envs / "dev.yaml").write_text(dev)
     (envs / "staging.yaml").write_text((EXAMPLE_ENVIRONMENTS / "staging.yaml").read_text())
     out = tmp_path / "out"
