@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,8 +26,7 @@ import click
 from keyplane.adopt.errors import ENTRIES_REFUSED, NOT_WRITTEN_INCOMPLETE
 from keyplane.commands.post_apply import _actor, cloud_options, sandbox_endpoints
 from keyplane.errors import KeyplaneError, Problem
-from keyplane.model.loader import load_document, load_targets, resolve_targets
-from keyplane.model.source import parse_yaml
+from keyplane.model.loader import load_targets, load_text, resolve_targets
 from keyplane.model.specs import Cloud
 from keyplane.output import deliver, set_format, to_json, write_atomic
 
@@ -253,17 +251,6 @@ def _comment(a: Any) -> list[str]:
     return lines + [f"review: {r}" for r in a.reasons]
 
 
-def _load(text: str, path: Path) -> tuple[Any, list[Problem]]:
-    """The environment `text` would be, as `keyplane validate` loads it; or its problems."""
-    with tempfile.TemporaryDirectory(prefix=".keyplane-adopt-") as tmp:
-        candidate = Path(tmp) / path.name
-        candidate.write_text(text, encoding="utf-8")
-        doc, problems = parse_yaml(candidate, display=str(path))
-        if doc is None:
-            return None, problems
-        return load_document(doc, expected_name=path.stem)
-
-
 def _desired_problem(env: Any) -> str | None:
     """What the desired state refuses in `env` (plans of both clouds), or None."""
     from keyplane.desired import aws as desired_aws
@@ -282,7 +269,7 @@ def _desired_problem(env: Any) -> str | None:
 def _refusal(text: str, path: Path, entries: list[Any]) -> tuple[str | None, list[Problem]]:
     """Why the file with `entries` added would not load or plan (None: it would), and the
     loader's problems."""
-    env, problems = _load(_with_entries(text, entries, [], []), path)
+    env, problems = load_text(_with_entries(text, entries, [], []), path)
     if env is None:
         return "; ".join(f"{p.code} {p.message}" + (f" ({p.path})" if p.path else "")
                          for p in problems), problems
@@ -323,7 +310,7 @@ def _checked(plan: Any, text: str, path: Path, observed_roles: Any, base: Any) -
             a.block(why if why.startswith("keyplane cannot") else
                     f"the inventory refuses it: {why}")
     offered = plan.writable
-    env, problems = _load(_with_entries(text, offered, [], []), path)
+    env, problems = load_text(_with_entries(text, offered, [], []), path)
     if env is None:
         raise KeyplaneError(f"{path} does not load with the adopted entries: "
                             f"{problems[0].render() if problems else '?'}", code=ENTRIES_REFUSED)
@@ -338,7 +325,7 @@ def _checked(plan: Any, text: str, path: Path, observed_roles: Any, base: Any) -
     if not offered and not plan.roles:
         return None
     new_text = _with_entries(text, offered, plan.roles, plan.role_policies)
-    env, problems = _load(new_text, path)
+    env, problems = load_text(new_text, path)
     refusal = _desired_problem(env) if env is not None else None
     if env is None or refusal is not None:
         raise KeyplaneError(f"{path} does not plan with the adopted entries: "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,8 +47,7 @@ from keyplane.incident.model import CertRef, DeployedKey, InventoryChange, iso
 from keyplane.incident.plan import Acting, check_reason, make_plan, parse_since
 from keyplane.incident.ports import CertificatesUnavailable
 from keyplane.model.environment import Environment, KeyDecl
-from keyplane.model.loader import DEFAULT_DIR, load_document, load_environment, load_targets
-from keyplane.model.source import parse_yaml
+from keyplane.model.loader import DEFAULT_DIR, load_environment, load_targets, load_text
 from keyplane.model.specs import Cloud
 from keyplane.model.tags import ROLE_BREAK_GLASS
 from keyplane.model.tiers import Tier
@@ -136,12 +134,7 @@ def _retire_file(path: Path, key_name: str, generation: int, today: dt.date) -> 
             entry["enabled"] = False
             entry.yaml_add_eol_comment("compromised: keyplane incident", "enabled")
     new_text = _dump(yaml, data)
-    with tempfile.TemporaryDirectory(prefix=".keyplane-incident-") as tmp:
-        candidate = Path(tmp) / path.name
-        candidate.write_text(new_text, encoding="utf-8")
-        doc, problems = parse_yaml(candidate, display=str(path))
-        if doc is not None:
-            _, problems = load_document(doc, expected_name=path.stem)
+    _, problems = load_text(new_text, path)
     if problems:
         raise InventoryError(problems)
     write_atomic(path, new_text)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -22,8 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from keyplane.errors import InventoryError, UsageError
 from keyplane.model.environment import KeyDecl
-from keyplane.model.loader import DEFAULT_DIR, load_document, load_environment, resolve_targets
-from keyplane.model.source import parse_yaml
+from keyplane.model.loader import DEFAULT_DIR, load_environment, load_text, resolve_targets
 from keyplane.model.tiers import RotationMode, policy_for
 from keyplane.output import set_format, write_atomic
 
@@ -155,12 +153,7 @@ def rotate_file(path: Path, key_name: str, reason: Reason, today: dt.date) -> Ro
     yaml, data = _load_round_trip(text)
     apply_rotation(data, rot)
     new_text = _dump(yaml, data)
-    with tempfile.TemporaryDirectory(prefix=".keyplane-rotate-") as tmp:
-        candidate = Path(tmp) / path.name
-        candidate.write_text(new_text, encoding="utf-8")
-        doc, problems = parse_yaml(candidate, display=str(path))
-        if doc is not None:
-            _, problems = load_document(doc, expected_name=path.stem)
+    _, problems = load_text(new_text, path)
     if problems:
         raise InventoryError(problems)
     write_atomic(path, new_text)

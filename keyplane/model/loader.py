@@ -7,6 +7,7 @@ problem of every file is reported together (InventoryError).
 from __future__ import annotations
 
 import difflib
+import tempfile
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -142,6 +143,19 @@ def load_document(doc: SourceDoc, expected_name: str | None = None
     if problems:
         return None, problems
     return env.model_copy(update={"source_file": doc.file}), []
+
+
+def load_text(text: str, path: Path) -> tuple[Environment | None, list[Problem]]:
+    """The environment `text` would be if written to `path`, loaded as `keyplane validate`
+    loads it (problems located in `path`), without touching `path`: commands that edit an
+    environment file check their result with it before they write."""
+    with tempfile.TemporaryDirectory(prefix=".keyplane-edit-") as tmp:
+        candidate = Path(tmp) / path.name
+        candidate.write_text(text, encoding="utf-8")
+        doc, problems = parse_yaml(candidate, display=str(path))
+        if doc is None:
+            return None, problems
+        return load_document(doc, expected_name=path.stem)
 
 
 def load_environment(path: Path) -> Environment:

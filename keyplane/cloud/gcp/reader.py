@@ -121,6 +121,40 @@ def alert_policy_of(p: Any) -> AlertPolicy:
                        conditions=tuple(texts), user_labels=dict(p.user_labels))
 
 
+def call(config: GcpConfig, operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """One Google API call with the run's Retry and per-attempt timeout; its failure as the
+    one error tree of cloud calls."""
+    try:
+        return fn(**kwargs, retry=config.retry(), timeout=config.call_timeout)
+    except Exception as exc:
+        raise translate(exc, operation) from None
+
+
+def pages(config: GcpConfig, operation: str, fn: Callable[..., Any], request: Any,
+          items: str) -> Iterator[Any]:
+    """The `items` of every page of a list call, walked explicitly: a repeated page token
+    (which the generated pager would follow forever) or more than MAX_PAGES pages fails."""
+    pager = call(config, operation, fn, request=request)
+    seen: set[str] = set()
+    walked = iter(pager.pages)
+    for n in range(MAX_PAGES):
+        try:
+            page = next(walked)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise translate(exc, operation) from None
+        yield from getattr(page, items)
+        token = page.next_page_token
+        if not token:
+            return
+        if token in seen:  # the generated pager would follow it forever
+            raise CloudCallError(operation, "RepeatedPageToken",
+                                 f"the same page token was received twice after {n + 1} pages")
+        seen.add(token)
+    raise CloudCallError(operation, "TooManyPages", f"more than {MAX_PAGES} pages")
+
+
 class GcpReader:
     """Read-only view of one project's Cloud KMS, log-based metrics and alert policies.
 
@@ -162,32 +196,11 @@ class GcpReader:
             return self._monitoring
 
     def _call(self, operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs, retry=self._config.retry(), timeout=self._config.call_timeout)
-        except Exception as exc:
-            raise translate(exc, operation) from None
+        return call(self._config, operation, fn, **kwargs)
 
     def _pages(self, operation: str, fn: Callable[..., Any], request: Any, items: str
                ) -> Iterator[Any]:
-        pager = self._call(operation, fn, request=request)
-        seen: set[str] = set()
-        pages = iter(pager.pages)
-        for n in range(MAX_PAGES):
-            try:
-                page = next(pages)
-            except StopIteration:
-                return
-            except Exception as exc:
-                raise translate(exc, operation) from None
-            yield from getattr(page, items)
-            token = page.next_page_token
-            if not token:
-                return
-            if token in seen:  # the generated pager would follow it forever
-                raise CloudCallError(operation, "RepeatedPageToken",
-                                     f"the same page token was received twice after {n + 1} pages")
-            seen.add(token)
-        raise CloudCallError(operation, "TooManyPages", f"more than {MAX_PAGES} pages")
+        return pages(self._config, operation, fn, request, items)
 
     def check_project(self, location: str) -> None:
         """One ListKeyRings page of the project: proves the credentials reach it."""

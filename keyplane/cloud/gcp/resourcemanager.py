@@ -23,8 +23,7 @@ from google.cloud.resourcemanager_v3.services.projects.transports.grpc import (
 )
 
 from keyplane.cloud.gcp.client import GcpConfig
-from keyplane.cloud.gcp.reader import MAX_PAGES, translate
-from keyplane.cloudcall import CloudCallError
+from keyplane.cloud.gcp.reader import call, pages
 from keyplane.estate.ports import GcpFolder, GcpProject
 from keyplane.postapply.errors import HookSetupError
 
@@ -61,32 +60,11 @@ class GcpResourceReader:
         self._config = config
 
     def _call(self, operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return fn(**kwargs, retry=self._config.retry(), timeout=self._config.call_timeout)
-        except Exception as exc:
-            raise translate(exc, operation) from None
+        return call(self._config, operation, fn, **kwargs)
 
     def _pages(self, operation: str, fn: Callable[..., Any], request: Any, items: str
                ) -> Iterator[Any]:
-        pager = self._call(operation, fn, request=request)
-        seen: set[str] = set()
-        pages = iter(pager.pages)
-        for n in range(MAX_PAGES):
-            try:
-                page = next(pages)
-            except StopIteration:
-                return
-            except Exception as exc:
-                raise translate(exc, operation) from None
-            yield from getattr(page, items)
-            token = page.next_page_token
-            if not token:
-                return
-            if token in seen:  # the generated pager would follow it forever
-                raise CloudCallError(operation, "RepeatedPageToken",
-                                     f"the same page token was received twice after {n + 1} pages")
-            seen.add(token)
-        raise CloudCallError(operation, "TooManyPages", f"more than {MAX_PAGES} pages")
+        return pages(self._config, operation, fn, request, items)
 
     def folders(self, parent: str) -> list[GcpFolder]:
         """ListFolders: the active folders directly under `parent`."""
