@@ -54,9 +54,6 @@ from keyplane.model.tiers import Tier
 from keyplane.output import deliver, set_format, to_json, write_atomic
 
 MAX_EVENTS_DEFAULT = 10_000
-# Tiers whose Cloud KMS Data Access logs are on (shared/TIERS.md, "GCP audit"): only their
-# versions' uses are in Cloud Logging at all.
-GCP_DATA_ACCESS_TIERS = frozenset({Tier.CA, Tier.PRODUCTION})
 
 
 def clock() -> float:
@@ -241,23 +238,41 @@ def _check_options(execute: bool, yes: bool, mfa_serial: str | None, mfa_token: 
         raise IncidentInputError("--mfa-token must be the six digits the MFA device shows")
 
 
-def _trail_unavailable(env: Environment, key: KeyDecl
+def _trail_unavailable(project: str, why: str
                        ) -> Callable[[list[DeployedKey], dt.datetime], str]:
-    """Why the audit trail of a Cloud KMS key is not queried, and the query to run."""
+    """Why the audit trail of a Cloud KMS key cannot be queried here (`why`), and the Cloud
+    Logging query to run instead."""
     from keyplane.cloud.gcp.incident import audit_log_query
 
-    assert env.gcp is not None
+    def unavailable(keys: list[DeployedKey], since: dt.datetime) -> str:
+        query = audit_log_query(project, [k.ref for k in keys], iso(since))
+        return f"{why}; list the version's uses in Cloud Logging: {query}"
 
-    def why(keys: list[DeployedKey], since: dt.datetime) -> str:
-        query = audit_log_query(env.gcp.project_id if env.gcp else "", [k.ref for k in keys],
-                                iso(since))
-        logs = ("" if key.tier in GCP_DATA_ACCESS_TIERS else
-                f" (the {key.tier.value} tier keeps Admin Activity logs only: Cloud Logging "
-                "holds no record of the version's uses unless Data Access logs were turned on)")
-        return (f"Cloud Audit Logs are not queried by keyplane; list the version's uses in "
-                f"Cloud Logging{logs}: {query}")
+    return unavailable
 
-    return why
+
+def _gcp_trail(gcp_plan: Any, config: Any
+               ) -> tuple[Any, Callable[[list[DeployedKey], dt.datetime], str] | None]:
+    """Cloud Audit Logs where the desired state turns Cloud KMS's Data Access logs on (else
+    an empty answer would read as "nobody used the version"); otherwise, or when Cloud
+    Logging cannot be set up, why not and the query to run."""
+    from keyplane.cloud.gcp.incident import CloudAuditLogs, build_logging_client
+
+    audit = gcp_plan.audit
+    if audit is None or "DATA_READ" not in audit.data_access_log_types:
+        highest = f"its highest GCP tier is {audit.tier.value}" if audit is not None else \
+            "it declares no GCP key"
+        return None, _trail_unavailable(gcp_plan.project, (
+            f"Cloud KMS Data Access logs are off in {gcp_plan.project}: keyplane's GCP stack "
+            f"turns them on for environments with a ca or production key on GCP, and {highest}; "
+            "Cloud Logging holds no record of the version's uses unless they were turned on "
+            "outside keyplane"))
+    try:
+        client = build_logging_client(config)
+    except KeyplaneError as exc:
+        return None, _trail_unavailable(gcp_plan.project, f"Cloud Logging cannot be set up "
+                                                          f"({exc.message})")
+    return CloudAuditLogs(client, config), None
 
 
 @click.command("incident")
@@ -524,8 +539,9 @@ def _adapters(environment: Environment, key: KeyDecl, *, aws: Any, actor: str | 
         who = ", ".join(environment.principals.break_glass.gcp) or "the break-glass identity"
         acting = Acting(principal="the run's Google credentials", assumed=False,
                         how=f"Cloud KMS has no role to assume: run it as {who}")
-        return (acting, GcpIncidentKms(build_client(config), config, crypto_keys), None,
-                _trail_unavailable(environment, key), None)
+        trail, trail_unavailable = _gcp_trail(gcp_plan, config)
+        return (acting, GcpIncidentKms(build_client(config), config, crypto_keys), trail,
+                trail_unavailable, None)
     from keyplane.cloud.aws.incident import AwsIncidentKms, CloudTrailEventHistory
 
     assert environment.aws is not None and aws is not None

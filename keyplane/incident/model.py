@@ -63,6 +63,20 @@ CONSEQUENCE: dict[str, str] = {
     "Verify": "verify-only", "VerifyMac": "verify-only",
 }
 USE_EVENTS: tuple[str, ...] = tuple(CONSEQUENCE)
+# The same for Cloud KMS, in its own method names (Cloud Audit Logs' methodName); it has no
+# Verify: signatures are verified offline with the public key.
+GCP_CONSEQUENCE: dict[str, str] = {
+    "AsymmetricSign": "re-sign", "MacSign": "re-sign",
+    "Encrypt": "re-encrypt", "RawEncrypt": "re-encrypt",
+    "Decrypt": "data-read", "AsymmetricDecrypt": "data-read", "RawDecrypt": "data-read",
+    "MacVerify": "verify-only",
+}
+GCP_USE_METHODS: tuple[str, ...] = tuple(GCP_CONSEQUENCE)
+
+
+def use_events(cloud: str) -> tuple[str, ...]:
+    """The calls the audit-trail step lists, in the cloud's own names."""
+    return GCP_USE_METHODS if cloud == "gcp" else USE_EVENTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,7 +181,9 @@ def callers(events: Iterable[TrailEvent]) -> list[dict[str, Any]]:
     for e in sorted(events, key=lambda e: e.event_time):
         row = rows.setdefault((e.principal_arn, e.event_name), {
             "principal_arn": e.principal_arn, "role_arn": e.role_arn,
-            "event_name": e.event_name, "consequence": CONSEQUENCE.get(e.event_name, "other"),
+            "event_name": e.event_name,
+            "consequence": CONSEQUENCE.get(e.event_name) or GCP_CONSEQUENCE.get(e.event_name,
+                                                                                "other"),
             "count": 0, "failed": 0, "first": None, "last": None, "regions": []})
         if e.error_code:
             row["failed"] += 1

@@ -22,7 +22,6 @@ from keyplane.incident.model import (
     STEPS,
     TITLES,
     UNUSABLE_STATES,
-    USE_EVENTS,
     CertRef,
     DeployedKey,
     Grant,
@@ -30,6 +29,7 @@ from keyplane.incident.model import (
     StepId,
     iso,
     parse_iso,
+    use_events,
 )
 from keyplane.incident.ports import (
     AuditTrail,
@@ -139,7 +139,8 @@ class IncidentPlan:
         else:
             regions = sorted({k.region for k in self.keys if k.region})
             lines = [f"{self.trail} in {', '.join(regions) or 'the key Region'} on "
-                     f"{len(self.keys)} key(s), for {', '.join(USE_EVENTS)}",
+                     f"{len(self.keys)} key(s), for "
+                     f"{', '.join(use_events(self.key.cloud.value))}",
                      f"window: {iso(self.window_start)} to the time of the query (after the "
                      f"disable), at most {self.max_events} events"]
             if self.clamped:

@@ -29,12 +29,12 @@ from keyplane.incident.model import (
     STEPS,
     TITLES,
     UNUSABLE_STATES,
-    USE_EVENTS,
     Outcome,
     StepId,
     TrailEvent,
     callers,
     iso,
+    use_events,
 )
 from keyplane.incident.plan import IncidentPlan
 from keyplane.incident.ports import (
@@ -201,8 +201,10 @@ class _Steps:
         rows = callers(events)
         follow_up = []
         if plan.clamped:
-            follow_up.append(f"{trail.name} holds {plan.history_days} days: query the trail's "
-                             f"log files (e.g. with Athena) for {', '.join(USE_EVENTS)} on "
+            older = "the trail's log files (e.g. with Athena)" if plan.key.cloud.value == "aws" \
+                else "the audit logs the project's sink routed to its bucket"
+            follow_up.append(f"{trail.name} holds {plan.history_days} days: query {older} for "
+                             f"{', '.join(use_events(plan.key.cloud.value))} on "
                              f"{', '.join(k.ref for k in plan.keys)} from {iso(plan.since)} to "
                              f"{iso(plan.window_start)}")
         if truncated:

@@ -529,6 +529,14 @@ class GcpEndpoint:
         from keyplane.sandbox.gcp_resourcemanager_fake import ResourceManagerFake
 
         self.resource_manager = ResourceManagerFake(host_every_project=True)
+        # CA Service pools, CAs and certificates; a CA's key may be a version the KMS fake holds
+        from keyplane.sandbox.gcp_cas_fake import CertificateAuthorityServiceFake
+
+        self.cas = CertificateAuthorityServiceFake(projects=self.fake.projects, kms=self.fake)
+        # the Data Access audit log of the KMS uses served, and ListLogEntries over it
+        from keyplane.sandbox.gcp_logging_fake import CloudLoggingFake
+
+        self.logging = CloudLoggingFake(projects=self.fake.projects)
         self._max_workers = max_workers
         self._server: grpc.Server | None = None
         self._bound = 0
@@ -544,14 +552,17 @@ class GcpEndpoint:
                 time.sleep(fake.latency_ms / 1000.0)
             code, repeat = fake._fault(method, _resource_of(request))
             if code is not None and code != "CorruptSignature":
+                self.logging.served(method, request, context, code)
                 context.abort(getattr(grpc.StatusCode, code), "injected by the keyplane sandbox")
             try:
                 answer = getattr(target, method)(request, repeat)
                 if code == "CorruptSignature" and method == "AsymmetricSign":
                     sig = bytes(answer.signature)
                     answer.signature = sig[:-1] + bytes([sig[-1] ^ 0x01])
+                self.logging.served(method, request, context, None)
                 return answer
             except (_Abort, MonitoringAbort) as exc:
+                self.logging.served(method, request, context, exc.code.name)
                 context.abort(exc.code, exc.message)
         return handler
 
@@ -575,6 +586,12 @@ class GcpEndpoint:
             grpc.method_handlers_generic_handler(IAM_SERVICE, iam),
             *monitoring_handlers(lambda m: self._wrap(m, self.monitoring)),
             *resource_manager_handlers(self.resource_manager)))
+        from keyplane.sandbox.gcp_cas_fake import cas_handlers
+
+        server.add_generic_rpc_handlers(cas_handlers(lambda m: self._wrap(m, self.cas)))
+        from keyplane.sandbox.gcp_logging_fake import logging_handlers
+
+        server.add_generic_rpc_handlers(logging_handlers(lambda m: self._wrap(m, self.logging)))
         self._bound = server.add_insecure_port(f"{self.host}:{self.port}")
         server.start()
         self._server = server

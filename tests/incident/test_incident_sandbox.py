@@ -324,7 +324,7 @@ def test_a_verify_only_generation_ends_its_overlap_instead_of_rotating(
     assert state(sb, account, g3) == "Disabled" and state(sb, account, g4) == "Enabled"
 
 
-def test_a_cloud_kms_version_is_disabled_and_the_audit_logs_query_is_given(
+def test_a_cloud_kms_version_is_disabled_and_its_audit_logs_are_read(
         sb: Sandbox, tmp_path: Path, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.sandbox.helpers import gcp
 
@@ -343,18 +343,13 @@ def test_a_cloud_kms_version_is_disabled_and_the_audit_logs_query_is_given(
     validate(doc, "incident")
     assert [(s["id"], s["outcome"]) for s in doc["steps"]] == [
         ("disable", "done"), ("revoke-grants", "not-applicable"),
-        ("audit-trail", "not-available"), ("certificates", "not-available"), ("rotate", "done")]
+        ("audit-trail", "done"), ("certificates", "not-available"), ("rotate", "done")]
     assert doc["keys"] == [{"ref": version, "region": None, "state": "ENABLED",
                             "role": "version"}]
     got = client.get_crypto_key_version(request={"name": version})
     assert got.state.name == "DISABLED"
-    trail = doc["steps"][2]["summary"]
-    assert trail.startswith("Cloud Audit Logs are not queried by keyplane; list the version's "
-                            "uses in Cloud Logging: ")
-    assert f'logName="projects/{project}/logs/cloudaudit.googleapis.com%2Fdata_access"' in trail
-    assert f'protoPayload.resourceName="{version}"' in trail
-    assert 'timestamp>="2026-03-10T00:00:00Z"' in trail
-    assert trail in doc["follow_up"]
+    # who used it: Cloud Audit Logs (tests/incident/test_incident_gcp_audit.py)
+    assert doc["steps"][2]["details"]["trail"] == "Cloud Logging ListLogEntries"
     assert len(records(sb, account)) == 1  # where drill evidence goes, as for AWS keys
 
 
