@@ -14,8 +14,10 @@ from keyplane.errors import KeyplaneError
 PATH_OUTSIDE_REPOSITORY = "KP910"
 FILE_UNREADABLE = "KP911"
 NOT_A_CERTIFICATE = "KP912"
-SOURCE_NOT_SUPPORTED = "KP913"  # a declared source keyplane does not read yet (GCP CAS)
-SOURCE_UNREADABLE = "KP914"  # ACM or ACM PCA could not be read (denied, throttled, missing)
+# a declared source keyplane cannot read: what a DevOps-tier CA Service pool issued (not stored)
+SOURCE_NOT_SUPPORTED = "KP913"
+# ACM, ACM PCA or CA Service could not be read (denied, throttled, missing)
+SOURCE_UNREADABLE = "KP914"
 PUBLIC_KEY_UNREADABLE = "KP915"  # a generation's public key could not be read or recalled
 
 

@@ -1,6 +1,6 @@
 """A certificate as `keyplane certs` judges it: where it was found and what it binds.
 
-Every source (ACM, ACM Private CA, files) hands over the DER of one certificate; `parse`
+Every source (ACM, ACM Private CA, CA Service, files) hands over one certificate; `parse`
 reads it once, at the edge, into the fields the rules read: the validity, whether it is a
 CA certificate, and the SHA-256 of its SubjectPublicKeyInfo, the fingerprint it is matched
 to a key generation by. Nothing here holds or prints key material: certificates and public
@@ -24,12 +24,15 @@ class Source:
     ACM = "acm"
     ACM_PCA = "acm-pca"  # issued by an ACM Private CA
     ACM_PCA_AUTHORITY = "acm-pca-authority"  # the CA's own certificate
+    GCP_CAS = "gcp-cas"  # issued by a Google CA Service pool
+    GCP_CAS_AUTHORITY = "gcp-cas-authority"  # a CA Service CA's own certificate
     FILE = "file"
 
 
-# ACM statuses of certificates that are not in use: nothing relies on them any more.
+# ACM statuses of certificates that are not in use: nothing relies on them any more (and
+# a CA Service CA that was DELETED: it left its pool's trust anchor).
 INACTIVE_STATUSES = frozenset({"REVOKED", "INACTIVE", "FAILED", "VALIDATION_TIMED_OUT",
-                               "EXPIRED"})
+                               "EXPIRED", "DELETED"})
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class CertsReport(Report):
 def _cloud(cert: FoundCertificate, key: KeyDecl) -> Cloud:
     if cert.source in (Source.ACM, Source.ACM_PCA, Source.ACM_PCA_AUTHORITY):
         return Cloud.AWS
+    if cert.source in (Source.GCP_CAS, Source.GCP_CAS_AUTHORITY):
+        return Cloud.GCP
     return Cloud.AWS if key.cloud is KeyCloud.AWS else Cloud.GCP
 
 
@@ -120,10 +122,12 @@ def _unique(certificates: Iterable[FoundCertificate]) -> list[FoundCertificate]:
 
 def _authority_keys(certificates: list[FoundCertificate],
                     authorities: dict[str, PcaAuthority]) -> dict[str, PcaAuthority]:
-    """SPKI fingerprint -> the declared ACM Private CA whose own key it is."""
+    """SPKI fingerprint -> the declared ACM Private CA (or CA Service CA) whose own key it
+    is."""
     out = {}
     for cert in certificates:
-        if cert.source == Source.ACM_PCA_AUTHORITY and cert.authority in authorities:
+        if cert.source in (Source.ACM_PCA_AUTHORITY, Source.GCP_CAS_AUTHORITY) and \
+                cert.authority in authorities:
             out[cert.spki_sha256] = authorities[cert.authority]
     return out
 

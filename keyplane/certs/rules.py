@@ -54,7 +54,7 @@ class CertCase:
     declared_by: KeyDecl  # the key whose `certificates` found it
     match: GenerationKey | None  # the generation its public key is
     maybe: tuple[Unreadable, ...]  # unreadable generations it might be
-    authority: PcaAuthority | None  # a declared ACM Private CA whose own key it binds
+    authority: PcaAuthority | None  # a declared CA (ACM PCA, CA Service) whose key it binds
     index: KeyIndex
     at: dt.datetime
 
@@ -164,7 +164,8 @@ def overlap_ends(key: KeyDecl, gen_number: int | None) -> dt.date | None:
       control=Control.PROTECTION)
 def key_not_in_inventory(c: CertCase) -> Verdict:
     """Every certificate found for a key binds the public key of a generation the inventory
-    declares (or the key of an ACM Private CA it declares).
+    declares (or the key of an ACM Private CA, or of a CA Service CA with a key CA Service
+    manages, it declares).
 
     Why: a certificate for a key keyplane does not manage (a key made on a laptop, an
     ACM-generated key, a generation deleted from the inventory) has none of the tier's
@@ -176,7 +177,8 @@ def key_not_in_inventory(c: CertCase) -> Verdict:
     if (na := _retired(c)) is not None:
         return na
     if c.authority is not None:
-        return Verdict(Status.PASS, f"its key is held by ACM Private CA {c.authority.arn}, "
+        return Verdict(Status.PASS, f"its key is held by {c.authority.service} "
+                                    f"{c.authority.arn}, "
                                     f"declared under {c.declared_by.name}")
     if c.match is not None:
         if c.match.declared is not None:
@@ -315,7 +317,8 @@ def expiring_without_successor(c: CertCase) -> Verdict:
 def ca_key_not_in_hsm(c: CertCase) -> Verdict:
     """The key of a ca-tier certificate (a CA certificate, or one of a ca key) is shown to
     be in an HSM: a generation kept in an HSM (AWS KMS, a CloudHSM key store, Cloud KMS
-    HSM), or an ACM Private CA whose key storage is FIPS 140-2 level 3.
+    HSM), an ACM Private CA whose key storage is FIPS 140-2 level 3, or a CA Service CA
+    with a key CA Service manages (always Cloud HSM).
 
     Why: a CA key outside an HSM can be copied, and every certificate it signs trusted by
     whoever holds the copy; the ca tier allows no exportable key material.
@@ -330,13 +333,13 @@ def ca_key_not_in_hsm(c: CertCase) -> Verdict:
     if c.authority is not None:
         storage = c.authority.key_storage
         if storage is None:
-            return Verdict(Status.UNKNOWN, f"ACM Private CA {c.authority.arn} did not say how "
-                                           "its key is stored")
-        if storage == PCA_HSM_STORAGE:
-            return Verdict(Status.PASS, f"its key is held by ACM Private CA {c.authority.arn} "
-                                        f"({storage})")
-        return Verdict(Status.FAIL, f"its key is held by ACM Private CA {c.authority.arn} with "
-                                    f"{storage}, not {PCA_HSM_STORAGE}",
+            return Verdict(Status.UNKNOWN, f"{c.authority.service} {c.authority.arn} did not "
+                                           "say how its key is stored")
+        if storage == PCA_HSM_STORAGE or HSM_PROTECTION.get(storage, False):
+            return Verdict(Status.PASS, f"its key is held by {c.authority.service} "
+                                        f"{c.authority.arn} ({storage})")
+        return Verdict(Status.FAIL, f"its key is held by {c.authority.service} "
+                                    f"{c.authority.arn} with {storage}, not {PCA_HSM_STORAGE}",
                        expected=PCA_HSM_STORAGE, actual=storage)
     m = c.match
     if m is not None:

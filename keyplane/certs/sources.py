@@ -1,16 +1,20 @@
-"""Finding the certificates an environment declares: files first, then ACM and ACM PCA.
+"""Finding the certificates an environment declares: files first, then ACM, ACM PCA and
+Google CA Service.
 
 Files are part of the repository, so they are read before any cloud call and any problem
 with them is bad input (exit 2, `cert_errors`). ACM and ACM Private CA are read through a
-port (`CertificateStore`, implemented in `keyplane.cloud.aws.certs_source`); a source that
-cannot be read becomes an `Unread` record, so the run is INCOMPLETE, never clean. ACM PCA
-has no API that lists what a CA issued: its own certificate is read, and issued
-certificates are read by the ARNs the inventory names. Google CA Service pools are
-declared but not read yet (KP913, an `Unread`).
+port (`CertificateStore`, implemented in `keyplane.cloud.aws.certs_source`), Google CA
+Service pools through another (`CaPoolStore`, `keyplane.cloud.gcp.cas_source`); a source
+that cannot be read becomes an `Unread` record, so the run is INCOMPLETE, never clean. ACM
+PCA has no API that lists what a CA issued: its own certificate is read, and issued
+certificates are read by the ARNs the inventory names. A CA Service pool is read whole:
+the CA certificates of its certificate authorities and every unexpired certificate it
+issued; a DevOps-tier pool stores nothing it issues, so those stay unread (KP913).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,8 +33,9 @@ from keyplane.cloudcall import AccessDenied, CloudCallError, NotFound, Throttled
 from keyplane.model.certificates import repository_root
 from keyplane.model.environment import Environment, KeyDecl
 
-__all__ = ["AcmRecord", "CertificateStore", "Collected",
-           "PcaAuthority", "Unread", "collect_cloud", "collect_files"]
+__all__ = ["AcmRecord", "CaPoolRecord", "CaPoolStore", "CasAuthority", "CasCertificate",
+           "CertificateStore", "Collected", "PcaAuthority", "Unread", "collect_cloud",
+           "collect_files"]
 
 # File names a certificate directory is read for; anything else in it is left alone.
 CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
@@ -54,7 +59,8 @@ class Collected:
 
     certificates: list[FoundCertificate] = field(default_factory=list)
     unread: list[Unread] = field(default_factory=list)
-    # the ACM Private CAs declared, by ARN: their own key is accounted for by the inventory
+    # the ACM Private CAs declared, by ARN, and the CA Service CAs with a key CA Service
+    # manages, by name: their own key is accounted for by the inventory
     authorities: dict[str, PcaAuthority] = field(default_factory=dict)
 
 
@@ -70,12 +76,45 @@ class AcmRecord:
 
 @dataclass(frozen=True)
 class PcaAuthority:
-    """An ACM Private CA: its status, how its key is stored, and its own certificate."""
+    """A CA whose key the CA service holds: an ACM Private CA (by ARN), or a CA Service
+    certificate authority with a key CA Service manages (by resource name). Its status, how
+    its key is stored, and its own certificate; `service` names it in every reason."""
 
     arn: str
     status: str
     key_storage: str | None
     pem: str | None  # None until a CA certificate is installed
+    service: str = "ACM Private CA"
+
+
+@dataclass(frozen=True)
+class CaPoolRecord:
+    """A CA Service pool as GetCaPool returns it."""
+
+    name: str
+    tier: str  # ENTERPRISE or DEVOPS
+
+
+@dataclass(frozen=True)
+class CasAuthority:
+    """A certificate authority of a CA Service pool (ListCertificateAuthorities)."""
+
+    name: str  # projects/P/locations/L/caPools/POOL/certificateAuthorities/CA
+    state: str  # ENABLED, DISABLED, STAGED, AWAITING_USER_ACTIVATION, DELETED
+    type: str  # SELF_SIGNED or SUBORDINATE
+    pem: str | None  # its own CA certificate; None before a subordinate CA is activated
+    # key_spec.cloud_kms_key_version; None when CA Service manages the key (key_spec.algorithm)
+    kms_key_version: str | None
+
+
+@dataclass(frozen=True)
+class CasCertificate:
+    """A certificate a CA Service pool issued (ListCertificates)."""
+
+    name: str  # projects/P/locations/L/caPools/POOL/certificates/ID
+    issuer: str  # the issuing certificate authority's name
+    pem: str | None
+    revoked: str | None  # the revocation reason when revoked, else None
 
 
 class CertificateStore(Protocol):
@@ -97,6 +136,24 @@ class CertificateStore(Protocol):
 
     def pca_certificate(self, authority_arn: str, arn: str) -> str:
         """GetCertificate of a certificate the CA issued (PEM)."""
+        ...
+
+
+class CaPoolStore(Protocol):
+    """Google CA Service pools of one project (`keyplane.cloud.gcp.cas_source`). Each call
+    raises a `keyplane.cloudcall.CloudCallError` when it fails."""
+
+    def ca_pool(self, name: str) -> CaPoolRecord:
+        """GetCaPool."""
+        ...
+
+    def pool_authorities(self, pool: str) -> list[CasAuthority]:
+        """Every certificate authority of the pool (ListCertificateAuthorities, paged)."""
+        ...
+
+    def pool_certificates(self, pool: str, valid_at: dt.datetime | None) -> list[CasCertificate]:
+        """Every certificate the pool issued that is still valid after `valid_at` (None:
+        every one), revoked ones included (ListCertificates, paged)."""
         ...
 
 
@@ -180,13 +237,16 @@ def _read_file(path: Path, root: Path, key: KeyDecl, where: str) -> FoundCertifi
                                    f"({first})") from None
 
 
-# ---- ACM and ACM PCA ---------------------------------------------------------------------------
+# ---- ACM, ACM PCA and CA Service ---------------------------------------------------------------
 
 def collect_cloud(env: Environment, store: CertificateStore | None,
-                  regions: Iterable[str] = ()) -> Collected:
-    """The certificates of ACM and ACM PCA the keys declare, and what could not be read;
-    GCP CAS pools are recorded as not read yet (KP913). Tags are looked up in each key's
-    `acm.regions`, else in `regions` (`--region`), else in the environment's region."""
+                  regions: Iterable[str] = (), *, cas: CaPoolStore | None = None,
+                  at: dt.datetime | None = None) -> Collected:
+    """The certificates of ACM, ACM PCA and CA Service the keys declare, and what could not
+    be read (`store` None: AWS not read; `cas` None: GCP not read). Tags are looked up in
+    each key's `acm.regions`, else in `regions` (`--region`), else in the environment's
+    region. CA Service certificates that expired by `at` are not listed: nothing relies on
+    them, and a busy pool keeps millions."""
     default_regions = tuple(regions)
     out = Collected()
     seen: set[str] = set()
@@ -195,10 +255,8 @@ def collect_cloud(env: Environment, store: CertificateStore | None,
         certs = key.certificates
         if certs is None:
             continue
-        for cas in certs.gcp_cas:
-            out.unread.append(Unread(key.name, cas.ca_pool, f"{SOURCE_NOT_SUPPORTED} google "
-                                     "certificate authority service is not read by keyplane "
-                                     "yet; its certificates were not checked"))
+        for pool in certs.gcp_cas:
+            _cas_pool(out, seen, cas, key, pool.ca_pool, at)
         if store is None:
             if certs.acm is not None or certs.acm_pca:
                 out.unread.append(Unread(key.name, f"acm:{key.name}", f"{SOURCE_UNREADABLE} "
@@ -320,3 +378,93 @@ def _pca(out: Collected, seen: set[str], store: CertificateStore, key: KeyDecl,
         out.certificates.append(from_x509(cert, id=arn, source=Source.ACM_PCA,
                                           declared_by=key.name, region=region,
                                           authority=authority_arn))
+
+
+# ---- Google CA Service -------------------------------------------------------------------------
+
+CAS_NEEDS = "privateca.caPools.get and privateca.certificateAuthorities.list"
+CAS_LIST_NEEDS = "privateca.certificates.list"
+# How a CA's key is stored when CA Service manages it (key_spec.algorithm): CA Service
+# creates those keys in Cloud HSM, protection level HSM.
+CAS_MANAGED_KEY_STORAGE = "HSM"
+
+
+def _location(name: str) -> str | None:
+    parts = name.split("/")
+    return parts[3] if len(parts) > 3 and parts[2] == "locations" else None
+
+
+def _cas_pool(out: Collected, seen: set[str], cas: CaPoolStore | None, key: KeyDecl,
+              pool: str, at: dt.datetime | None) -> None:
+    """One pool: GetCaPool and its CAs, then what it issued (not for a DevOps pool).
+
+    Revoked certificates are kept, with status REVOKED, rather than skipped: every rule
+    finds them NOT_APPLICABLE, and the timeline still shows that a generation's certificate
+    was revoked, which is the evidence a re-issue finished.
+    """
+    location = _location(pool)
+    if cas is None:
+        out.unread.append(Unread(key.name, pool, f"{SOURCE_UNREADABLE} gcp was not read in "
+                                 "this run", location))
+        return
+    if pool in seen:
+        return
+    seen.add(pool)
+    try:
+        record = cas.ca_pool(pool)
+        authorities = cas.pool_authorities(pool)
+    except CloudCallError as exc:
+        out.unread.append(Unread(key.name, pool, why(exc, CAS_NEEDS), location))
+        return
+    for ca in authorities:
+        _cas_authority(out, seen, key, ca, location)
+    issued_at = f"{pool}/certificates"
+    if record.tier == "DEVOPS":
+        out.unread.append(Unread(key.name, issued_at, f"{SOURCE_NOT_SUPPORTED} {pool} is a "
+                                 "DevOps-tier pool: CA Service does not store the certificates "
+                                 "it issues, so they cannot be listed (its CA certificates "
+                                 "were read); declare them as files", location))
+        return
+    try:
+        issued = cas.pool_certificates(pool, at)
+    except CloudCallError as exc:
+        out.unread.append(Unread(key.name, issued_at, why(exc, CAS_LIST_NEEDS), location))
+        return
+    for c in issued:
+        if c.name in seen or c.pem is None:
+            continue
+        seen.add(c.name)
+        try:
+            cert = load_first(c.pem.encode())
+            out.certificates.append(from_x509(
+                cert, id=c.name, source=Source.GCP_CAS, declared_by=key.name, region=location,
+                status="REVOKED" if c.revoked else None, authority=c.issuer))
+        except ValueError as exc:
+            out.unread.append(Unread(key.name, c.name, f"{SOURCE_UNREADABLE} ca service "
+                                     f"returned a certificate keyplane cannot parse: {exc}",
+                                     location))
+
+
+def _cas_authority(out: Collected, seen: set[str], key: KeyDecl, ca: CasAuthority,
+                   location: str | None) -> None:
+    """A CA's own certificate. A CA whose key CA Service manages is an authority: declaring
+    the pool accounts for that key, as declaring an ACM Private CA does. A CA on a Cloud KMS
+    key version is matched to a generation like any certificate, so a CA key keyplane does
+    not manage is a finding."""
+    if ca.name in seen or ca.pem is None:  # a subordinate CA not activated has none
+        return
+    seen.add(ca.name)
+    storage = ca.kms_key_version or CAS_MANAGED_KEY_STORAGE
+    try:
+        cert = load_first(ca.pem.encode())
+        found = from_x509(cert, id=ca.name, source=Source.GCP_CAS_AUTHORITY,
+                          declared_by=key.name, region=location, status=ca.state,
+                          authority=ca.name, key_storage=storage)
+    except ValueError as exc:
+        out.unread.append(Unread(key.name, ca.name, f"{SOURCE_UNREADABLE} ca service returned "
+                                 f"a ca certificate keyplane cannot parse: {exc}", location))
+        return
+    out.certificates.append(found)
+    if ca.kms_key_version is None:
+        out.authorities[ca.name] = PcaAuthority(ca.name, ca.state, storage, ca.pem,
+                                                service="CA Service")

@@ -77,7 +77,7 @@ def certs_command(env: str, environments_dir: Path, fmt: str, output: Path | Non
     needs_aws = environment.aws is not None and (declares(Cloud.AWS) or any(
         k.certificates and (k.certificates.acm or k.certificates.acm_pca)
         for k in environment.keys))
-    needs_gcp = environment.gcp is not None and declares(Cloud.GCP)
+    needs_gcp = environment.gcp is not None and (declares(Cloud.GCP) or _declares_cas(environment))
     if use_sandbox:
         sb_aws, sb_gcp = sandbox_endpoints(sandbox_state_file)
         endpoint_url = endpoint_url or sb_aws
@@ -127,7 +127,7 @@ def judge_certificates(environment: Any, files: list[Any], *, aws: Any, opts: An
     from keyplane.model.specs import Cloud
 
     ports: dict[Cloud, Any] = {Cloud.AWS: None, Cloud.GCP: None}
-    store = None
+    store = cas = None
     if aws is not None and environment.aws is not None:
         from keyplane.cloud.aws.certs_source import AwsCertificateStore, AwsCertKeys
 
@@ -135,7 +135,8 @@ def judge_certificates(environment: Any, files: list[Any], *, aws: Any, opts: An
         store = AwsCertificateStore(aws)
     if opts is not None and environment.gcp is not None:
         ports[Cloud.GCP] = _gcp_keys(environment, opts)
-    collected = collect_cloud(environment, store, regions=regions)
+        cas = _gcp_cas(environment, opts)
+    collected = collect_cloud(environment, store, regions=regions, cas=cas, at=at)
     index = build_index(environment, ports, history=lambda: _history(environment, aws))
     return judge(environment, [*files, *collected.certificates], collected, index, at=at,
                  started_at=started_at)
@@ -186,6 +187,23 @@ def _gcp_keys(environment: Any, opts: Any) -> Any:
     plan = plan_environment(environment)
     crypto_keys = {k.name: k.resource_name(plan.project) for k in plan.keys}
     return GcpCertKeys(build_client(config), config, crypto_keys)
+
+
+def _declares_cas(environment: Any) -> bool:
+    """Whether any key declares a Google CA Service pool (`certificates.gcp_cas`)."""
+    return any(k.certificates is not None and k.certificates.gcp_cas for k in environment.keys)
+
+
+def _gcp_cas(environment: Any, opts: Any) -> Any:
+    """The CA Service adapter when a key declares a pool (None: none does)."""
+    if not _declares_cas(environment):
+        return None
+    from keyplane.cloud.gcp.cas_source import GcpCaPoolStore, build_cas_client
+    from keyplane.cloud.gcp.client import GcpConfig
+
+    config = GcpConfig(project=opts.gcp_project or environment.gcp.project_id,
+                       endpoint=opts.gcp_endpoint)
+    return GcpCaPoolStore(build_cas_client(config), config)
 
 
 def _history(environment: Any, aws: Any) -> list[Any]:

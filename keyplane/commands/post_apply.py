@@ -23,6 +23,9 @@ from keyplane.output import deliver, set_format
 from keyplane.postapply.errors import CREDENTIALS_EXPIRED, RESUME_INVALID, SETUP_FAILED, HookSetupError
 
 REPORT_FORMATS = ("text", "json", "markdown", "sarif", "junit")  # post-apply's reports
+# The commands whose run also judges the certificates keys declare (its certs section); the
+# single-job commands (drift, rotation, access-review, discover) read only their own job.
+CERTS_COMMANDS = ("post-apply",)
 DRILL_FORMATS = ("text", "json", "markdown")
 
 
@@ -218,17 +221,22 @@ def read_environment(environment: Any, s: ReadSettings, *, resume: Path | None =
     """One environment (or one cloud of it) read and judged: its expected state from the
     synthesized stacks, its readers, its audit trail, the run; the Report.
 
-    `bar` shows a progress bar (a terminal), `announce` the one-line start and end a CI log
-    shows; a bulk run turns both off and says per unit what ended. Raises a KeyplaneError
-    (exit 2) for anything that stops the run before it reads.
+    For post-apply (CERTS_COMMANDS), when the environment declares `certificates` on any
+    key, its certificate files are read before anything else (a file that cannot be used is
+    bad input, exit 2, before any cloud call), and after the run its certificates are judged
+    over the run's own AWS clients and Cloud KMS options and folded into the report as its
+    certs section (`keyplane.postapply.certs`). `bar` shows a progress bar (a terminal),
+    `announce` the one-line start and end a CI log shows; a bulk run turns both off and says
+    per unit what ended. Raises a KeyplaneError (exit 2) for anything that stops the run
+    before it reads.
     """
     from keyplane.commands.cloud_wiring import (
         CloudOptions,
         aws_clients,
-        aws_readers,
         gcp_reader,
         require_credentials,
     )
+    from keyplane.postapply.certs import declares_certificates
     from keyplane.postapply.expected import expected_state
     from keyplane.postapply.run import run
     from keyplane.postapply.stack import load_environment_stacks
@@ -238,19 +246,25 @@ def read_environment(environment: Any, s: ReadSettings, *, resume: Path | None =
     stack = load_environment_stacks(environment, s.synth_dir)
     state = expected_state(environment, stack)
     previous = _load_resume(resume)
+    certificate_files = None
+    if command in CERTS_COMMANDS and declares_certificates(environment):
+        from keyplane.certs.sources import collect_files
+
+        certificate_files = collect_files(environment)  # the repository's part: exit 2 here
     opts = CloudOptions(regions=s.regions, profile=s.profile, endpoint_url=s.endpoint_url,
                         gcp_endpoint=s.gcp_endpoint, gcp_project=s.gcp_project,
                         retry_mode=s.retry_mode, max_attempts=s.max_attempts,
                         concurrency=s.concurrency)
     require_credentials(environment, opts)
-    aws = aws_readers(state, opts)
+    clients = aws_clients(state, opts)  # one credential setup for every AWS call of the run
+    aws = _aws_readers(clients, state, opts)
     gcp = gcp_reader(state, opts)
     audit = build_audit_log(
         command=command, audit_log=s.audit_log,
         audit_cloudwatch_log_group=s.audit_cloudwatch_log_group,
         audit_cloud_logging_log=s.audit_cloud_logging_log,
-        logs_client=(lambda: aws_clients(state, opts).client(
-            "logs", environment.aws.region)) if environment.aws else None,
+        logs_client=(lambda: clients.client("logs", environment.aws.region))
+        if clients is not None else None,
         actor=_actor(aws), run_id=s.run_id)
     audit.ensure_writable()  # before anything is read: an unrecorded run does not happen
     audit.emit(action=command, outcome="started", environment=environment.name,
@@ -259,7 +273,9 @@ def read_environment(environment: Any, s: ReadSettings, *, resume: Path | None =
     progress_bar, update = _progress(bar)
     if announce and progress_bar is None:  # CI logs: one line for the step, one for its result
         clouds = " and ".join(c for c, on in (("aws", aws), ("gcp", gcp is not None)) if on)
-        click.echo(f"keyplane: {command} {environment.name}: reading {clouds}", err=True)
+        files = (f"; {len(certificate_files)} certificate file(s)"
+                 if certificate_files is not None else "")
+        click.echo(f"keyplane: {command} {environment.name}: reading {clouds}{files}", err=True)
     try:
         if progress_bar is not None:
             progress_bar.start()
@@ -269,11 +285,40 @@ def read_environment(environment: Any, s: ReadSettings, *, resume: Path | None =
     finally:
         if progress_bar is not None:
             progress_bar.stop()
+    if certificate_files is not None:
+        _judge_certificates(report, environment, certificate_files, clients=clients,
+                            opts=opts if gcp is not None else None, s=s)
     _emit_report(audit, report, int((time.monotonic() - started) * 1000))
     if announce:
         click.echo(f"keyplane: {command} {environment.name}: {len(report.checked)} resource(s) "
                    f"read in {time.monotonic() - started:.1f} s", err=True)
     return report
+
+
+def _aws_readers(clients: Any, state: Any, opts: Any) -> dict[str, Any]:
+    """One reader per Region to scan, all over `clients` (none without an AWS section)."""
+    if clients is None:
+        return {}
+    from keyplane.cloud.aws.reader import AwsReader
+
+    return {r: AwsReader(clients, r) for r in opts.regions or state.aws_regions}
+
+
+def _judge_certificates(report: Any, environment: Any, files: list[Any], *, clients: Any,
+                        opts: Any, s: ReadSettings) -> None:
+    """The certs section of `report`: the certificates judged as `keyplane certs` judges
+    them, at the run's own time, over the run's AWS clients (`clients`, None without AWS)
+    and Cloud KMS options (`opts`, None without GCP); a run that stopped (its credentials
+    expired) leaves them unknown rather than judged on what it could still read."""
+    from keyplane.commands.certs import judge_certificates
+    from keyplane.postapply.certs import fold, not_judged
+
+    if report.stopped:
+        not_judged(report, environment, f"the run stopped ({report.stopped})")
+        return
+    judged = judge_certificates(environment, files, aws=clients, opts=opts, regions=s.regions,
+                                at=report.started_at, started_at=report.started_at)
+    fold(report, judged, environment, acks=s.acks)
 
 
 def one_cloud(environment: Any, cloud: str) -> Any:

@@ -447,7 +447,7 @@ def merge_unit_reports(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     sums = {k: sum(int((d.get("summary") or {}).get(k) or 0) for d in docs)
             for k in ("findings", "acknowledged")}
     first = docs[0]
-    return {
+    merged: dict[str, Any] = {
         "schema_version": first.get("schema_version", SCHEMA_VERSION),
         "kind": first.get("kind", "post-apply"),
         "command": first.get("command"),
@@ -467,6 +467,13 @@ def merge_unit_reports(docs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "unmatched_known_drift": unmatched,
         "notes": _unique(str(n) for n in _merged_list(docs, "notes")),
     }
+    certs = [d for d in docs if "certs" in (d.get("sections") or [])]
+    if certs:  # schema 1.1: each unit's certificates and timeline, of its own cloud's keys
+        merged["schema_version"] = certs[0].get("schema_version", SCHEMA_VERSION)
+        merged["at"] = next((d["at"] for d in certs if d.get("at")), None)
+        merged["certificates"] = _merged_list(certs, "certificates")
+        merged["timeline"] = _merged_list(certs, "timeline")
+    return merged
 
 
 # ---- what a person reads -----------------------------------------------------------------

@@ -249,7 +249,8 @@ class AcmPcaCertificates(_Model):
 
 
 class GcpCasCertificates(_Model):
-    """A Google Certificate Authority Service pool (declared; not read by keyplane yet)."""
+    """A Google Certificate Authority Service pool (`keyplane certs` reads its CAs and what it
+    issued)."""
 
     ca_pool: str = Field(description="projects/<p>/locations/<l>/caPools/<pool>")
 

@@ -14,7 +14,13 @@ from typing import Any
 
 from keyplane.findings import SCHEMA_VERSION, Finding, RunOutcome, Severity, Status
 
-__all__ = ["Finding", "Report", "RunOutcome", "Severity", "Status", "Unknown", "render"]
+__all__ = ["CERTS_SCHEMA_VERSION", "Finding", "Report", "RunOutcome", "Severity", "Status",
+           "Unknown", "render"]
+
+# The post-apply report's schema 1.1: schema 1 plus the certs section (`at`, `certificates`,
+# `timeline`). Only a report that carries the section says 1.1; one without it is unchanged,
+# byte for byte, so every reader of schema 1 reads both (a minor version only adds).
+CERTS_SCHEMA_VERSION = f"{SCHEMA_VERSION}.1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +65,11 @@ class Report:
     unmatched_acks: list[dict[str, str]] = field(default_factory=list)
     access: list[dict[str, Any]] = field(default_factory=list)  # who can use / administer
     matched: dict[str, str] = field(default_factory=dict)  # resource -> declared key id
+    # certs: the date certificates were judged at, every certificate with each rule's
+    # outcome, and per key the generations and the certificates each backs
+    at: dt.date | None = None
+    certificates: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def open_findings(self) -> list[Finding]:
@@ -80,9 +91,10 @@ class Report:
         self.checked.sort()
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (also what `--resume` reads back)."""
+        """The JSON form (also what `--resume` reads back); with the certs section, schema
+        1.1: its `at`, `certificates` and `timeline` too."""
         self.sort()
-        return {
+        out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "kind": "post-apply",
             "command": self.command,
@@ -102,6 +114,12 @@ class Report:
             "unmatched_known_drift": self.unmatched_acks,
             "notes": self.notes,
         }
+        if "certs" in self.sections:
+            out["schema_version"] = CERTS_SCHEMA_VERSION
+            out["at"] = self.at.isoformat() if self.at else None
+            out["certificates"] = self.certificates
+            out["timeline"] = self.timeline
+        return out
 
     def summary(self) -> dict[str, int]:
         """Counts for the headline."""
@@ -145,10 +163,42 @@ def render_text(report: Report) -> str:
                      f"administer={', '.join(row['administer']) or '-'}")
         for role, who in (row.get("assumed_by") or {}).items():
             lines.append(f"    {role} assumed by {', '.join(who) or 'nobody'}")
+    if report.timeline:
+        lines.append("")
+        lines.append("certificates by key generation (newest generation first):")
+        lines += _timeline_text(report.timeline)
     for draft in report.drafts:
         lines.append("")
         lines.append(draft["yaml"].rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _cert_text(c: dict[str, Any]) -> str:
+    serial = f" serial {c['serial']}" if c.get("serial") else ""
+    fails = f"  FAILS {', '.join(c['failed'])}" if c.get("failed") else ""
+    return (f"{str(c['not_before'])[:10]} .. {str(c['not_after'])[:10]}  "
+            f"{c.get('subject') or '(empty subject)'}{serial}  [{c['source']} {c['id']}]{fails}")
+
+
+def _timeline_text(rows: list[dict[str, Any]]) -> list[str]:
+    """The certs timeline: per key, each generation and the certificates it backs."""
+    lines = []
+    for row in rows:
+        age = row.get("max_key_age_in_days")
+        lines.append(f"  {row['key']} ({row.get('tier')}, {row.get('cloud')}, owner "
+                     f"{row.get('owner') or 'none declared'}"
+                     f"{f', max age {age} d' if age else ''})")
+        for g in row["generations"]:
+            until = f"usable until {g['use_ends']}" if g.get("use_ends") else "no end declared"
+            lines.append(f"    g{g['generation']} {g.get('state', '?'):11} created "
+                         f"{g.get('created_on') or '?'}, {until}")
+            if not g["certificates"]:
+                lines.append("       no certificates")
+            lines += [f"       {_cert_text(c)}" for c in g["certificates"]]
+        for c in row.get("unmatched", []):
+            held = f"held by {c['held_by']}" if c.get("held_by") else "no generation"
+            lines.append(f"    {held}: {_cert_text(c)}")
+    return lines
 
 
 def _assumers(assumed_by: dict[str, list[str]]) -> str:
@@ -182,9 +232,42 @@ def render_markdown(report: Report) -> str:
         out += [f"| `{r['key']}` | {'<br>'.join(r['use']) or '-'} | "
                 f"{'<br>'.join(r['administer']) or '-'} | "
                 f"{_assumers(r.get('assumed_by') or {})} |" for r in report.access]
+    if report.timeline:
+        out += ["", "Certificates by key generation (newest generation first):", "",
+                "| key | owner | generation | state | usable until | certificate | serial | "
+                "valid | fails |", "|---|---|---|---|---|---|---|---|---|"]
+        out += _timeline_markdown(report.timeline)
     for draft in report.drafts:
         out += ["", "```yaml", draft["yaml"].rstrip(), "```"]
     return "\n".join(out) + "\n"
+
+
+def _md(value: object) -> str:
+    return str(value).replace("|", "/").replace("\n", " ")
+
+
+def _timeline_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """One table row per certificate (or per generation without one)."""
+    out = []
+    for row in rows:
+        head = f"| `{_md(row['key'])}` | {_md(row.get('owner') or '-')} | "
+        for g in row["generations"]:
+            gen = (f"g{g['generation']} | {_md(g.get('state', '?'))} | "
+                   f"{_md(g.get('use_ends') or '-')} | ")
+            for c in g["certificates"] or [None]:
+                out.append(head + gen + _cert_markdown(c))
+        for c in row.get("unmatched", []):
+            where = "held by its declared CA" if c.get("held_by") else "no generation"
+            out.append(head + f"- | {where} | - | " + _cert_markdown(c))
+    return out
+
+
+def _cert_markdown(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return "- | - | - | - |"
+    valid = f"{str(c['not_before'])[:10]} .. {str(c['not_after'])[:10]}"
+    return (f"`{_md(c['id'])}` | {_md(c.get('serial') or '-')} | {valid} | "
+            f"{_md(', '.join(c.get('failed') or []) or '-')} |")
 
 
 def render(report: Report, fmt: str) -> str:

@@ -32,7 +32,7 @@ from keyplane.model.tiers import Tier
 from keyplane.policy.engine import Report, gate_fails
 from keyplane.policy.errors import CheckInputError
 from keyplane.policy.inputs.jsonload import read_text
-from keyplane.policy.packs import PACKS, check_severity
+from keyplane.policy.packs import PACKS, cert_severity, check_severity
 from keyplane.policy.registry import Rule
 from keyplane.reporters import SHOWN
 
@@ -50,6 +50,9 @@ SECURITY_SEVERITY = {Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.ME
 # An UNKNOWN the gate does not fail on says "not verified", not "vulnerable": ranked no higher.
 UNVERIFIED_CAP = Severity.LOW
 FINGERPRINT = "keyplaneFinding/v2"
+# Certificate rules (`keyplane certs`, post-apply's certs section): their ids and their doc.
+CERTS_PREFIX = "certs."
+CERTS_DOCS_URL = "https://github.com/keyplane/keyplane/blob/main/docs/certificates.md#findings"
 
 
 @functools.cache
@@ -255,8 +258,10 @@ def render_gate(report: Report, root: Path | None = None) -> str:
 
 
 def _check_floor(check_id: str, seen: Iterable[Severity]) -> Severity:
-    """The lowest severity of a post-apply check in any tier pack (else of its findings)."""
-    packed = lowest(s for s in (check_severity(check_id, t) for t in Tier) if s is not None)
+    """The lowest severity of a post-apply check (or certificate rule) in any tier pack
+    (else of its findings)."""
+    pack = cert_severity if check_id.startswith(CERTS_PREFIX) else check_severity
+    packed = lowest(s for s in (pack(check_id, t) for t in Tier) if s is not None)
     return packed or lowest(seen) or Severity.MEDIUM
 
 
@@ -264,6 +269,13 @@ def _check_descriptor(check_id: str, check: Check | None, seen: list[Severity]) 
     from keyplane.postapply.registry import DOCS_URL
 
     floor = _check_floor(check_id, seen)
+    if check is None and check_id.startswith(CERTS_PREFIX):
+        # a certificate rule (keyplane certs, and post-apply's certs section): documented
+        # with the certificate inventory, its severity from the CERTS pack
+        return _descriptor(check_id, title=f"certificate rule {check_id}",
+                           summary=f"{check_id}: see the rule's row in {CERTS_DOCS_URL}",
+                           doc=f"See {CERTS_DOCS_URL}.", help_uri=CERTS_DOCS_URL,
+                           tags=["security", "keyplane", "post-apply", "certs"], floor=floor)
     if check is not None:
         return _descriptor(check_id, title=check.title, summary=check.summary, doc=check.doc,
                            help_uri=check.help_uri, floor=floor,

@@ -354,7 +354,7 @@ def test_collect_cloud_reads_what_each_key_declares_once_and_records_what_it_cou
     assert [c.declared_by for c in got.certificates] == ["signer", "signer"]
     assert PCA in got.authorities  # pending: no certificate of its own yet
     assert [(u.declared_by, u.reason.split(" ")[0]) for u in got.unread] == [
-        ("signer", "KP914"), ("other", "KP913")]
+        ("signer", "KP914"), ("other", "KP914")]
     assert "acm pca returned a certificate keyplane cannot parse" in got.unread[0].reason
 
     throttled = FakeStore(pem, {"acm_tagged": Throttled("ListCertificates", "ThrottlingException",

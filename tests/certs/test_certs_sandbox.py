@@ -420,24 +420,6 @@ def test_a_public_key_kms_refuses_leaves_a_certificate_that_could_be_it_unknown(
     assert next(c for c in doc["certificates"] if c["id"] == cert)["key"] == "ecc-p521"
 
 
-def test_gcp_cas_is_declared_but_not_read_yet_so_the_run_is_incomplete(
-        capsys: pytest.CaptureFixture[str], sb: Sandbox, estate: Applied, tmp_path: Path
-        ) -> None:
-    pool = f"projects/{estate.project}/locations/europe-west1/caPools/mesh"
-
-    def edit(data: dict[str, Any]) -> None:
-        key_of(data, "gcp-ec-p384")["certificates"] = {"gcp_cas": [{"ca_pool": pool}]}
-    envs = edit_env(estate, tmp_path, "lab", edit)
-    code, doc, err = certs(capsys, sb, envs, "lab")
-    assert isinstance(doc, dict)
-    assert code == 3, err
-    (unknown,) = doc["unknowns"]
-    assert (unknown["resource"], unknown["cloud"], unknown["key"]) == (pool, "gcp",
-                                                                       "gcp-ec-p384")
-    assert unknown["reason"].startswith("KP913 google certificate authority service is not "
-                                        "read by keyplane yet")
-
-
 # ---- production: severities by tier, the owner in every output -------------------------------
 
 def test_a_production_certificate_on_a_foreign_key_is_critical_and_names_the_owner(

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from keyplane.audit.evidence import DrillResult
+from keyplane.audit.report.certs import KeyCertsView, key_views
 from keyplane.audit.report.controls import (
     COLUMNS,
     Control,
@@ -60,6 +61,11 @@ WAIVER_SOON_DAYS = 14
 # What a section proves of a key whose deployed resources it read without a failure.
 SECTION_CONTROL = {"rotation": Control.ROTATION, "drift": Control.PROTECTION,
                    "access-review": Control.ACCESS}
+# The certs section proves no control by itself: its findings name theirs (protection: the
+# key is in the inventory, and in an HSM for a ca; rotation: no certificate on a retired or
+# outlived generation), and a source or public key it could not read leaves both unknown.
+UNREAD_CONTROLS: dict[str, tuple[Control, ...]] = {
+    "certs": (Control.PROTECTION, Control.ROTATION)}
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ class EnvView:
     drill_sources: list[str] = field(default_factory=list)
     drill_note: str | None = None
     waivers: list[WaiverView] = field(default_factory=list)
+    certs_run: PostApplyRun | None = None  # the latest run with the certs section
+    certs: list[KeyCertsView] = field(default_factory=list)  # its timeline, per key
 
     @property
     def name(self) -> str:
@@ -389,17 +397,20 @@ def _post_apply_evidence(ledger: _Ledger, view: EnvView) -> None:
                 if id(u) in counted:
                     continue
                 counted.add(id(u))
-                c = u.control
+                controls: tuple[Control, ...] = (u.control,)
             elif control is not None:
-                c = control
+                controls = (control,)
+            elif section_of(u) == section or tuple(run.sections) == (section,):
+                controls = UNREAD_CONTROLS.get(section, ())  # a read of the section's own
             else:
                 continue
-            ev = Evidence(c, Mark.UNKNOWN, run.command, u.rule_id, f"{u.resource}: {u.reason}",
-                          run.when)
-            if u.key:
-                ledger.add(base_key(u.key), ev)
-            else:
-                ledger.shared(ev, _cloud(u), _component(u, env))
+            for c in controls:
+                ev = Evidence(c, Mark.UNKNOWN, run.command, u.rule_id,
+                              f"{u.resource}: {u.reason}", run.when)
+                if u.key:
+                    ledger.add(base_key(u.key), ev)
+                else:
+                    ledger.shared(ev, _cloud(u), _component(u, env))
         if control is None:
             continue
         for k in env.keys:
@@ -682,6 +693,11 @@ def build_report(environments: Sequence[Environment], options: ReportOptions) ->
             if section == "access-review":
                 view.access = list(run.access)
         view.findings.sort(key=lambda f: (-f.severity.rank, f.rule_id, f.key or "", f.resource))
+        certs_run = view.runs.get("certs")
+        if certs_run is not None:
+            view.certs_run = certs_run
+            view.certs = key_views(certs_run.timeline, certs_run.findings, certs_run.unknowns,
+                                   env)
         useen: set[tuple[str, str]] = set()
         for run, _ in _newest_runs(view):
             for u in run.unknowns:

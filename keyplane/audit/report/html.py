@@ -18,6 +18,7 @@ from html import escape
 from urllib.parse import quote
 
 from keyplane.audit.evidence import DrillResult
+from keyplane.audit.report.certs import CertView
 from keyplane.audit.report.charts import rto_svg, timeline_svg
 from keyplane.audit.report.controls import (
     COLUMNS,
@@ -401,7 +402,8 @@ def _environment(v: EnvView, data: ReportData) -> str:
             f'<h2 id="h-{_slug(env.name)}">{_e(env.name)}<span class="kind">'
             f"{_e(env.kind.value)} environment</span></h2>{desc}"
             f'<dl class="facts">{dl}</dl><div class="tiles">{tiles_html}</div>'
-            f"{_inventory(v)}{_rotation(v, data)}{_post_apply(v)}{_check(v)}{_drills(v)}"
+            f"{_inventory(v)}{_rotation(v, data)}{_certs(v)}{_post_apply(v)}{_check(v)}"
+            f"{_drills(v)}"
             f"{_env_waivers(v)}</section>")
 
 
@@ -561,6 +563,78 @@ def _rotation(v: EnvView, data: ReportData) -> str:
     chart = _chart(timeline_svg([k.key for k in v.keys], data.as_of,
                                 chart_id=f"timeline-{_slug(v.name)}")) if v.keys else ""
     return f"<h3>Rotation</h3>{table}{chart}"
+
+
+# ---- certificates ---------------------------------------------------------------------------
+
+CERTS_HEAD = ["generation", "state", "created", "verify-only until", "usable until",
+              "certificate (subject)", "serial", "not before", "not after", "source",
+              "findings"]
+
+
+def _certs(v: EnvView) -> str:
+    """Per key with certificates: each generation (created, verify-only and usable-until
+    dates) and the certificates bound to it, the flagged ones marked with their findings."""
+    if v.certs_run is None:
+        return ""
+    run = v.certs_run
+    meta = (f'<div class="sub">{_e(run.command)} {_e(run.when)}, judged at '
+            f"{_e(run.certs_at or '?')} \u00b7 <span class=\"mono\">{_i(run.file.path)}"
+            "</span></div>")
+    if not v.certs:
+        return (f"<h3>Certificates by key generation</h3>{meta}<p class=\"empty\">no key of "
+                "this environment has certificates in that report</p>")
+    parts = []
+    for k in v.certs:
+        certs = k.certificates
+        flagged = sum(1 for c in certs if c.flagged)
+        age = f" \u00b7 max age {k.max_key_age_in_days} d" if k.max_key_age_in_days else ""
+        parts.append(
+            f'<h4 id="certs-{_slug(v.name)}-{_slug(k.key)}" data-key="{_e(k.key)}">'
+            f'<span class="keyname">{_e(k.key)}</span> <span class="sub">{_e(k.tier or "?")} '
+            f"\u00b7 {_e(k.cloud or '?')} \u00b7 owner {_i(k.owner or 'none declared')}{age} "
+            f"\u00b7 {len(certs)} certificate(s), {flagged} flagged</span></h4>")
+        rows = []
+        for g in k.generations:
+            gen = g.generation
+            cells = (f'<td class="keyname">{_e(g.label)}</td><td>{_e(gen.state)}</td>'
+                     f'<td class="nowrap">{_e(gen.created_on or "-")}</td>'
+                     f'<td class="nowrap">{_e(gen.verify_until or "-")}</td>'
+                     f'<td class="nowrap">{_e(gen.use_ends or "-")}</td>')
+            if not g.certificates:
+                rows.append(f'<tr class="gen" data-generation="{_e(g.label)}">{cells}'
+                            '<td colspan="6" class="sub">no certificates</td></tr>')
+            for c in g.certificates:
+                rows.append(_cert_row(c, cells, g.label))
+        blank = '<td colspan="5" class="sub">{}</td>'
+        for c in k.unmatched:
+            where = (f"held by the declared CA {_i(c.cert.held_by)}" if c.cert.held_by
+                     else "no generation of the inventory")
+            rows.append(_cert_row(c, blank.format(where), "none"))
+        parts.append(_table("certs", CERTS_HEAD, rows))
+    return f"<h3>Certificates by key generation</h3>{meta}{''.join(parts)}"
+
+
+def _cert_row(c: CertView, gen_cells: str, generation: str) -> str:
+    cert = c.cert
+    marks = [f'<div><span class="sev {_e(f.severity)}">{_e(f.severity)}</span> '
+             f'<span class="mono">{_e(f.rule_id)}</span>'
+             f"{' (acknowledged)' if f.acknowledged else ''}</div>" for f in c.findings]
+    marks += [f'<div><span class="st unknown">unknown</span> <span class="mono">'
+              f"{_e(u.rule_id)}</span></div>" for u in c.unknowns]
+    judged = {f.rule_id for f in c.findings}
+    marks += [f'<div><span class="st bad">fails</span> <span class="mono">{_e(r)}</span></div>'
+              for r in cert.failed if r not in judged]
+    flag = "flagged" if c.flagged else "ok"
+    shown = "".join(marks) or '<span class="st good">none</span>'
+    return (f'<tr class="cert {flag}" data-cert="{_e(cert.id)}" data-generation="{_e(generation)}"'
+            f' data-flagged="{"yes" if c.flagged else "no"}">{gen_cells}'
+            f"<td>{_c(cert.subject or '(empty subject)', 200)}</td>"
+            f'<td class="mono">{_i(cert.serial or "-")}</td>'
+            f'<td class="nowrap">{_e(cert.not_before[:10])}</td>'
+            f'<td class="nowrap">{_e(cert.not_after[:10])}</td>'
+            f'<td><div>{_e(cert.source)}</div><div class="mono sub">{_i(cert.id)}</div></td>'
+            f"<td>{shown}</td></tr>")
 
 
 # ---- drift and access review ----------------------------------------------------------------

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from keyplane.audit.evidence import DrillResult, EvidenceError, LocalEvidenceStore
+from keyplane.audit.report.certs import KeyTimeline, read_timeline
 from keyplane.audit.report.errors import (
     REPORT_EVIDENCE_DIR_MISSING,
     REPORT_EVIDENCE_UNREADABLE,
@@ -47,11 +48,12 @@ SECTIONS_BY_COMMAND = {
     "rotation": ("rotation",),
     "access-review": ("access-review",),
     "discover": ("discover",),
+    "certs": ("certs",),
 }
 # The section of a post-apply finding, by its `area` field: the post-apply registry's
 # table (keyplane.postapply.registry.SECTION_OF_AREA; the report may not import postapply).
 SECTION_OF_AREA = {"rotation": "rotation", "drift": "drift", "access": "access-review",
-                   "discover": "discover"}
+                   "discover": "discover", "certs": "certs"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ class PostApplyRun:
     matched: Mapping[str, str]  # resource -> declared key id
     access: tuple[Mapping[str, Any], ...]
     notes: tuple[str, ...] = field(default=())
+    # certs (post-apply schema 1.1, and `keyplane certs`): the day certificates were judged
+    # and, per key, each generation and the certificates it backs
+    certs_at: str | None = None
+    timeline: tuple[KeyTimeline, ...] = field(default=())
 
     @property
     def when(self) -> str:
@@ -422,9 +428,9 @@ def read_post_apply(path: Path) -> PostApplyRun:
 
 
 def post_apply_run(data: Any, file: InputFile) -> PostApplyRun:
-    """A JSON report of `keyplane post-apply` (or `drift`, ...) already parsed, from `file`
-    (named in every error): what `read_post_apply` reads, and what `keyplane report` makes of
-    the unit reports of a `post-apply --all` run, merged per environment."""
+    """A JSON report of `keyplane post-apply` (or `drift`, `certs`, ...) already parsed, from
+    `file` (named in every error): what `read_post_apply` reads, and what `keyplane report`
+    makes of the unit reports of a `post-apply --all` run, merged per environment."""
     path = Path(file.path)
     if not isinstance(data, Mapping) or not isinstance(data.get("findings"), list) \
             or not isinstance(data.get("environment"), str):
@@ -482,7 +488,8 @@ def post_apply_run(data: Any, file: InputFile) -> PostApplyRun:
         else {},
         access=tuple(a for a in access if isinstance(a, Mapping)) if isinstance(access, list)
         else (),
-        notes=tuple(str(n) for n in notes) if isinstance(notes, list) else ())
+        notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
+        certs_at=_opt_str(data.get("at")), timeline=read_timeline(path, data))
 
 
 def is_remote(location: str) -> bool:

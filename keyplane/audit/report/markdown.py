@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from keyplane.audit.report.certs import CertView
 from keyplane.audit.report.charts import rto_rows
 from keyplane.audit.report.controls import COLUMNS, DRILL_PROVES, Control, Mark
 from keyplane.audit.report.data import (
@@ -164,6 +165,7 @@ def _environment(v: EnvView, data: ReportData) -> list[str]:
                          "yes" if g.enabled else "no"])
     out += _table(["key", "generation", "state", "created", "verify until", "enabled"], gens) \
         if gens else ["No generations: every key rotates automatically."]
+    out += _certs(v)
     out += ["", "### Drift and access review", ""]
     out += _post_apply(v)
     out += ["", "### PR gate (keyplane check)", ""]
@@ -208,6 +210,52 @@ def _rotation_row(k: KeyView, data: ReportData) -> list[str]:
     return [_m(k.name), _m(k.key.rotation_mode.value),
             cur.created_on.isoformat() if cur else "-", f"{age} d" if age is not None else "-",
             limit, _m(k.next_due), _m(f"{k.rotation_state} {days_phrase(k.days_to_due)}".strip())]
+
+
+def _certs(v: EnvView) -> list[str]:
+    """Per key with certificates, each generation and the certificates bound to it; a
+    flagged certificate names its findings."""
+    if v.certs_run is None:
+        return []
+    run = v.certs_run
+    out = ["", "### Certificates by key generation", "",
+           f"From {_m(run.command)} {_m(run.when)}, judged at {_m(run.certs_at or '?')} "
+           f"({_id(run.file.path)}). Generations newest first, certificates oldest first; "
+           "**FLAGGED** marks a certificate with a finding.", ""]
+    if not v.certs:
+        return [*out, "No key of this environment has certificates in that report."]
+    rows = []
+    for k in v.certs:
+        owner = f"{_m(k.tier or '?')}, owner {_id(k.owner or 'none declared')}"
+        age = f"{k.max_key_age_in_days} d" if k.max_key_age_in_days else "-"
+        for g in k.generations:
+            gen = [f"**{_m(k.key)}** ({owner})", _m(g.label), _m(g.generation.state),
+                   _m(g.generation.created_on or "-"), _m(g.generation.verify_until or "-"),
+                   _m(g.generation.use_ends or "-"), age]
+            if not g.certificates:
+                rows.append([*gen, "no certificates", "-", "-", "-", "-"])
+            rows += [[*gen, *_cert_cells(c)] for c in g.certificates]
+        for c in k.unmatched:
+            where = "held by its declared CA" if c.cert.held_by else "no generation"
+            rows.append([f"**{_m(k.key)}** ({owner})", "-", _m(where), "-", "-", "-", age,
+                         *_cert_cells(c)])
+    out += _table(["key", "generation", "state", "created", "verify-only until",
+                   "usable until", "max age", "certificate (subject)", "serial", "valid",
+                   "source", "findings"], rows)
+    return out
+
+
+def _cert_cells(c: CertView) -> list[str]:
+    cert = c.cert
+    flags = [f"{_m(f.severity)} {_id(f.rule_id)}" + (" (acknowledged)" if f.acknowledged else "")
+             for f in c.findings]
+    flags += [f"unknown {_id(u.rule_id)}" for u in c.unknowns]
+    judged = {f.rule_id for f in c.findings}
+    flags += [f"fails {_id(r)}" for r in cert.failed if r not in judged]
+    return [_m(cert.subject or "(empty subject)", 200), _id(cert.serial or "-"),
+            f"{_m(cert.not_before[:10])} .. {_m(cert.not_after[:10])}",
+            f"{_m(cert.source)} {_id(cert.id)}",
+            f"**FLAGGED** {'; '.join(flags)}" if c.flagged else "none"]
 
 
 def _post_apply(v: EnvView) -> list[str]:

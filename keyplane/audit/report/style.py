@@ -43,6 +43,9 @@ tr.tier-row th .tierdesc{font-weight:400;color:var(--muted);margin-left:8px}
 .scroll>table{min-width:720px}
 .scroll>table.inventory{min-width:1240px}
 .scroll>table.evidence{min-width:880px}
+.scroll>table.certs{min-width:1100px}
+table.certs tr.flagged td{background:#fff6f5}
+table.certs tr.flagged td:first-child{box-shadow:inset 3px 0 0 var(--bad)}
 .chartwrap{margin:6px 0 10px}
 .chartwrap svg.chart{min-width:1000px;margin:0}
 .sub{color:var(--muted);font-size:11.5px}
