@@ -10,8 +10,8 @@ away from the compromised key. Pure: the command fetches, this decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from keyplane.certs.errors import KeyRefError
 from keyplane.certs.identity import label, parse_key_ref
@@ -22,6 +22,7 @@ from keyplane.incident.errors import (
     GenerationError,
     IdentityMismatchError,
     IncidentInputError,
+    JournalConflictError,
     NotDeployedError,
 )
 from keyplane.model.environment import Environment, Generation, GenerationState, KeyDecl
@@ -138,3 +139,35 @@ def locate(key: KeyDecl, generation: int, targets: Iterable[KeyTarget], *,
                                 f"tagged as {name}: the incident acts on the tagged key; find "
                                 "out who moved the alias (UpdateAlias in the audit trail)")
     return Located(target=target, warnings=tuple(warnings))
+
+
+def locate_journaled(key: KeyDecl, generation: int, targets: Iterable[KeyTarget], *,
+                     journaled: Sequence[str], incident_id: str) -> Located:
+    """The Cloud KMS version an open incident acts on: the one its first run journaled.
+
+    The version order can no longer name the generation once the incident's own rotate
+    step has declared g<N+1> in the inventory (the inventory is then ahead of the cloud:
+    the version that is g<N> maps onto g<N+1>), and a verify-only generation the incident
+    retired is no longer live there either. So a resumed incident is not located again from
+    the inventory; the journaled version must still be one of the crypto key's versions
+    (`targets`, read from the desired state's crypto key), else JournalConflictError:
+    keyplane does not act on a version it cannot see.
+    """
+    name = label(key, generation)
+    listed = {t.ref: t for t in targets}
+    if len(journaled) != 1:
+        refs = ", ".join(journaled) or "no key"
+        raise JournalConflictError(f"the open incident {incident_id} on {name} journaled "
+                                   f"{refs}, not one crypto key version: check the journal, "
+                                   "then move it aside to start a new incident")
+    ref = journaled[0]
+    target = listed.get(ref)
+    if target is None:
+        versions = ", ".join(f"{t.ref} ({t.state})" for t in listed.values()) or "none"
+        raise JournalConflictError(f"the open incident {incident_id} on {name} acted on "
+                                   f"{ref}, which Cloud KMS no longer lists as an enabled or "
+                                   f"disabled version of {key.name} (listed: {versions}); "
+                                   "resuming could act on the wrong version: check the "
+                                   "version, then move the incident's journal aside to start "
+                                   "a new one")
+    return Located(target=replace(target, generation=generation))

@@ -4,9 +4,12 @@ Entries go to the drills' journal store (a JSON-lines file beside local evidence
 S3 object each under the evidence prefix, never overwritten), under the target
 `incident/<key>@g<N>`. A run killed between a step's `intent` and its `done` leaves the
 incident open; the next `--execute` of the same generation adopts it: the same incident
-id, the same keys, the same exposure window and date, the settled steps kept as they were,
-the others taken again (every step is idempotent: a disabled key stays disabled, a revoked
-grant is gone). Entries hold identifiers, outcomes and times, never key material.
+id, the same keys (the refs the `started` entry pinned, not located again from an
+inventory the incident's rotate step may have changed), the same exposure window and date,
+whether the generation was current, the settled steps kept as they were, the others taken
+again (every step is idempotent: a disabled key stays disabled, a revoked grant is gone, a
+rotation already in the inventory is not written twice). Entries hold identifiers,
+outcomes and times, never key material.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class OpenIncident:
     """An incident whose last run did not finish: what the next run adopts."""
 
     incident_id: str
-    started: dict[str, Any]  # the `started` entry: refs, window, date, actor, reason
+    started: dict[str, Any]  # the `started` entry: refs, window, date, current, actor, reason
     settled: dict[StepId, SettledStep] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
     last_at: str = ""
@@ -67,7 +70,8 @@ class IncidentJournal:
                                         "at": at, "event": event, **extra})
 
     def started(self, incident_id: str, **facts: Any) -> None:
-        """A new incident: the keys it acts on, the window, the date, who, why."""
+        """A new incident: the keys it acts on, the window, the date, whether the generation
+        is current, who, why (what a resumed run adopts instead of reading them again)."""
         self._write(incident_id, "started", **facts)
 
     def resumed(self, incident_id: str) -> None:

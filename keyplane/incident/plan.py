@@ -2,21 +2,25 @@
 
 Built from reads only (the deployed keys, their replicas and grants, the journal, the
 inventory file), so a dry run shows every step with its real targets and changes nothing.
-An open incident in the journal is adopted: its keys, exposure window and date win over
-this run's, and the steps it settled are shown as such.
+An open incident in the journal is adopted: its keys, exposure window, date and whether the
+generation was current win over this run's, and the steps it settled are shown as such.
+Its keys are the journaled ones, checked against the cloud, never located again from the
+inventory: the incident's own rotate step may have changed it (g<N+1> declared, g<N>
+disabled), and on Cloud KMS the version order mapped onto that inventory no longer names
+g<N>.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from keyplane.audit.events import scrub
 from keyplane.certs.identity import label
 from keyplane.incident.errors import IncidentInputError, JournalConflictError
-from keyplane.incident.identity import aliases_to_check, locate
+from keyplane.incident.identity import aliases_to_check, locate, locate_journaled
 from keyplane.incident.journal import OpenIncident
 from keyplane.incident.model import (
     STEPS,
@@ -26,6 +30,7 @@ from keyplane.incident.model import (
     DeployedKey,
     Grant,
     InventoryChange,
+    Outcome,
     StepId,
     iso,
     parse_iso,
@@ -85,6 +90,9 @@ class IncidentPlan:
     max_events: int
     resume: OpenIncident | None = None
     notes: list[str] = field(default_factory=list)
+    # whether the generation was current when the incident started (an adopted incident's
+    # rotate step may since have declared the next one); None: as the inventory says now
+    was_current: bool | None = None
 
     @property
     def label(self) -> str:
@@ -93,7 +101,9 @@ class IncidentPlan:
 
     @property
     def current(self) -> bool:
-        """Whether the compromised generation is the one in use."""
+        """Whether the compromised generation was the one in use when the incident started."""
+        if self.was_current is not None:
+            return self.was_current
         return self.generation.generation == self.key.generation
 
     @property
@@ -241,7 +251,14 @@ def make_plan(env: Environment, key: KeyDecl, gen: Generation, *, reason: str,
     targets = kms.targets(key)
     aliases = {a: kms.alias_target(a) for a in aliases_to_check(key, gen.generation)} \
         if kms.cloud == "aws" else {}
-    located = locate(key, gen.generation, targets, aliases=aliases, account_id=account_id)
+    if resume is not None and kms.cloud != "aws":
+        # the version the first run pinned; the inventory may be the incident's own change
+        located = locate_journaled(key, gen.generation, targets, journaled=resume.refs,
+                                   incident_id=resume.incident_id)
+    else:
+        # AWS: the keys' own tags (cloud facts the incident never changes) name the
+        # generation; a resumed incident must find the keys it journaled
+        located = locate(key, gen.generation, targets, aliases=aliases, account_id=account_id)
     keys = kms.related(located.target)
     if resume is not None and sorted(resume.refs) != sorted(k.ref for k in keys):
         raise JournalConflictError(
@@ -254,12 +271,17 @@ def make_plan(env: Environment, key: KeyDecl, gen: Generation, *, reason: str,
     start = window_since
     if history is not None:
         start = max(window_since, at - dt.timedelta(days=history))
-    try:
-        certs: list[CertRef] | None = certificates.for_generation(env.name, key.name,
-                                                                  gen.generation)
-        certs_unavailable = None
-    except CertificatesUnavailable as exc:
-        certs, certs_unavailable = (exc.found or None), exc.reason
+    adopted_certs = resume.settled.get(StepId.CERTIFICATES) if resume is not None else None
+    certs: list[CertRef] | None
+    if adopted_certs is not None:
+        # settled by an earlier run: not read again (a disabled key's public key cannot be)
+        certs, certs_unavailable = _adopted_certificates(adopted_certs.result)
+    else:
+        try:
+            certs = certificates.for_generation(env.name, key.name, gen.generation)
+            certs_unavailable = None
+        except CertificatesUnavailable as exc:
+            certs, certs_unavailable = (exc.found or None), exc.reason
     return IncidentPlan(
         environment=env.name, key=key, generation=gen, reason=reason, keys=keys,
         warnings=list(located.warnings), grants=grants, since=window_since,
@@ -270,4 +292,32 @@ def make_plan(env: Environment, key: KeyDecl, gen: Generation, *, reason: str,
         certificates_unavailable=certs_unavailable,
         inventory=inventory.change(key.name, gen.generation, today), today=today,
         acting=acting, evidence_where=evidence_where, max_events=max_events, resume=resume,
-        notes=notes)
+        notes=notes, was_current=_was_current(resume) if resume is not None else
+        gen.generation == key.generation)
+
+
+def _was_current(resume: OpenIncident) -> bool | None:
+    """Whether an open incident's generation was current when it started: as its `started`
+    entry says, else as its settled rotate step shows (a rotation, not the end of a
+    verify-only generation's overlap), else unknown (None: the inventory decides)."""
+    said = resume.started.get("current")
+    if isinstance(said, bool):
+        return said
+    rotate = resume.settled.get(StepId.ROTATE)
+    if rotate is not None:
+        change = (rotate.result.get("details") or {}).get("inventory_change") or {}
+        if change.get("kind") in ("rotate", "retire"):
+            return bool(change["kind"] == "rotate")
+    return None
+
+
+def _adopted_certificates(result: dict[str, Any]) -> tuple[list[CertRef] | None, str | None]:
+    """(certificates, why the list is missing or incomplete) as a settled certificates step
+    of an adopted incident recorded them."""
+    rows = (result.get("details") or {}).get("certificates")
+    known = {f.name for f in fields(CertRef)}
+    certs = [CertRef(**{k: v for k, v in row.items() if k in known}) for row in rows
+             if isinstance(row, dict)] if isinstance(rows, list) else None
+    if result.get("outcome") == Outcome.NOT_AVAILABLE.value:
+        return certs, str(result.get("summary") or "not available")
+    return certs or [], None

@@ -347,7 +347,8 @@ def execute(ctx: IncidentContext, plan: IncidentPlan, ports: IncidentPorts) -> R
             incident_id = ctx.run_id
             journal.started(incident_id, key=key, generation=gen, reason=plan.reason,
                             since=iso(plan.since), today=plan.today.isoformat(),
-                            actor=ctx.actor, keys=[k.to_dict() for k in plan.keys],
+                            current=plan.current, actor=ctx.actor,
+                            keys=[k.to_dict() for k in plan.keys],
                             acting_as=plan.acting.to_dict())
             ctx.audit.emit(action="incident.started", outcome="started",
                            environment=plan.environment, resource=plan.label,
