@@ -12,12 +12,15 @@ estate size the benchmark:
    the sandbox writer (what `keyplane sandbox apply` does, without Terraform), then sets a
    fixed per-request latency (default 20 ms, about one KMS call inside a Region; a local
    server answers in well under that, which would hide what concurrency buys);
-4. runs `keyplane post-apply --all` once per `--estate-concurrency` value asked for (units at
-   once; each unit reads with post-apply's default 8 reads at once), the first value being the
-   baseline (default 1: one stack after another, as a shell loop over `keyplane matrix` runs
-   them); it records the CPU seconds of keyplane and of the sandbox (both are Python
-   processes on this machine: the sandbox's share is what a cloud spends on its own servers)
-   and samples keyplane's RSS over the run, to show whether memory stays flat;
+4. runs `keyplane post-apply --all` once per run asked for with `--runs`, each `C` (units at
+   once, `--estate-concurrency`; each unit reads with post-apply's default 8 reads at once) or
+   `C:P` (and `--estate-processes P`; without it, post-apply's default: one worker process per
+   CPU, at most one per 10 units), the first being the baseline (default `1:1`: one stack
+   after another in one process, as a shell loop over `keyplane matrix` runs them); it
+   records the CPU seconds of keyplane (its worker processes included) and of the sandbox
+   (both are Python processes on this machine: the sandbox's share is what a cloud spends on
+   its own servers) and samples keyplane's RSS over the run, to show whether memory stays
+   flat;
 5. runs `keyplane report --post-apply-dir` on the last run (HTML pages).
 
 It prints one table and, with two sizes, how each figure grows from the smallest to the
@@ -27,7 +30,7 @@ would add a second unit per environment, read the same way, doubling post-apply'
 without showing anything new about the scheduler.
 
     .venv/bin/python benchmarks/estate.py [--envs 20,200] [--keys 20] [--latency-ms 20]
-        [--concurrency 1,4,64] [--skip-synth-above N] [--skip-baseline-above N] [--synth-only]
+        [--runs 1:1,4:1,4,64] [--skip-synth-above N] [--skip-baseline-above N] [--synth-only]
 
 `--skip-synth-above N`: estates larger than N reuse the stack of the first environment
 synthesized at the smallest size, with the account id replaced (a plain literal in
@@ -265,8 +268,8 @@ class Figures:
     synth_extrapolated: bool = False
     baseline_extrapolated: bool = False
     created_s: float = 0.0
-    post_apply: dict[int, Measured] = field(default_factory=dict)
-    checked: dict[int, int] = field(default_factory=dict)
+    post_apply: dict[str, Measured] = field(default_factory=dict)  # by run ("C" or "C:P")
+    checked: dict[str, int] = field(default_factory=dict)
     report: Measured | None = None
 
 
@@ -314,18 +317,19 @@ def measure(n: int, args: argparse.Namespace, tmp: Path, template: Path | None) 
         set_latency(endpoint, args.latency_ms)
         last = None
         for c in args.concurrency:
+            conc, _, procs = c.partition(":")
             if c == args.concurrency[0] and n > args.skip_baseline_above and len(
                     args.concurrency) > 1:
                 fig.baseline_extrapolated = True
-                print(f"  post-apply --all --estate-concurrency {c}: skipped (extrapolated)",
-                      flush=True)
+                print(f"  post-apply --all, {_label(c)}: skipped (extrapolated)", flush=True)
                 continue
-            out_dir = root / f"post-apply-{c}"
+            out_dir = root / f"post-apply-{c.replace(':', 'x')}"
             server = json.loads(Path(env["KEYPLANE_SANDBOX_STATE"]).read_text())["pid"]
             server_before = process_cpu(server)
             m = run_child(["post-apply", "--all", "-d", str(envs), "--synth-dir", str(synth),
                            "--sandbox", "--output-dir", str(out_dir), "--estate-concurrency",
-                           str(c), "--quiet", "--format", "json"], env, ok=(0,))
+                           conc, *(["--estate-processes", procs] if procs else []),
+                           "--quiet", "--format", "json"], env, ok=(0,))
             m.server_cpu = process_cpu(server) - server_before
             doc = json.loads(m.stdout)
             if doc["totals"]["clean"] != n:
@@ -334,7 +338,7 @@ def measure(n: int, args: argparse.Namespace, tmp: Path, template: Path | None) 
             fig.post_apply[c] = m
             fig.checked[c] = doc["summary"]["checked"]
             last = out_dir
-            print(f"  post-apply --all --estate-concurrency {c}: {m.wall:.1f} s", flush=True)
+            print(f"  post-apply --all, {_label(c)}: {m.wall:.1f} s", flush=True)
     finally:
         sandbox_down(env)
     assert last is not None
@@ -394,8 +398,8 @@ def print_tables(figs: list[Figures], args: argparse.Namespace) -> None:
     if not args.synth_only:
         row("sandbox: create the keys, s", [f"{f.created_s:.1f}" for f in figs])
         for c in args.concurrency:
-            tag = " (baseline)" if c == base else (" (default)" if c == 4 else "")
-            row(f"post-apply --all, {c} at once{tag}: s",
+            tag = " (baseline)" if c == base else (" (default)" if c == "4" else "")
+            row(f"post-apply --all, {_label(c)}{tag}: s",
                 [wall(f.post_apply.get(c), star=f.baseline_extrapolated and c == base)
                  for f in figs])
             row("   per environment, s", [wall(f.post_apply.get(c), f.n, 3) for f in figs])
@@ -404,7 +408,9 @@ def print_tables(figs: list[Figures], args: argparse.Namespace) -> None:
             row("   CPU s per environment: keyplane / sandbox", [
                 f"{f.post_apply[c].cpu / f.n:.2f} / {f.post_apply[c].server_cpu / f.n:.2f}"
                 if f.post_apply[c].cpu else "-" for f in figs])
-            row("   peak RSS MiB", [mib(f.post_apply.get(c)) for f in figs])
+            row("   peak RSS MiB: main / largest worker process", [
+                f"{mib(f.post_apply.get(c))} / {mib(f.post_apply.get(c), True)}"
+                for f in figs])
             row("   RSS MiB, first / last quarter", [
                 "{:.0f} / {:.0f}".format(*_flatness(f.post_apply[c]))
                 if f.post_apply[c].samples else "-" for f in figs])
@@ -415,7 +421,7 @@ def print_tables(figs: list[Figures], args: argparse.Namespace) -> None:
         print("* synth not run at this size: one environment's time plus the smallest size's "
               "marginal time per further environment (stacks copied from e0001's)")
     if any(f.baseline_extrapolated for f in figs):
-        print(f"* baseline ({base} at once) not run at "
+        print(f"* baseline ({_label(base)}) not run at "
               f"{', '.join(str(f.n) for f in figs if f.baseline_extrapolated)} environments: "
               "the smallest size's time per environment times the size")
     if len(figs) < 2:
@@ -433,7 +439,7 @@ def print_tables(figs: list[Figures], args: argparse.Namespace) -> None:
     if not b.synth_extrapolated:
         pairs.append(("synth all", a.synth, b.synth, True))
     if not args.synth_only:
-        pairs += [(f"post-apply --all ({c} at once)", a.post_apply.get(c), b.post_apply.get(c),
+        pairs += [(f"post-apply --all ({_label(c)})", a.post_apply.get(c), b.post_apply.get(c),
                    not (b.baseline_extrapolated and c == base)) for c in args.concurrency]
         pairs.append(("report", a.report, b.report, True))
     for label, x, y, measured in pairs:
@@ -445,11 +451,27 @@ def print_tables(figs: list[Figures], args: argparse.Namespace) -> None:
             grow(f"{label}: node peak RSS", x.children_peak_kb, y.children_peak_kb)
     if args.synth_only:
         return
-    default = 4 if 4 in args.concurrency else args.concurrency[-1]
+    default = "4" if "4" in args.concurrency else args.concurrency[-1]
     t = b.post_apply[default].wall
     print(f"\ngoal: post-apply of {b.n} environments from one runner in under 120 s at "
-          f"{args.latency_ms:g} ms: {t:.0f} s with {default} at once "
+          f"{args.latency_ms:g} ms: {t:.0f} s with {_label(default)} "
           f"({'met' if t < 120 else 'not met'})")
+
+
+def _label(run: str) -> str:
+    """`4 at once, 2 processes` for "4:2"; `4 at once` for "4" (post-apply's default processes)."""
+    c, _, p = run.partition(":")
+    return f"{c} at once" + (f", {p} process{'es' if p != '1' else ''}" if p else
+                             ", default processes")
+
+
+def _runs(text: str) -> list[str]:
+    out = [x.strip() for x in text.split(",") if x.strip()]
+    for x in out:
+        c, _, p = x.partition(":")
+        if not c.isdigit() or (p and not p.isdigit()):
+            raise argparse.ArgumentTypeError(f"{x!r}: expected C or C:P (integers)")
+    return out
 
 
 def _ints(text: str) -> list[int]:
@@ -463,8 +485,9 @@ def main() -> None:
                     help="estate sizes, comma separated (default 20,200)")
     ap.add_argument("--keys", type=int, default=20, help="keys per environment")
     ap.add_argument("--latency-ms", type=float, default=20.0)
-    ap.add_argument("--concurrency", type=_ints, default=[1, 4, 64],
-                    help="--estate-concurrency values; the first is the baseline "
+    ap.add_argument("--runs", dest="concurrency", type=_runs, default=["1:1", "4:1", "4", "64"],
+                    help="post-apply runs, each C (--estate-concurrency C, default processes) "
+                         "or C:P (and --estate-processes P); the first is the baseline "
                          "(default 1,4,64; 4 is post-apply's default)")
     ap.add_argument("--skip-synth-above", type=int, default=10**9,
                     help="do not synthesize estates larger than this (see the module doc)")

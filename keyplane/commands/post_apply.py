@@ -7,6 +7,7 @@ Also home of the options and the runner the single-job commands (`rotation`,
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -45,7 +46,8 @@ def cloud_options(fn: Callable[..., Any], formats: tuple[str, ...] = DRILL_FORMA
                      help="AWS Region to read (repeatable; default: home + replica Regions)."),
         click.option("--profile", help="AWS named profile (default: the credential chain)."),
         click.option("--endpoint-url", help="AWS endpoint (private endpoint or the sandbox)."),
-        click.option("--gcp-endpoint", help="Cloud KMS host:port (plaintext; the sandbox)."),
+        click.option("--gcp-endpoint", help="host:port of the Google APIs (Cloud KMS, Logging, Monitoring, "
+                                            "Resource Manager, CA Service), plaintext: the sandbox."),
         click.option("--gcp-project", help="GCP project the credentials act in "
                                            "(default: from the credentials; checked)."),
         click.option("--sandbox", "use_sandbox", is_flag=True,
@@ -394,7 +396,8 @@ def estate_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def check_all_options(*, all_units: bool, env: str | None, fmt: str, shard: str | None,
                       estate_concurrency: int | None, output_dir: Path | None,
-                      resume: Path | None, **others: Any) -> None:
+                      resume: Path | None, estate_processes: int | None = None,
+                      **others: Any) -> None:
     """Refuse options that do not go together with (or without) `--all`, naming the fix
     (KP940); `others` are options that only a single environment takes."""
     from keyplane.estate.run import EstateRunError
@@ -402,7 +405,8 @@ def check_all_options(*, all_units: bool, env: str | None, fmt: str, shard: str 
 
     if not all_units:
         given = [name for name, value in (("--shard", shard), ("--output-dir", output_dir),
-                                          ("--estate-concurrency", estate_concurrency))
+                                          ("--estate-concurrency", estate_concurrency),
+                                          ("--estate-processes", estate_processes))
                  if value is not None]
         if given:
             raise EstateRunError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} "
@@ -490,10 +494,15 @@ def run_estate(*, command: str, units: list[Any], shard: str | None, output_dir:
                resume: Path | None, estate_concurrency: int | None,
                work: Callable[[Any, Path, Path | None], Any], settings: dict[str, Any],
                audit_log: Path, fmt: str, output: Path | None, quiet: bool,
-               run_id: str, notes: list[str] | None = None) -> None:
+               run_id: str, notes: list[str] | None = None, processes: int = 1,
+               process_work: tuple[Callable[..., Any], tuple[Any, ...]] | None = None) -> None:
     """Run `work(unit, run dir, partial report or None)` for every unit, a bounded number at
     once; keep estate.json current after every unit; print the summary; exit with the worst
-    unit's code (0 clean, 1 findings, 3 incomplete)."""
+    unit's code (0 clean, 1 findings, 3 incomplete).
+
+    With `processes` > 1 and `process_work` = (a module-level function, its arguments), the
+    units are spread over that many worker processes instead (`keyplane.estate.processes`):
+    `fn(unit, partial report or None, *arguments, run dir)` runs in the worker."""
     from keyplane.estate.run import (
         DEFAULT_UNITS_AT_ONCE,
         SUMMARY_FILE,
@@ -536,9 +545,11 @@ def run_estate(*, command: str, units: list[Any], shard: str | None, output_dir:
                details={"units": len(units), "to_run": len(todo), "shard": shard,
                         "estate_concurrency": at_once, "output_dir": str(run_dir)})
     if not quiet:
+        spread = f" in {min(processes, len(todo))} processes" \
+            if process_work is not None and min(processes, len(todo)) > 1 else ""
         click.echo(f"keyplane: {command} --all: {len(todo)} of {len(units)} unit(s)"
-                   f"{f' (shard {shard})' if shard else ''}, {at_once} at once; reports to "
-                   f"{run_dir}", err=True)
+                   f"{f' (shard {shard})' if shard else ''}, {at_once} at once{spread}; "
+                   f"reports to {run_dir}", err=True)
     started = time.monotonic()
     ended = [len(done)]
 
@@ -553,9 +564,18 @@ def run_estate(*, command: str, units: list[Any], shard: str | None, output_dir:
                        f"{what} ({result.seconds or 0:.1f} s) [{ended[0]}/{len(units)}]",
                        err=True)
 
+    workers = min(processes, len(todo)) if process_work is not None else 1
     try:
-        run_units(todo, lambda unit, part: work(unit, run_dir, part), concurrency=at_once,
-                  on_result=on_result, resume_from=partial)
+        if workers > 1 and process_work is not None:
+            from keyplane.estate.processes import run_units_in_processes
+
+            fn, args = process_work
+            run_units_in_processes(todo, fn, args=(*args, run_dir), processes=workers,
+                                   per_process=max(1, -(-at_once // workers)),
+                                   on_result=on_result, resume_from=partial)
+        else:
+            run_units(todo, lambda unit, part: work(unit, run_dir, part), concurrency=at_once,
+                      on_result=on_result, resume_from=partial)
     finally:
         summary.finished = all(r.outcome != "pending" for r in summary.results.values())
         save()
@@ -580,17 +600,16 @@ def execute_all(*, command: str, sections: list[str], environments_dir: Path, fm
                 audit_cloud_logging_log: str | None, known_drift: Path | None,
                 cloud: str | None, sandbox_state_file: Path | None, quiet: bool,
                 shard: str | None, estate_concurrency: int | None, output_dir: Path | None,
-                now: dt.datetime | None = None) -> None:
+                now: dt.datetime | None = None, estate_processes: int | None = None) -> None:
     """`post-apply --all`: every stack of the inventory (or of one shard), each unit read as
-    `post-apply ENV --cloud C` reads it, its json report in the run's directory."""
+    `post-apply ENV --cloud C` reads it, its json report in the run's directory; the units
+    spread over `estate_processes` worker processes (default: `default_processes`)."""
     set_format(fmt)
     from keyplane.audit.events import new_run_id
     from keyplane.commands.cloud_wiring import CloudOptions
     from keyplane.estate.matrix import stack_targets
-    from keyplane.estate.run import UnitResult, digest, select, units_of
-    from keyplane.output import write_atomic
+    from keyplane.estate.run import UnitResult, select, units_of
     from keyplane.postapply import acks as acks_mod
-    from keyplane.reporters import render
 
     if shard is not None:
         from keyplane.estate.shard import parse_shard
@@ -621,25 +640,50 @@ def execute_all(*, command: str, sections: list[str], environments_dir: Path, fm
                         run_id=new_run_id())
 
     def work(unit: Any, run_dir: Path, partial: Path | None) -> UnitResult:
-        started = time.monotonic()
-        environment = one_cloud(environments[unit.environment], unit.cloud)
-        report = read_environment(environment, base, resume=partial)
-        text = render(report, "json", synth_dir=synth_dir)
-        write_atomic(run_dir / unit.file, text)
-        outcome = report.outcome
-        return UnitResult(unit=unit, outcome=outcome.value, exit_code=outcome.exit_code,
-                          summary=report.summary(), file=unit.file, sha256=digest(text),
-                          started_at=report.started_at.isoformat(),
-                          seconds=time.monotonic() - started, stopped=report.stopped,
-                          resumed=partial is not None)
+        return post_apply_unit(unit, partial, environments, base, run_dir)
 
     notes = [] if units else [f"no stack of {environments_dir} is in this selection"]
+    processes = estate_processes or default_processes(len(units))
     run_estate(command=command, units=units, shard=shard, output_dir=output_dir, resume=resume,
                estate_concurrency=estate_concurrency, work=work, audit_log=audit_log,
                settings={"sections": sections, "concurrency": concurrency, "cloud": cloud,
                          "environments_dir": str(environments_dir),
-                         "synth_dir": str(synth_dir)},
-               fmt=fmt, output=output, quiet=quiet, run_id=str(base.run_id), notes=notes)
+                         "synth_dir": str(synth_dir), "estate_processes": processes},
+               fmt=fmt, output=output, quiet=quiet, run_id=str(base.run_id), notes=notes,
+               processes=processes,
+               process_work=(post_apply_unit, (environments, base)))
+
+
+def default_processes(units: int) -> int:
+    """Worker processes of a bulk post-apply when --estate-processes is not given: one per
+    core, but no more than one per 10 units (a worker's start costs about a second of CPU),
+    so a small estate runs in this process."""
+    try:  # the CPUs this process may run on (a container's share, not the host's count)
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity on this platform
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, units // 10))
+
+
+def post_apply_unit(unit: Any, partial: Path | None, environments: dict[str, Any],
+                    base: ReadSettings, run_dir: Path) -> Any:
+    """One unit of `post-apply --all`: read and judge it, write its json report to `run_dir`;
+    its UnitResult. Module-level, so that a worker process can run it."""
+    from keyplane.estate.run import UnitResult, digest
+    from keyplane.output import write_atomic
+    from keyplane.reporters import render
+
+    started = time.monotonic()
+    environment = one_cloud(environments[unit.environment], unit.cloud)
+    report = read_environment(environment, base, resume=partial)
+    text = render(report, "json", synth_dir=base.synth_dir)
+    write_atomic(run_dir / unit.file, text)
+    outcome = report.outcome
+    return UnitResult(unit=unit, outcome=outcome.value, exit_code=outcome.exit_code,
+                      summary=report.summary(), file=unit.file, sha256=digest(text),
+                      started_at=report.started_at.isoformat(),
+                      seconds=time.monotonic() - started, stopped=report.stopped,
+                      resumed=partial is not None)
 
 
 def _env_optional(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -651,12 +695,17 @@ def _env_optional(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_env_optional
 @known_drift_option
 @estate_options
+@click.option("--estate-processes", type=click.IntRange(1, 64), default=None,
+              help="With --all: spread the units over this many worker processes (default: "
+                   "one per CPU, at most one per 10 units); --estate-concurrency is then the "
+                   "units at once across them.")
 @click.option("--list-checks", is_flag=True,
               help="Print the post-apply checks (markdown: docs/checks.md) and exit.")
 def post_apply(list_checks: bool, all_units: bool, shard: str | None,
                estate_concurrency: int | None, output_dir: Path | None,
-               **kwargs: Any) -> None:
-    """Run rotation, drift and access review for ENV after a deploy: one report, one exit code.
+               estate_processes: int | None, **kwargs: Any) -> None:
+    """Run rotation, drift and access review for ENV after a deploy, and judge the
+    certificates its keys declare: one report, one exit code.
 
     With --all instead of ENV: every stack of the inventory (or of --shard i/N), a few at
     once (--estate-concurrency), one json report per stack in --output-dir plus estate.json,
@@ -674,11 +723,13 @@ def post_apply(list_checks: bool, all_units: bool, shard: str | None,
     sections = ["rotation", "drift", "access-review"]
     check_all_options(all_units=all_units, env=kwargs["env"], fmt=kwargs["fmt"], shard=shard,
                       estate_concurrency=estate_concurrency, output_dir=output_dir,
-                      resume=kwargs["resume"], **{"--gcp-project": kwargs["gcp_project"]})
+                      resume=kwargs["resume"], estate_processes=estate_processes,
+                      **{"--gcp-project": kwargs["gcp_project"]})
     if all_units:
         kwargs.pop("env")
         kwargs.pop("gcp_project")
         execute_all(command="post-apply", sections=sections, shard=shard,
-                    estate_concurrency=estate_concurrency, output_dir=output_dir, **kwargs)
+                    estate_concurrency=estate_concurrency, output_dir=output_dir,
+                    estate_processes=estate_processes, **kwargs)
         return
     execute(command="post-apply", sections=sections, **kwargs)

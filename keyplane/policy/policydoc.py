@@ -85,6 +85,15 @@ def _actions_pattern(actions: tuple[str, ...]) -> re.Pattern[str]:
                       if actions else "(?!)")
 
 
+@lru_cache(maxsize=4096)
+def _actions_in(actions: tuple[str, ...], not_action: bool, universe: frozenset[str]
+                ) -> frozenset[str]:
+    """The actions of `universe` an action list covers: access review asks it of the same few
+    lists for every key and every role of an estate."""
+    pattern = _actions_pattern(actions)
+    return frozenset(a for a in universe if (pattern.match(a) is None) == not_action)
+
+
 @dataclass(frozen=True)
 class Statement:
     """One statement of a policy document, normalized."""
@@ -136,7 +145,7 @@ class Statement:
 
     def actions_in(self, universe: frozenset[str]) -> set[str]:
         """The actions of `universe` (lowercase) the statement's action list covers."""
-        return {a for a in universe if self.grants(a)}
+        return set(_actions_in(self.actions, self.not_action, universe))
 
     def principal_arn_pins(self) -> tuple[str, ...] | None:
         """The `aws:PrincipalArn` values a positive condition pins callers to, if any."""
@@ -185,12 +194,23 @@ def _principals(value: Any) -> tuple[Principal, ...]:
 
 def parse(document: Any) -> list[Statement]:
     """The statements of a policy given as a JSON string or an already-decoded object."""
-    doc = document
     if isinstance(document, str):
-        try:
-            doc = json.loads(document)
-        except json.JSONDecodeError as exc:
-            raise PolicyParseError(f"policy is not valid json: {exc.msg.lower()}") from None
+        return list(_parse_text(document))
+    return _parse(document)
+
+
+@lru_cache(maxsize=1024)
+def _parse_text(document: str) -> tuple[Statement, ...]:
+    """A policy read as text, parsed once: post-apply reviews each role's policies against
+    every key, and the statements are immutable."""
+    try:
+        doc = json.loads(document)
+    except json.JSONDecodeError as exc:
+        raise PolicyParseError(f"policy is not valid json: {exc.msg.lower()}") from None
+    return tuple(_parse(doc))
+
+
+def _parse(doc: Any) -> list[Statement]:
     if not isinstance(doc, Mapping):
         raise PolicyParseError(f"policy must be a json object, got {type(doc).__name__}")
     raw = doc.get("Statement", [])

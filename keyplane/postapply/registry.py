@@ -113,6 +113,9 @@ class CheckContext:
     now: dt.datetime
     # the UNKNOWN results the context judged for the check running now (read failures)
     pending: list[Result] = field(default_factory=list)
+    # what several checks derive from the same reads, derived once per run (e.g. each key's
+    # reach, which six access checks judge): never changed once stored
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     @property
     def today(self) -> dt.date:

@@ -1,4 +1,5 @@
-"""The sandbox's AWS endpoint: a small HTTP front that forwards to moto's server.
+"""The sandbox's AWS endpoint: a small HTTP/1.1 front (kept-alive connections, `http_server`)
+that hands what it does not answer itself to moto's server application.
 
 moto answers most of what keyplane reads, but it is laxer than AWS in places that
 matter to keyplane's checks. The front, on the same port the SDK talks to, adds:
@@ -39,24 +40,26 @@ It is a test bed and a playground, not AWS.
 from __future__ import annotations
 
 import datetime as dt
-import http.client
+import functools
+import io
 import json
 import logging
 import re
+import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from keyplane.sandbox.backup_fake import BackupApiError, BackupFake, SandboxClock
 from keyplane.sandbox.cloudhsm_fake import CloudHsmFake, HsmApiError
 from keyplane.sandbox.cloudtrail_fake import CloudTrailHistory, TrailApiError
 from keyplane.sandbox.credentials import SANDBOX_KEY_PREFIX, sandbox_access_key
+from keyplane.sandbox.http_server import KeepAliveServer, serve
 from keyplane.sandbox.iam_managed import ManagedPolicies
 from keyplane.sandbox.kms_crypto import KmsAnswer, KmsCrypto
 from keyplane.sandbox.sts_trust import assume_role_refusal, key_account
@@ -159,8 +162,8 @@ class KmsExtras:
 class AwsFront:
     """The WSGI front: control endpoints, faults, KMS extras, then moto."""
 
-    def __init__(self, moto_host: str, moto_port: int, *, latency_ms: float = 0.0) -> None:
-        self.moto = (moto_host, moto_port)
+    def __init__(self, moto_app: Any, *, latency_ms: float = 0.0) -> None:
+        self.moto_app = moto_app  # moto's server application, called in process
         self.latency_ms = latency_ms
         self.rules: list[FaultRule] = []
         self.calls: list[tuple[str, str, str]] = []  # (service, operation, region), for tests
@@ -173,33 +176,46 @@ class AwsFront:
         self.managed_policies = ManagedPolicies()
         self.trail = CloudTrailHistory(self.clock.now)  # LookupEvents of the KMS calls served
         self._lock = threading.Lock()
-        self._local = threading.local()
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _conn(self) -> http.client.HTTPConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = http.client.HTTPConnection(*self.moto, timeout=60)
-            self._local.conn = conn
-        return conn
-
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes
                  ) -> tuple[int, list[tuple[str, str]], bytes]:
-        for attempt in range(2):  # a kept-alive connection the server closed: reconnect once
-            conn = self._conn()
-            try:
-                conn.request(method, path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                return resp.status, [(k, v) for k, v in resp.getheaders()
-                                     if k.lower() not in _HOP], data
-            except (http.client.HTTPException, ConnectionError, OSError):
-                conn.close()
-                self._local.conn = None
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        """Ask moto's server application, in this process, as its own server would: the
+        request as a WSGI environ, the answer buffered (status, headers, body)."""
+        target, _, query = path.partition("?")
+        environ: dict[str, Any] = {
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+            "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": unquote(target, "latin-1"),
+            "QUERY_STRING": query, "REQUEST_URI": path, "RAW_URI": path,
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": str(len(body)),
+        }
+        for key, value in headers.items():
+            name = key.upper().replace("-", "_")
+            if name in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
+                continue
+            environ[name if name == "CONTENT_TYPE" else f"HTTP_{name}"] = value
+        answer: list[Any] = []
+
+        def start_response(status: str, response_headers: list[tuple[str, str]],
+                           exc_info: Any = None) -> Any:
+            answer[:] = [int(status.split(" ", 1)[0]), response_headers]
+            return lambda data: chunks.append(data)
+
+        chunks: list[bytes] = []
+        result = self.moto_app(environ, start_response)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, response_headers = answer
+        return status, [(k, v) for k, v in response_headers if k.lower() not in _HOP], \
+            b"".join(chunks)
 
     def _moto_json(self, call: _Call, headers: dict[str, str], operation: str,
                    params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -699,13 +715,6 @@ class AwsFront:
             replica.grants = {}
 
 
-class QuietRequestHandler(WSGIRequestHandler):
-    """Werkzeug's handler without a log line per request (the sandbox prints its own)."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        """Drop request logs."""
-
-
 # ACM's ListCertificates lists only these key types unless `Includes.keyTypes` names others
 # (https://docs.aws.amazon.com/acm/latest/APIReference/API_ListCertificates.html); moto
 # lists every certificate.
@@ -731,9 +740,15 @@ def _reset_moto() -> None:
 
 
 class AwsEndpoint:
-    """moto's ThreadedMotoServer plus the front, both on 127.0.0.1 with OS-assigned ports.
+    """The front on 127.0.0.1 (an OS-assigned port), serving moto's server application.
 
-    moto keeps its state in module globals, shared by every server in the process; a
+    moto's application (`DomainDispatcherApplication`, what moto's own ThreadedMotoServer
+    serves) is called in this process by the front rather than over a second HTTP hop:
+    moto's server closes every connection and starts a thread per request, which made the
+    sandbox, not keyplane, what a large post-apply run measured (`benchmarks/estate.py`).
+    The SDK still talks HTTP to the front, as it would to AWS.
+
+    moto keeps its state in module globals, shared by every endpoint in the process; a
     sandbox started while no other runs in the process starts empty, and the last one to
     stop empties it, so a fresh sandbox never holds an earlier one's buckets, roles or keys.
     """
@@ -745,37 +760,43 @@ class AwsEndpoint:
         self.host = host
         self.port = port
         self.latency_ms = latency_ms
-        self._moto: Any = None
-        self._server: BaseWSGIServer | None = None
+        self._server: KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
         self.front: AwsFront | None = None
+        self._counted = False
 
     def start(self) -> str:
-        """Start both servers; the URL of the front."""
-        from moto.server import ThreadedMotoServer
+        """Start serving; the URL of the front."""
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no log line per request
         with AwsEndpoint._running_lock:
             if AwsEndpoint._running == 0:
                 _reset_moto()
             AwsEndpoint._running += 1
+        self._counted = True
         try:
-            self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-            self._moto.start()
+            moto_app = DomainDispatcherApplication(create_backend_app)
+            # moto finds a request's service by listing its own modules and matching URL
+            # patterns, on every request; the answer for a host never changes
+            moto_app.get_backend_for_host = functools.lru_cache(maxsize=1024)(  # type: ignore[method-assign]
+                moto_app.get_backend_for_host)
+            self.front = AwsFront(moto_app, latency_ms=self.latency_ms)
+            self._server, self._thread = serve(self.host, self.port, self.front,
+                                               "keyplane-sandbox-aws")
         except BaseException:
-            self._moto = None
-            with AwsEndpoint._running_lock:
-                AwsEndpoint._running -= 1
+            self._release()
             raise
-        moto_host, moto_port = self._moto.get_host_and_port()
-        self.front = AwsFront(moto_host, moto_port, latency_ms=self.latency_ms)
-        self._server = make_server(self.host, self.port, self.front, threaded=True,
-                                   request_handler=QuietRequestHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="keyplane-sandbox-aws")
-        self._thread.start()
         self.front.backup.endpoint_url = self.url
         return self.url
+
+    def _release(self) -> None:
+        if self._counted:
+            self._counted = False
+            with AwsEndpoint._running_lock:
+                AwsEndpoint._running -= 1
+                if AwsEndpoint._running == 0:
+                    _reset_moto()
 
     @property
     def url(self) -> str:
@@ -784,15 +805,10 @@ class AwsEndpoint:
         return f"http://{self.host}:{self._server.server_port}"
 
     def stop(self) -> None:
-        """Stop both servers."""
+        """Stop serving (kept-alive connections included); the last endpoint of the
+        process to stop empties moto."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
-            with AwsEndpoint._running_lock:
-                AwsEndpoint._running -= 1
-                if AwsEndpoint._running == 0:
-                    _reset_moto()
+        self._release()

@@ -183,12 +183,14 @@ def test_role_credentials_are_renewed_before_they_expire(sb: Sandbox) -> None:
     sb.front.calls.clear()
     sb.front.record_calls = True
     try:
+        assert reader.caller_account() == account  # asked once per reader, then kept
         for _ in range(3):
-            assert reader.caller_account() == account
+            reader.list_key_ids()
         fresh = [op for _, op, _ in sb.front.calls].count("AssumeRole")
         now[0] += dt.timedelta(minutes=50)  # 10 minutes before the hour's credentials expire
-        assert reader.caller_account() == account
+        reader.list_key_ids()
         renewed = [op for _, op, _ in sb.front.calls].count("AssumeRole")
+        assert [op for _, op, _ in sb.front.calls].count("ListKeys") == 4
     finally:
         sb.front.record_calls = False
     assert (fresh, renewed > fresh) == (1, True)

@@ -117,6 +117,7 @@ class AwsReader:
     def __init__(self, clients: AwsClients, region: str) -> None:
         self._clients = clients
         self.region = region
+        self._identity: dict[str, Any] | None = None  # GetCallerIdentity, asked once
 
     def _call(self, service: str, operation: str, fn: Callable[..., T], **kwargs: Any) -> T:
         try:
@@ -143,16 +144,21 @@ class AwsReader:
 
     # --- identity -------------------------------------------------------------------------
 
+    def _caller_identity(self) -> dict[str, Any]:
+        # The run's credentials do not change identity (an assumed role's renewals are the
+        # same role), so the audit actor and the account check share one call.
+        if self._identity is None:
+            sts = self._client("sts")
+            self._identity = self._call("sts", "GetCallerIdentity", sts.get_caller_identity)
+        return self._identity
+
     def caller_account(self) -> str:
         """sts:GetCallerIdentity's account."""
-        sts = self._client("sts")
-        got = self._call("sts", "GetCallerIdentity", sts.get_caller_identity)
-        return str(got["Account"])
+        return str(self._caller_identity()["Account"])
 
     def caller_arn(self) -> str:
         """sts:GetCallerIdentity's ARN: the actor of audit events."""
-        sts = self._client("sts")
-        return str(self._call("sts", "GetCallerIdentity", sts.get_caller_identity)["Arn"])
+        return str(self._caller_identity()["Arn"])
 
     # --- KMS ------------------------------------------------------------------------------
 

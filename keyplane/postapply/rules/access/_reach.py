@@ -35,10 +35,15 @@ def aws_reaches(ctx: CheckContext, *, iam: bool = True
         if pair.observed.policy is None:
             yield unknown(pair.subject, "key policy was not read: access not reviewed")
             continue
-        try:
-            reach = aws_reach(ctx.state, ctx.observed, pair.observed)
-        except PolicyParseError as exc:
-            yield unknown(pair.subject, f"a policy is not a policy document ({exc}): access "
+        memo = ("aws_reach", pair.observed.key.arn)
+        if memo not in ctx.memo:
+            try:
+                ctx.memo[memo] = aws_reach(ctx.state, ctx.observed, pair.observed)
+            except PolicyParseError as exc:
+                ctx.memo[memo] = exc
+        reach = ctx.memo[memo]
+        if isinstance(reach, PolicyParseError):
+            yield unknown(pair.subject, f"a policy is not a policy document ({reach}): access "
                                         "not reviewed")
             continue
         if iam and reach.iam_unread:
