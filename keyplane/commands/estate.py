@@ -248,7 +248,8 @@ def _gcp_scan(setup: dict[str, Any], decl: list[Any], concurrency: int) -> Any:
 @click.option("--gcp-location", "gcp_locations", multiple=True,
               help="Cloud KMS location to read key rings in (repeatable; default: every "
                    "location the environment files use).")
-@click.option("--gcp-endpoint", help="Cloud KMS host:port (plaintext; the sandbox).")
+@click.option("--gcp-endpoint", help="host:port of the Google APIs (Cloud KMS, Logging, Monitoring, "
+                                     "Resource Manager, CA Service), plaintext: the sandbox.")
 @click.option("--gcp-resource-manager-endpoint",
               help="Resource Manager host:port (plaintext; default: --gcp-endpoint).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",

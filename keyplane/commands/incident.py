@@ -305,7 +305,8 @@ def _gcp_trail(gcp_plan: Any, config: Any
                    "the inventory's evidence_location, as drills).")
 @click.option("--profile", help="AWS named profile (default: the credential chain).")
 @click.option("--endpoint-url", help="AWS endpoint (private endpoint or the sandbox).")
-@click.option("--gcp-endpoint", help="Cloud KMS host:port (plaintext; the sandbox).")
+@click.option("--gcp-endpoint", help="host:port of the Google APIs (Cloud KMS, Logging, Monitoring, "
+                                     "Resource Manager, CA Service), plaintext: the sandbox.")
 @click.option("--gcp-project", help="GCP project the credentials act in (default: the "
                                     "environment's).")
 @click.option("--sandbox", "use_sandbox", is_flag=True,

@@ -41,6 +41,12 @@ def synth(envs: tuple[str, ...], out: Path | None, environments_dir: Path, fmt: 
     set_format(fmt)
     outdir = out or _default_out()
     estate = load_targets(envs, environments_dir)
+    try:  # before Node starts: its mkdir makes one level only
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from keyplane.errors import UsageError
+
+        raise UsageError(f"cannot create --out-dir {outdir}: {exc.strerror or exc}") from None
     progress = Progress(enabled=not quiet)
     with progress.step("starting CDK Terrain (Node and the provider bindings)"):
         # Only now pay for Node, cdktn and the provider bindings the estate needs.

@@ -59,7 +59,7 @@ def test_synth_selects_environments(tmp_path: Path) -> None:
     dev = dev.replace(entry, "")
     (envs / "dev.yaml").write_text(dev)
     (envs / "staging.yaml").write_text((EXAMPLE_ENVIRONMENTS / "staging.yaml").read_text())
-    out = tmp_path / "out"
+    out = tmp_path / "not" / "yet" / "out"  # parents that do not exist are made
     code, stdout, stderr = run("synth", "dev", "--out-dir", str(out), "-d", str(envs),
                                "--format", "json")
     assert code == 0, stderr[-3000:]
@@ -105,3 +105,13 @@ def test_synthesized_estate_passes_keyplanes_own_gate(synthesized) -> None:
     failing = [f for f in report["findings"] if f["status"] in ("FAIL", "ERROR", "UNKNOWN")]
     assert failing == []
     assert gate == 0, stderr
+
+
+def test_fails_an_out_dir_that_cannot_be_made_before_node_starts(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, stdout, stderr = run("synth", "dev", "--out-dir", str(blocker / "out"), "-d",
+                               str(EXAMPLE_ENVIRONMENTS))
+    assert code == 2 and stdout == "" and "Traceback" not in stderr
+    assert f"keyplane: error KP002: cannot create --out-dir {blocker / 'out'}" in stderr
+    assert "starting CDK Terrain" not in stderr
