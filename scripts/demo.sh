@@ -2,10 +2,12 @@
 # keyplane's main job on the example estate, end to end, against the local sandbox and with
 # real Terraform: validate, synth, a real `terraform plan` + `show -json`, the PR gate on that
 # plan JSON, `terraform apply` into the sandbox and a second plan that must be empty,
-# post-apply checks, restore drills and the evidence report. Nothing leaves this machine.
+# post-apply checks, restore drills, a CSR signed in KMS and the certificates bound to its key,
+# an incident dry run and the evidence report. Nothing leaves this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K="${KEYPLANE:-.venv/bin/keyplane}"
+PY="$(dirname "$K")/python"  # keyplane's own interpreter (scripts/demo_certs.py)
 OUT=.keyplane/demo
 # The demo's own sandbox and state, so a sandbox you started yourself is left alone.
 export KEYPLANE_SANDBOX_STATE="$OUT/sandbox.json"
@@ -51,14 +53,26 @@ step "a certificate request signed inside KMS by code-signing's current generati
   --evidence-location "$OUT/evidence/prod" --out "$OUT/code-signing.csr.pem"
 if command -v openssl >/dev/null; then openssl req -in "$OUT/code-signing.csr.pem" -verify -noout; fi
 
+step "certificates bound to key generations: two for code-signing@g4, one outliving its key"
+# a throwaway CA signs the request twice; a copy of the inventory declares the certificates
+"$PY" scripts/demo_certs.py "$OUT/code-signing.csr.pem" prod code-signing "$OUT"
+CERT_ENVS="$OUT/repo/environments"
+"$K" certs prod -d "$CERT_ENVS" --sandbox || [ $? -eq 1 ]  # exit 1: the 4000-day certificate
+"$K" post-apply prod -d "$CERT_ENVS" --synth-dir cdktf.out --sandbox --format json \
+  --output "$OUT/post-apply-prod-certs.json" || [ $? -eq 1 ]
+
 step "incident response, as a dry run: what disabling code-signing@g4 would do"
-"$K" incident prod code-signing@g4 --sandbox --reason "demo: a build host may have leaked it" \
+"$K" incident prod code-signing@g4 -d "$CERT_ENVS" --sandbox \
+  --reason "demo: a build host may have leaked it" \
   --evidence-location "$OUT/evidence/prod"
 
 step "the evidence report"
-"$K" report --check-json "$OUT/check.json" --post-apply-json "$OUT/post-apply-prod.json" \
-  --evidence-dir "$OUT/evidence" --output "$OUT/report.html"
-"$K" report --check-json "$OUT/check.json" --post-apply-json "$OUT/post-apply-prod.json" \
-  --evidence-dir "$OUT/evidence" --format markdown --output "$OUT/report.md"
+# the post-apply run with the certificates: the report draws their timeline per key
+"$K" report -d "$CERT_ENVS" --check-json "$OUT/check.json" \
+  --post-apply-json "$OUT/post-apply-prod-certs.json" --evidence-dir "$OUT/evidence" \
+  --output "$OUT/report.html"
+"$K" report -d "$CERT_ENVS" --check-json "$OUT/check.json" \
+  --post-apply-json "$OUT/post-apply-prod-certs.json" --evidence-dir "$OUT/evidence" \
+  --format markdown --output "$OUT/report.md"
 printf '\nreport: %s (and %s); plan: %s; audit events: %s\n' "$OUT/report.html" \
   "$OUT/report.md" "$OUT/prod-aws.plan.json" "$KEYPLANE_AUDIT_LOG"
