@@ -1,4 +1,6 @@
-"""The local sandbox: moto's server behind a small fault-injecting front, and a Cloud KMS fake.
+"""The local sandbox: moto's server application behind a small fault-injecting HTTP front, and
+gRPC fakes of the Google APIs keyplane calls (Cloud KMS, Logging, Monitoring, Resource Manager,
+CA Service).
 
 A playground and a test bed for keyplane's post-apply commands; never a deploy.
 Only the sandbox hosts servers; clients live in `keyplane.cloud`.
