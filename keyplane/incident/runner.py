@@ -381,7 +381,10 @@ def execute(ctx: IncidentContext, plan: IncidentPlan, ports: IncidentPorts) -> R
         runs = [*(opened.runs if opened else []), ctx.run_id]
         doc = record(plan, mode="execute", ctx=ctx, incident_id=incident_id, started_at=started,
                      steps=steps, runs=list(dict.fromkeys(runs)), end=runner.trail_end)
-        name = record_name(iso(started), incident_id, ctx.run_id, key, gen)
+        # microseconds: a resumed run can start within the second of the run it resumes, and
+        # the names must still sort in the order the runs happened
+        name = record_name(started.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ"),
+                           incident_id, ctx.run_id, key, gen)
         where = ports.store.put(name, doc)
         if doc["complete"]:
             journal.finished(incident_id, where)

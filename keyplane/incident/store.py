@@ -21,7 +21,8 @@ INCIDENTS = "incidents"
 
 
 def record_name(started_at: str, incident_id: str, run_id: str, key: str, generation: int) -> str:
-    """`<time>-<incident>-<run>-incident-<key>-g<N>.json`: sortable, unique per run."""
+    """`<time>-<incident>-<run>-incident-<key>-g<N>.json`: sortable (give `started_at` to the
+    microsecond: runs of one incident can start within one second), unique per run."""
     stamp = re.sub(r"[^0-9TZ]", "", started_at)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
     run = "" if run_id == incident_id else f"-{run_id}"

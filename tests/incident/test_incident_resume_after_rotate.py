@@ -294,3 +294,17 @@ def test_the_journaled_version_is_located_whatever_the_inventory_says() -> None:
     assert "inc-1" in info.value.message
     with pytest.raises(JournalConflictError, match="journaled no key"):
         locate_journaled(key, 1, [v1], journaled=[], incident_id="inc-1")
+
+
+def test_records_of_runs_started_within_one_second_sort_in_run_order() -> None:
+    import datetime as dt
+
+    from keyplane.incident.store import record_name
+
+    first = dt.datetime(2026, 11, 29, 13, 55, 1, 100, tzinfo=dt.UTC)
+    resumed = first + dt.timedelta(microseconds=900_000)  # the same second
+    names = [record_name(t.strftime("%Y%m%dT%H%M%S%fZ"), "20261129T135501Z-aaaaaaaaaaaa", run,
+                         "release-attestation", 1)
+             for t, run in ((resumed, "20261129T135501Z-ffffffffffff"),
+                            (first, "20261129T135501Z-aaaaaaaaaaaa"))]
+    assert sorted(names) == names[::-1]  # the first run's record first
