@@ -7,7 +7,9 @@
   discover);
 - `drill-evidence`: one drill evidence record (keyplane.audit.evidence.DrillResult);
 - `drill`: `keyplane drill --format json`;
-- `incident`: one incident record (`keyplane incident --format json`, and what it stores).
+- `incident`: one incident record (`keyplane incident --format json`, and what it stores);
+- `estate-run`: DIR/estate.json of `post-apply --all` and `drill --all` (and their
+  `--format json` summary).
 
 The files ship as package data (`keyplane/schema/<name>.schema.json`); they reference each
 other by relative `$ref`, so they also resolve side by side on disk. `load` needs nothing
@@ -21,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-NAMES = ("finding", "check", "post-apply", "drill-evidence", "drill", "incident")
+NAMES = ("finding", "check", "post-apply", "drill-evidence", "drill", "incident", "estate-run")
 
 __all__ = ["NAMES", "load", "validate"]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from keyplane.sandbox.server import Sandbox
+from keyplane.schema import validate
 from tests.commands.estate_support import apply_estate, estate_copy, summary, units
 from tests.conftest import EXAMPLE_ENVIRONMENTS
 from tests.sandbox.helpers import aws, key_arn, run_cli, start_sandbox
@@ -53,6 +54,7 @@ def test_shards_drill_every_unit_once_and_the_evidence_is_where_matrix_reads_it(
                                     "--format", "json")
         assert code == 0, err
         doc = json.loads(out)
+        validate(doc, "estate-run")
         assert (doc["command"], doc["shard"], doc["outcome"]) == ("drill", f"{i}/2", "clean")
         code, matrix, _ = run_cli(capsys, "matrix", "--for", "drill", "--all-scheduled",
                                   "-d", str(envs), "--shard", f"{i}/2")

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from keyplane.sandbox.server import Sandbox
+from keyplane.schema import validate
 from tests.commands.estate_support import (
     apply_estate,
     estate_copy,
@@ -68,6 +69,7 @@ def test_every_stack_is_one_unit_with_the_report_a_single_run_writes(
     assert code == 1, err  # the worst unit: prod has findings on both clouds
     doc = json.loads(out)
     assert doc == summary(out_dir) | {"updated_at": doc["updated_at"]}
+    validate(doc, "estate-run")
     assert (doc["kind"], doc["finished"], doc["exit_code"]) == ("estate-run", True, 1)
     assert doc["totals"] == {"units": 6, "clean": 4, "findings": 2, "incomplete": 0,
                              "pending": 0}

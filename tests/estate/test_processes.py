@@ -19,6 +19,7 @@ import pytest
 from keyplane.estate.processes import run_units_in_processes, split
 from keyplane.estate.run import UNIT_SETUP_FAILED, Unit, UnitResult
 from keyplane.sandbox.server import Sandbox
+from keyplane.schema import validate
 from tests.commands.estate_support import apply_estate, estate_copy, post_apply_all, units
 from tests.sandbox.helpers import start_sandbox
 
@@ -110,6 +111,8 @@ def test_worker_processes_write_the_reports_one_process_writes(
     assert code_two == code_one, err
     assert "4 at once in 2 processes" in err
     assert json.loads(out)["settings"]["estate_processes"] == 2
+    validate(json.loads(out), "estate-run")
+    validate(json.loads((two / "estate.json").read_text()), "estate-run")
     a, b = units(one), units(two)
     assert set(a) == set(b) == {"dev-aws", "dev-gcp", "prod-aws", "prod-gcp"}
     for stack in a:
