@@ -5,9 +5,9 @@ The demo's CSR is signed inside KMS by a key generation keyplane manages, so its
 is that generation's. A throwaway CA (its key only in this process's memory, never written)
 issues two certificates for it: one valid for 300 days, inside the generation's life, and
 one valid for 4000 days, longer than the key's tier lets a generation live. The example
-environments are copied to OUT/repo/environments with `certificates: {files: [../certs]}` added to KEY of ENV, so
-`keyplane certs` and `keyplane post-apply` read both certificates and bind them to the
-generation (the second is a finding: it outlives its key).
+environments are copied to OUT/repo/environments with `certificates: {files: [../certs]}`
+added to KEY of ENV, so `keyplane certs` and `keyplane post-apply` read both certificates and
+bind them to the generation (the second is a finding: it outlives its key).
 
     python scripts/demo_certs.py CSR ENV KEY OUT
 """
