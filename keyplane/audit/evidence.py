@@ -251,6 +251,44 @@ class EvidenceStore(Protocol):
         """Every record, oldest first."""
 
 
+def prove_writable(root: Path, what: str) -> None:
+    """Create `root` and prove a file can be created in it; EvidenceError ("cannot write
+    `what` to `root`") when not."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=root)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise EvidenceError(f"cannot write {what} to {root}: {exc.strerror or exc}") from None
+
+
+def write_once(root: Path, name: str, document: dict[str, Any], *, what: str,
+               record: str) -> Path:
+    """`document` as `root/name`, written atomically (a fsynced temporary file hard-linked to
+    its name) and never over an existing file: EvidenceError ("`record` NAME already exists")
+    when the name is taken, ("cannot write `what` to ROOT") when it cannot be written."""
+    prove_writable(root, what)
+    target = root / name
+    fd, tmp = tempfile.mkstemp(prefix=".record-", dir=root)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        # link() fails when the name exists: an earlier record is never overwritten.
+        os.link(tmp, target)
+    except FileExistsError:
+        raise EvidenceError(f"{record} {name} already exists; keyplane never overwrites "
+                            "evidence") from None
+    except OSError as exc:
+        raise EvidenceError(f"cannot write {what} to {root}: {exc.strerror or exc}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
 class LocalEvidenceStore:
     """Evidence as JSON files in a directory (the default `./evidence/<env>`)."""
 
@@ -259,37 +297,12 @@ class LocalEvidenceStore:
 
     def ensure_writable(self) -> None:
         """Create the directory and prove a file can be created in it."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.root)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise EvidenceError(f"cannot write evidence to {self.root}: "
-                                f"{exc.strerror or exc}") from None
+        prove_writable(self.root, "evidence")
 
     def put(self, result: DrillResult) -> str:
         """Write atomically; refuse (EvidenceError) to replace an existing record."""
-        self.ensure_writable()
-        target = self.root / result.record_name()
-        fd, tmp = tempfile.mkstemp(prefix=".record-", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(result.to_dict(), fh, indent=2, sort_keys=True)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            # link() fails when the name exists: an earlier record is never overwritten.
-            os.link(tmp, target)
-        except FileExistsError:
-            raise EvidenceError(f"evidence record {target.name} already exists; "
-                                "keyplane never overwrites evidence") from None
-        except OSError as exc:
-            raise EvidenceError(f"cannot write evidence to {self.root}: "
-                                f"{exc.strerror or exc}") from None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return str(target)
+        return str(write_once(self.root, result.record_name(), result.to_dict(),
+                              what="evidence", record="evidence record"))
 
     def history(self, environment: str | None = None) -> list[DrillResult]:
         """Every record in the directory, oldest first; unreadable files raise EvidenceError."""

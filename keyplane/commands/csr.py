@@ -45,6 +45,7 @@ from keyplane.certs.identity import (
 )
 from keyplane.cloudcall import AccessDenied, CloudCallError, KeyStateError, Throttled
 from keyplane.commands.audit_wiring import audit_options, build_audit_log
+from keyplane.commands.post_apply import connection_options
 from keyplane.model.loader import DEFAULT_DIR, load_targets
 from keyplane.model.specs import Cloud
 from keyplane.output import deliver, set_format, to_json
@@ -75,22 +76,7 @@ SIGNING_USAGE = {Cloud.AWS: "SIGN_VERIFY", Cloud.GCP: "ASYMMETRIC_SIGN"}
 @click.option("--evidence-location",
               help="Where the drill evidence that pins the public key is read (a directory or "
                    "s3:// URI; default: the inventory's evidence_location).")
-@click.option("--profile", help="AWS named profile (default: the credential chain).")
-@click.option("--endpoint-url", help="AWS endpoint (private endpoint or the sandbox).")
-@click.option("--gcp-endpoint", help="host:port of the Google APIs (Cloud KMS, Logging, Monitoring, "
-                                     "Resource Manager, CA Service), plaintext: the sandbox.")
-@click.option("--gcp-project", help="GCP project the credentials act in (default: the "
-                                    "environment's).")
-@click.option("--sandbox", "use_sandbox", is_flag=True,
-              help="Use the endpoints of the running sandbox (see --state-file).")
-@click.option("--state-file", "sandbox_state_file",
-              type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="The sandbox's state file, with --sandbox (default: $KEYPLANE_SANDBOX_STATE "
-                   "or .keyplane/sandbox.json).")
-@click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
-              help="Attempts per AWS call, retries included.")
-@click.option("--retry-mode", type=click.Choice(["standard", "adaptive"]), default="standard",
-              show_default=True)
+@connection_options("GCP project the credentials act in (default: the environment's).")
 @audit_options
 def csr(env: str, key_ref: str, subject_text: str, san_values: tuple[str, ...],
         algorithm_name: str | None, out: Path | None, fmt: str, environments_dir: Path,

@@ -25,6 +25,7 @@ import click
 
 from keyplane.audit.events import AuditLog, AuditSinkError, new_run_id
 from keyplane.commands.audit_wiring import audit_options, build_audit_log
+from keyplane.commands.post_apply import connection_options
 from keyplane.commands.rotate import (
     Reason,
     _dump,
@@ -303,22 +304,7 @@ def _gcp_trail(gcp_plan: Any, config: Any
 @click.option("--evidence-location",
               help="Where the record and the journal go (a directory or s3:// URI; default: "
                    "the inventory's evidence_location, as drills).")
-@click.option("--profile", help="AWS named profile (default: the credential chain).")
-@click.option("--endpoint-url", help="AWS endpoint (private endpoint or the sandbox).")
-@click.option("--gcp-endpoint", help="host:port of the Google APIs (Cloud KMS, Logging, Monitoring, "
-                                     "Resource Manager, CA Service), plaintext: the sandbox.")
-@click.option("--gcp-project", help="GCP project the credentials act in (default: the "
-                                    "environment's).")
-@click.option("--sandbox", "use_sandbox", is_flag=True,
-              help="Use the endpoints of the running sandbox (see --state-file).")
-@click.option("--state-file", "sandbox_state_file",
-              type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="The sandbox's state file, with --sandbox (default: $KEYPLANE_SANDBOX_STATE "
-                   "or .keyplane/sandbox.json).")
-@click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
-              help="Attempts per AWS call, retries included.")
-@click.option("--retry-mode", type=click.Choice(["standard", "adaptive"]), default="standard",
-              show_default=True)
+@connection_options("GCP project the credentials act in (default: the environment's).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @audit_options
 def incident(env: str, key_ref: str, reason: str, since: str | None, execute: bool, yes: bool,

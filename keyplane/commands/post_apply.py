@@ -30,26 +30,19 @@ CERTS_COMMANDS = ("post-apply",)
 DRILL_FORMATS = ("text", "json", "markdown")
 
 
-def cloud_options(fn: Callable[..., Any], formats: tuple[str, ...] = DRILL_FORMATS,
-                  env_required: bool = True) -> Callable[..., Any]:
-    """The options of every command that reaches a cloud (post-apply commands and drills)."""
+def connection_options(gcp_project_help: str = "GCP project the credentials act in (default: "
+                                               "from the credentials; checked)."
+                       ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """How a command reaches the clouds: AWS profile and endpoint, the Google APIs' endpoint
+    and project, the sandbox's endpoints, and the AWS retries (post-apply commands, drills,
+    csr, incident)."""
     opts = [
-        click.argument("env", required=env_required),
-        click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
-                     default=DEFAULT_DIR, show_default=True, help="Where the inventory is."),
-        click.option("--format", "fmt",
-                     type=click.Choice(list(formats)),
-                     default="text", show_default=True),
-        click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
-                     help="Write the report to this file (atomically) instead of stdout."),
-        click.option("--region", "regions", multiple=True,
-                     help="AWS Region to read (repeatable; default: home + replica Regions)."),
         click.option("--profile", help="AWS named profile (default: the credential chain)."),
         click.option("--endpoint-url", help="AWS endpoint (private endpoint or the sandbox)."),
-        click.option("--gcp-endpoint", help="host:port of the Google APIs (Cloud KMS, Logging, Monitoring, "
-                                            "Resource Manager, CA Service), plaintext: the sandbox."),
-        click.option("--gcp-project", help="GCP project the credentials act in "
-                                           "(default: from the credentials; checked)."),
+        click.option("--gcp-endpoint", help="host:port of the Google APIs (Cloud KMS, Logging, "
+                                            "Monitoring, Resource Manager, CA Service), "
+                                            "plaintext: the sandbox."),
+        click.option("--gcp-project", help=gcp_project_help),
         click.option("--sandbox", "use_sandbox", is_flag=True,
                      help="Use the endpoints of the running sandbox (see --state-file)."),
         click.option("--state-file", "sandbox_state_file",
@@ -60,9 +53,34 @@ def cloud_options(fn: Callable[..., Any], formats: tuple[str, ...] = DRILL_FORMA
                      help="Attempts per AWS call, retries included."),
         click.option("--retry-mode", type=click.Choice(["standard", "adaptive"]),
                      default="standard", show_default=True),
-        click.option("--quiet", "-q", is_flag=True, help="No progress on stderr."),
     ]
-    for opt in reversed(opts):
+
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return apply
+
+
+def cloud_options(fn: Callable[..., Any], formats: tuple[str, ...] = DRILL_FORMATS,
+                  env_required: bool = True) -> Callable[..., Any]:
+    """The options of every command that reaches a cloud (post-apply commands and drills)."""
+    head = [
+        click.argument("env", required=env_required),
+        click.option("--environments-dir", "-d", type=click.Path(path_type=Path, file_okay=False),
+                     default=DEFAULT_DIR, show_default=True, help="Where the inventory is."),
+        click.option("--format", "fmt",
+                     type=click.Choice(list(formats)),
+                     default="text", show_default=True),
+        click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Write the report to this file (atomically) instead of stdout."),
+        click.option("--region", "regions", multiple=True,
+                     help="AWS Region to read (repeatable; default: home + replica Regions)."),
+    ]
+    fn = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")(fn)
+    fn = connection_options()(fn)
+    for opt in reversed(head):
         fn = opt(fn)
     return audit_options(fn)
 

@@ -8,14 +8,11 @@ earlier record can never be replaced. The S3 variant is `keyplane.cloud.aws.inci
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from keyplane.audit.evidence import EvidenceError
+from keyplane.audit.evidence import prove_writable, write_once
 
 INCIDENTS = "incidents"
 
@@ -38,33 +35,9 @@ class LocalIncidentStore:
 
     def ensure_writable(self) -> None:
         """Create the directory and prove a file can be created in it."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.root)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise EvidenceError(f"cannot write incident records to {self.root}: "
-                                f"{exc.strerror or exc}") from None
+        prove_writable(self.root, "incident records")
 
     def put(self, name: str, record: dict[str, Any]) -> str:
         """Write atomically; EvidenceError rather than replace an existing record."""
-        self.ensure_writable()
-        target = self.root / name
-        fd, tmp = tempfile.mkstemp(prefix=".record-", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, indent=2, sort_keys=True)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.link(tmp, target)
-        except FileExistsError:
-            raise EvidenceError(f"incident record {name} already exists; keyplane never "
-                                "overwrites evidence") from None
-        except OSError as exc:
-            raise EvidenceError(f"cannot write incident records to {self.root}: "
-                                f"{exc.strerror or exc}") from None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return str(target)
+        return str(write_once(self.root, name, record, what="incident records",
+                              record="incident record"))
